@@ -163,7 +163,11 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
 def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     job = build_job(cfg, output_dir)
     summary = asyncio.run(run_job(job))
-    label = "PLUMBING CHECK (oracle, not a model result)" if job.backend.plumbing_check else job.info["model"]
+    label = (
+        f"PLUMBING CHECK (backend={job.backend.name}, not a model result)"
+        if job.backend.plumbing_check
+        else f"model={job.info['model']}"
+    )
     log.info(
         "%s | %s/%s | %s: average reward %s over %d scored conversations, pass^k %s, terminations %s -> %s",
         label,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from functools import cache
 
@@ -19,11 +20,7 @@ SPLITS = {"retail": ("test", "train", "dev"), "airline": ("test",)}
 
 
 def taubench_available() -> bool:
-    try:
-        import tau_bench  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("tau_bench") is not None
 
 
 @cache
