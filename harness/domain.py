@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, Protocol
 
+from harness.cow import CowDict, is_pristine
 from harness.types import RESPOND_ACTION_NAME, Action
 
 
@@ -47,6 +48,107 @@ def to_hashable(item: Any) -> Any:
 
 def data_hash(data: dict[str, Any]) -> str:
     return sha256(str(to_hashable(data)).encode("utf-8")).hexdigest()
+
+
+_MISSING: Any = object()
+
+
+def _raw_hashable(item: Any) -> Any:
+    """`to_hashable` reading copy-on-write views directly (no copies); the same result."""
+    if isinstance(item, dict):
+        return tuple((key, _raw_hashable(value)) for key, value in sorted(dict.items(item)))
+    if isinstance(item, list):
+        return tuple(_raw_hashable(element) for element in list.__iter__(item))
+    if isinstance(item, set):
+        return tuple(sorted(_raw_hashable(element) for element in item))
+    return item
+
+
+def _tuple_text(parts: Sequence[str]) -> str:
+    """`repr` of a tuple whose elements have the reprs `parts`."""
+    return f"({parts[0]},)" if len(parts) == 1 else "(" + ", ".join(parts) + ")"
+
+
+@dataclass(frozen=True, slots=True)
+class _TableText:
+    base: dict[Any, Any]
+    order: list[Any]
+    """The base table's keys, sorted."""
+    records: dict[Any, str]
+    """repr((key, to_hashable(record))) for every base record."""
+    encoded: bytes
+    """repr((table name, to_hashable(base table))), UTF-8."""
+
+
+class DataHasher:
+    """τ-bench's database hash, `sha256(str(to_hashable(data)))`, computed fast for views of one base.
+
+    The text of every base record is built once. Hashing a `CowDict` view of the base reuses
+    it for every table and record the conversation left unchanged and only rebuilds the text
+    of changed records, so the digest is byte-for-byte the one τ-bench computes.
+    """
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self.base = base
+        self._tables: dict[Any, _TableText] = {}
+        self._lock = threading.Lock()
+
+    def _table(self, name: Any) -> _TableText:
+        table = self._tables.get(name)
+        if table is None:
+            with self._lock:
+                table = self._tables.get(name)
+                if table is None:
+                    base = self.base[name]
+                    order = sorted(base)
+                    records = {key: repr((key, to_hashable(base[key]))) for key in order}
+                    text = _tuple_text([records[key] for key in order])
+                    encoded = f"({name!r}, {text})".encode()
+                    table = self._tables[name] = _TableText(base, order, records, encoded)
+        return table
+
+    def prepare(self) -> None:
+        for name, value in self.base.items():
+            if type(value) is dict:
+                self._table(name)
+
+    def digest(self, data: dict[str, Any]) -> str:
+        if not (isinstance(data, CowDict) and data.origin is self.base):
+            return data_hash(data)
+        names = sorted(dict.keys(data))
+        digest = sha256(b"(")
+        for position, name in enumerate(names):
+            if position:
+                digest.update(b", ")
+            value = dict.__getitem__(data, name)
+            base = self.base.get(name, _MISSING)
+            if type(base) is dict and isinstance(value, dict):
+                table = self._table(name)
+                if is_pristine(value, base):
+                    digest.update(table.encoded)
+                else:
+                    digest.update(f"({name!r}, {self._changed_table(table, value)})".encode())
+            else:
+                digest.update(repr((name, _raw_hashable(value))).encode())
+        digest.update(b",)" if len(names) == 1 else b")")
+        return digest.hexdigest()
+
+    @staticmethod
+    def _changed_table(table: _TableText, value: dict[Any, Any]) -> str:
+        base, records = table.base, table.records
+        if dict.__len__(value) == len(base) and dict.keys(value) == base.keys():
+            keys = table.order
+        else:
+            keys = sorted(dict.keys(value))
+        parts = []
+        for key in keys:
+            record = dict.__getitem__(value, key)
+            original = base.get(key, _MISSING)
+            if original is not _MISSING and is_pristine(record, original):
+                parts.append(records[key])
+            else:
+                parts.append(repr((key, _raw_hashable(record))))
+        return _tuple_text(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,20 +198,51 @@ class Domain:
         self.terminate_tools = frozenset(terminate_tools)
         self._data_load_func = data_load_func
         self._serialized_data: bytes | None = None
+        self._base: dict[str, Any] | None = None
+        self._hasher: DataHasher | None = None
         self._gt_hashes: dict[int, str] = {}
         self._lock = threading.Lock()
 
-    def fresh_data(self) -> dict[str, Any]:
-        """A private copy of the initial database for one conversation.
+    def _base_data(self) -> dict[str, Any]:
+        """The initial database, loaded once and never modified: views copy from it."""
+        if self._base is None:
+            with self._lock:
+                if self._base is None:
+                    self._base = self._data_load_func()
+        return self._base
 
-        The loader runs once; later copies are parsed from its cached JSON, which is faster than
-        re-reading the files or `copy.deepcopy`.
-        """
+    def fresh_data(self) -> dict[str, Any]:
+        """A full private copy of the initial database (parsed from cached JSON)."""
         if self._serialized_data is None:
+            base = self._base_data()
             with self._lock:
                 if self._serialized_data is None:
-                    self._serialized_data = json.dumps(self._data_load_func()).encode()
+                    self._serialized_data = json.dumps(base).encode()
         return json.loads(self._serialized_data)
+
+    def new_data(self) -> CowDict:
+        """The initial database for one conversation, copied lazily (see `harness.cow`).
+
+        It behaves like `fresh_data()`, but only the tables and records the conversation
+        reaches are copied, and `data_hash` reuses the cached hash text of everything unchanged.
+        """
+        return CowDict(self._base_data())
+
+    def hasher(self) -> DataHasher:
+        if self._hasher is None:
+            base = self._base_data()
+            with self._lock:
+                if self._hasher is None:
+                    self._hasher = DataHasher(base)
+        return self._hasher
+
+    def prepare(self) -> None:
+        """Load the database and build the hash caches now (a blocking call, ~0.1–0.5 s once)."""
+        self.hasher().prepare()
+
+    def data_hash(self, data: dict[str, Any]) -> str:
+        """τ-bench's hash of a database: fast for `new_data()` views, plain `data_hash` otherwise."""
+        return self.hasher().digest(data)
 
     def execute(self, data: dict[str, Any], action: Action) -> str:
         """Run one tool call the way τ-bench's `Env.step` does, errors included."""
@@ -133,11 +266,11 @@ class Domain:
         cached = self._gt_hashes.get(task_id)
         if cached is not None:
             return cached
-        data = self.fresh_data()
+        data = self.new_data()
         for action in self.ground_truth_actions(task_id):
             if action.name not in self.terminate_tools:
                 self.execute(data, action)
-        digest = data_hash(data)
+        digest = self.data_hash(data)
         self._gt_hashes[task_id] = digest
         return digest
 
@@ -145,7 +278,7 @@ class Domain:
         """τ-bench's `Env.calculate_reward` on a finished conversation's database and replies."""
         task = self.tasks[task_id]
         gt_hash = self.ground_truth_hash(task_id)
-        r_actions = data_hash(data) == gt_hash
+        r_actions = self.data_hash(data) == gt_hash
         reward = 1.0 if r_actions else 0.0
         outputs: dict[str, bool] | None = None
         if task.outputs:

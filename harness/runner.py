@@ -118,6 +118,7 @@ def _sha(value: Any) -> str:
 
 async def _run_pending(job: Job, pending: list[tuple[int, int]], log: ConversationLog) -> None:
     semaphore = asyncio.Semaphore(job.concurrency)
+    await asyncio.to_thread(job.domain.prepare)
     async with AsyncExitStack() as stack:
         agent_backend = await stack.enter_async_context(job.backend)
         user_backend = (
