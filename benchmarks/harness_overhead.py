@@ -21,6 +21,7 @@ import gc
 import json
 import math
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -60,9 +61,17 @@ class CallStats:
     latency_s: float
     prompt_tokens: int
     completion_tokens: int
+    jitter: float = 0.0
     calls: int = 0
     fake_cpu_s: float = 0.0
     finished_at: list[float] = field(default_factory=list)
+    opened_at: list[float] = field(default_factory=list)
+    """When each conversation's first model call was made."""
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def delay(self) -> float:
+        """A latency drawn uniformly from latency × (1 ± jitter), as a loaded server would vary."""
+        return self.latency_s * (1 + self.jitter * self.rng.uniform(-1, 1))
 
     def pad(self, text: str | None) -> str | None:
         """Text replies get filler up to `completion_tokens` (4 characters a token)."""
@@ -106,10 +115,14 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
     from harness.types import Reply
 
     class FakeModel:
-        def __init__(self, inner: ChatModel) -> None:
+        def __init__(self, inner: ChatModel, opens: bool) -> None:
             self.inner = inner
+            self.opens = opens
 
         async def chat(self, messages: Any, tools: Any, sampling: Any) -> Reply:
+            if self.opens:
+                self.opens = False
+                stats.opened_at.append(time.perf_counter())
             started = time.process_time()
             reply = await self.inner.chat(messages, tools, sampling)
             reply.content = stats.pad(reply.content)
@@ -117,7 +130,7 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
             reply.latency_s = stats.latency_s
             stats.fake_cpu_s += time.process_time() - started
             stats.calls += 1
-            await asyncio.sleep(stats.latency_s)
+            await asyncio.sleep(stats.delay())
             stats.finished_at.append(time.perf_counter())
             return reply
 
@@ -129,7 +142,7 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
             self.oracle = OracleBackend()
 
         def model_for(self, role: Any, conversation: ConversationSpec) -> ChatModel:
-            return FakeModel(self.oracle.model_for(role, conversation))
+            return FakeModel(self.oracle.model_for(role, conversation), opens=role == "user")
 
     domain = load_taubench_domain(env)
     # One-off, per-process work (loading the database, hash caches) is not per-conversation work.
@@ -154,7 +167,7 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
             info={"env": env, "variant": variant.name},
         )
 
-    lags: list[float] = []
+    ticks: list[tuple[float, float]] = []
     peak = [0]
 
     async def main() -> dict[str, Any]:
@@ -164,7 +177,8 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
             while not stop.is_set():
                 before = time.perf_counter()
                 await asyncio.sleep(TICK_S)
-                lags.append(time.perf_counter() - before - TICK_S)
+                after = time.perf_counter()
+                ticks.append((after, after - before - TICK_S))
                 peak[0] = max(peak[0], rss_bytes())
 
         gc.collect()
@@ -188,9 +202,12 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
     finally:
         shutil.rmtree(out, ignore_errors=True)
     summary = result["summary"]
-    done = summary["conversations"] if "conversations" in summary else summary.get("scored")
+    last_call = max(stats.finished_at)
+    lags = [lag for at, lag in ticks if at <= last_call]
     return {
-        "conversations": done,
+        "conversations": summary["conversations"],
+        "tail_s": result["start"] + result["wall"] - last_call,
+        "tail_lag_max_ms": max((lag for at, lag in ticks if at > last_call), default=0.0) * 1e3,
         "average_reward": summary["average_reward"],
         "wall_s": result["wall"],
         "cpu_s": result["cpu"],
@@ -201,22 +218,19 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
         "lag_max_ms": max(lags) * 1e3 if lags else float("nan"),
         "peak_rss_growth": peak[0] - result["rss_before"],
         "in_flight": min(concurrency, len(task_ids) * trials),
-        "steady_calls_per_s": steady_rate(stats.finished_at, result["start"], concurrency, stats.latency_s),
+        "steady_calls_per_s": steady_rate(stats, result["start"]),
     }
 
 
-def steady_rate(finished: list[float], start: float, concurrency: int, latency: float) -> float:
-    """Calls finished per second while every slot is busy: after the first wave, before the drain.
-
-    The window ends at 60 % of the run, well before conversations run out and slots empty.
-    """
-    if len(finished) < 10:
+def steady_rate(stats: CallStats, start: float) -> float:
+    """Calls finished per second while every slot is busy: after the first call, until the last
+    conversation has started (after that, slots empty as conversations run out)."""
+    if len(stats.finished_at) < 10 or not stats.opened_at:
         return float("nan")
-    ordered = sorted(finished)
-    begin = start + latency
-    end = ordered[0] + 0.6 * (ordered[-1] - ordered[0])
-    inside = [t for t in ordered if begin <= t <= end]
-    return len(inside) / (end - begin) if end > begin else float("nan")
+    begin = start + stats.latency_s * (1 + stats.jitter)
+    end = max(stats.opened_at)
+    inside = sum(1 for t in stats.finished_at if begin <= t <= end)
+    return inside / (end - begin) if end - begin > 1 else float("nan")
 
 
 # ------------------------------------------------ a τ-bench run.py-style thread pool --
@@ -242,7 +256,7 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
         reply = run_sync(model.chat(messages, None, None))
         reply.content = stats.pad(reply.content)
         fake_cpu.append(time.thread_time() - started)
-        time.sleep(stats.latency_s)
+        time.sleep(stats.delay())
         stats.finished_at.append(time.perf_counter())
         return reply
 
@@ -252,6 +266,7 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
             self.history: list[dict[str, Any]] = []
 
         def reset(self, instruction: str | None = None) -> str:
+            stats.opened_at.append(time.perf_counter())
             self.history = [{"role": "user", "content": AGENT_GREETING}]
             return self._next()
 
@@ -268,14 +283,21 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
             return 0.0
 
     def solve(idx: int, trial: int) -> EnvRunResult:
-        isolated_env = get_env(env, user_strategy="human", user_model="fake", task_split="test", task_index=idx)
-        spec = ConversationSpec(env, idx, trial, 0, variant.name, isolated_env.tasks[idx], variant.scripted_opening)
+        isolated_env = get_env(
+            env, user_strategy="human", user_model="fake", task_split="test", task_index=idx
+        )
+        spec = ConversationSpec(
+            env, idx, trial, 0, variant.name, isolated_env.tasks[idx], variant.scripted_opening
+        )
         isolated_env.user = FakeUser(spec)
         agent = OracleAgent(spec)
         reset = isolated_env.reset(task_index=idx)
         info = reset.info.model_dump()
         reward = 0.0
-        messages = [{"role": "system", "content": isolated_env.wiki}, {"role": "user", "content": reset.observation}]
+        messages = [
+            {"role": "system", "content": isolated_env.wiki},
+            {"role": "user", "content": reset.observation},
+        ]
         for _ in range(30):
             reply = fake_call(agent, messages)
             next_message = reply.to_message()
@@ -291,7 +313,12 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
                 next_message["tool_calls"] = next_message["tool_calls"][:1]
                 messages += [
                     next_message,
-                    {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": response.observation},
+                    {
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "name": call.name,
+                        "content": response.observation,
+                    },
                 ]
             else:
                 messages += [next_message, {"role": "user", "content": response.observation}]
@@ -303,10 +330,12 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
             ckpt_path.write_text(json.dumps([*data, result.model_dump()], indent=2))
         return result
 
-    task_count = len(get_env(env, user_strategy="human", user_model="fake", task_split="test", task_index=0).tasks)
+    task_count = len(
+        get_env(env, user_strategy="human", user_model="fake", task_split="test", task_index=0).tasks
+    )
     task_ids, trials = conversation_keys(task_count, conversations)
     keys = [(task, trial) for trial in range(trials) for task in task_ids]
-    lags: list[float] = []
+    ticks: list[tuple[float, float]] = []
     peak = [0]
     stop = threading.Event()
 
@@ -314,7 +343,8 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
         while not stop.is_set():
             before = time.perf_counter()
             time.sleep(TICK_S)
-            lags.append(time.perf_counter() - before - TICK_S)
+            after = time.perf_counter()
+            ticks.append((after, after - before - TICK_S))
             peak[0] = max(peak[0], rss_bytes())
 
     gc.collect()
@@ -330,8 +360,12 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
         stop.set()
         tick.join()
         shutil.rmtree(out, ignore_errors=True)
+    last_call = max(stats.finished_at)
+    lags = [lag for at, lag in ticks if at <= last_call]
     return {
         "conversations": len(results),
+        "tail_s": wall1 - last_call,
+        "tail_lag_max_ms": max((lag for at, lag in ticks if at > last_call), default=0.0) * 1e3,
         "average_reward": statistics.fmean(r.reward for r in results),
         "wall_s": wall1 - wall0,
         "cpu_s": cpu1 - cpu0,
@@ -342,7 +376,7 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
         "lag_max_ms": max(lags) * 1e3 if lags else float("nan"),
         "peak_rss_growth": peak[0] - rss_before,
         "in_flight": min(concurrency, len(keys)),
-        "steady_calls_per_s": steady_rate(stats.finished_at, wall0, concurrency, stats.latency_s),
+        "steady_calls_per_s": steady_rate(stats, wall0),
     }
 
 
@@ -363,7 +397,9 @@ def reward_cell(env: str, tasks: int) -> dict[str, Any]:
         gt = shared.ground_truth_actions(task_id)
         for succeed in (True, False):
             applied = gt if succeed else gt[:-1]
-            tau_env = get_env(env, user_strategy="human", user_model="fake", task_split="test", task_index=task_id)
+            tau_env = get_env(
+                env, user_strategy="human", user_model="fake", task_split="test", task_index=task_id
+            )
             tau_env.data = tau_env.data_load_func()
             tau_env.task = tau_env.tasks[task_id]
             for action in applied:
@@ -394,7 +430,7 @@ def workspace(domain: Any) -> Any:
 
 
 def worker(args: argparse.Namespace) -> None:
-    stats = CallStats(args.latency, args.prompt_tokens, args.completion_tokens)
+    stats = CallStats(args.latency, args.prompt_tokens, args.completion_tokens, args.jitter)
     if args.worker == "reward":
         result = reward_cell(args.env, args.tasks)
     elif args.worker == "harness":
@@ -405,8 +441,13 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def spawn(args: argparse.Namespace, **cell: Any) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--latency", str(args.latency)]
-    command += ["--prompt-tokens", str(args.prompt_tokens), "--completion-tokens", str(args.completion_tokens)]
+    command = [sys.executable, __file__, "--latency", str(args.latency), "--jitter", str(args.jitter)]
+    command += [
+        "--prompt-tokens",
+        str(args.prompt_tokens),
+        "--completion-tokens",
+        str(args.completion_tokens),
+    ]
     for key, value in cell.items():
         command += [f"--{key.replace('_', '-')}", str(value)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
@@ -422,19 +463,25 @@ def row(runner: str, env: str, concurrency: int, r: dict[str, Any]) -> str:
     return (
         f"| {runner:<10} | {env:<7} | {concurrency:>4} | {r['conversations']:>5} | {r['average_reward']:.3f} "
         f"| {r['conversations'] / r['wall_s']:>8.1f} | {harness_cpu / turns * 1e3:>7.2f} "
-        f"| {r['lag_p50_ms']:>6.1f} | {r['lag_p99_ms']:>7.1f} | {r['peak_rss_growth'] / r['in_flight'] / 2**20:>7.2f} |"
+        f"| {r['lag_p50_ms']:>6.1f} | {r['lag_p99_ms']:>7.1f} | {r['peak_rss_growth'] / r['in_flight'] / 2**20:>7.2f} "
+        f"| {r['tail_s']:>5.2f} |"
     )
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--latency", type=float, default=0.02, help="fake seconds per model call")
+    parser.add_argument("--jitter", type=float, default=0.5, help="latency varies by ± this fraction")
     parser.add_argument("--prompt-tokens", type=int, default=2000)
     parser.add_argument("--completion-tokens", type=int, default=60)
     parser.add_argument("--levels", default="1,8,64,256,512", help="harness concurrency levels")
     parser.add_argument("--threadpool-levels", default="1,8,64", help="thread-pool concurrency levels")
     parser.add_argument("--envs", default="retail,airline")
-    parser.add_argument("--target-latency", type=float, default=1.0, help="latency of the calls-in-flight check")
+    parser.add_argument(
+        "--target-latency", type=float, default=1.0, help="latency of the calls-in-flight check"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer conversations per cell")
     parser.add_argument("--worker", choices=["harness", "threadpool", "reward"], help=argparse.SUPPRESS)
     parser.add_argument("--env", help=argparse.SUPPRESS)
@@ -454,8 +501,12 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.prompt_tokens} prompt + {args.completion_tokens} completion tokens"
     )
     print()
-    print("| runner     | env     | conc | convs | reward |   conv/s | cpu/turn ms | lag p50 ms | lag p99 ms | MB/conv |")
-    print("|------------|---------|-----:|------:|-------:|---------:|------------:|-----------:|-----------:|--------:|")
+    print(
+        "| runner     | env     | conc | convs | reward |   conv/s | cpu/turn ms | lag p50 ms | lag p99 ms | MB/conv | end s |"
+    )
+    print(
+        "|------------|---------|-----:|------:|-------:|---------:|------------:|-----------:|-----------:|--------:|------:|"
+    )
     side_by_side: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     for env in envs:
         for runner, levels in (("harness", args.levels), ("threadpool", args.threadpool_levels)):
@@ -467,6 +518,10 @@ def main(argv: list[str] | None = None) -> None:
                 result = spawn(args, worker=runner, env=env, concurrency=level, conversations=count)
                 side_by_side.setdefault((env, level), {})[runner] = result
                 print(row(runner, env, level, result), flush=True)
+    print(
+        "(lag percentiles while conversations run; `end s`: from the last model call to the job's return, "
+        "i.e. writing results.json and summary.json)"
+    )
 
     print()
     print("Side by side (harness ÷ thread pool, same workload and machine):")
@@ -482,16 +537,21 @@ def main(argv: list[str] | None = None) -> None:
             )
 
     print()
-    target = argparse.Namespace(**{**vars(args), "latency": args.target_latency})
-    count = int(512 * scale)
-    result = spawn(target, worker="harness", env=envs[0], concurrency=256, conversations=count)
     print(
-        f"Calls in flight: {envs[0]}, concurrency 256, {args.target_latency:.1f} s per call, {count} conversations: "
-        f"{result['steady_calls_per_s']:.1f} calls/s while all slots are busy "
-        f"(ideal {256 / args.target_latency:.0f}, target >= {0.8 * 256 / args.target_latency:.0f}); "
-        f"{result['calls'] / result['wall_s']:.1f} calls/s over the whole run including the drain; "
-        f"loop lag p99 {result['lag_p99_ms']:.1f} ms"
+        f"In flight at {args.target_latency:.1f} s ± {args.jitter:.0%} per call (calls/s counted while every slot is busy):"
     )
+    target = argparse.Namespace(**{**vars(args), "latency": args.target_latency})
+    for env, level in ((envs[0], 256), (envs[-1], 512)):
+        count = max(int(2 * level * scale), level)
+        r = spawn(target, worker="harness", env=env, concurrency=level, conversations=count)
+        print(
+            f"  {env:<7} conc {level}: {r['steady_calls_per_s']:.1f} calls/s (ideal {level / args.target_latency:.0f}, "
+            f"target >= {0.8 * level / args.target_latency:.0f}); loop lag p50 {r['lag_p50_ms']:.1f} ms, "
+            f"p99 {r['lag_p99_ms']:.1f} ms, max {r['lag_max_ms']:.1f} ms; "
+            f"CPU/turn {(r['cpu_s'] - r['fake_cpu_s']) / r['calls'] * 1e3:.2f} ms; "
+            f"{r['peak_rss_growth'] / r['in_flight'] / 2**20:.2f} MB/conv; reward {r['average_reward']:.3f}",
+            flush=True,
+        )
 
     print()
     print("Reward step per conversation (ms; mean over a successful and a failing database per task):")
