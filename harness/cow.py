@@ -63,13 +63,21 @@ def to_plain(value: Any) -> Any:
 
 
 class CowDict(_Node, dict):  # type: ignore[type-arg]
-    __slots__ = ("_dirty", "_origin", "_parent")
+    __slots__ = ("_changed", "_dirty", "_origin", "_parent")
 
     def __init__(self, origin: dict[Any, Any], parent: CowDict | CowList | None = None) -> None:
         dict.__init__(self, origin)
         self._origin = origin
         self._parent = parent
         self._dirty = False
+        # The database and its tables (the top two levels) record which keys may differ from
+        # their origin, so that hashing a big table need not look at every record.
+        self._changed: set[Any] | None = set() if parent is None or parent._parent is None else None
+
+    @property
+    def changed_keys(self) -> set[Any] | None:
+        """Keys whose value may differ from the origin's; None when not tracked."""
+        return self._changed
 
     @property
     def dirty(self) -> bool:
@@ -85,14 +93,18 @@ class CowDict(_Node, dict):  # type: ignore[type-arg]
         if (kind is dict or kind is list) and self._origin.get(key, _MISSING) is value:
             value = _wrap(value, self)
             dict.__setitem__(self, key, value)
+            if self._changed is not None:
+                self._changed.add(key)
         return value
 
     def _own_all(self) -> None:
-        origin = self._origin
+        origin, changed = self._origin, self._changed
         for key, value in dict.items(self):
             kind = type(value)
             if (kind is dict or kind is list) and origin.get(key, _MISSING) is value:
                 dict.__setitem__(self, key, _wrap(value, self))
+                if changed is not None:
+                    changed.add(key)
 
     def __getitem__(self, key: Any) -> Any:
         return self._own(key, dict.__getitem__(self, key))
@@ -143,10 +155,14 @@ class CowDict(_Node, dict):  # type: ignore[type-arg]
     # Writes: mark this view and its ancestors changed.
     def __setitem__(self, key: Any, value: Any) -> None:
         dict.__setitem__(self, key, value)
+        if self._changed is not None:
+            self._changed.add(key)
         self._touch()
 
     def __delitem__(self, key: Any) -> None:
         dict.__delitem__(self, key)
+        if self._changed is not None:
+            self._changed.add(key)
         self._touch()
 
     def pop(self, key: Any, default: Any = _MISSING) -> Any:
@@ -155,8 +171,7 @@ class CowDict(_Node, dict):  # type: ignore[type-arg]
                 raise KeyError(key)
             return default
         value = self[key]
-        dict.__delitem__(self, key)
-        self._touch()
+        del self[key]
         return value
 
     def popitem(self) -> tuple[Any, Any]:
@@ -173,10 +188,12 @@ class CowDict(_Node, dict):  # type: ignore[type-arg]
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         dict.update(self, *args, **kwargs)
+        self._changed = None
         self._touch()
 
     def clear(self) -> None:
         dict.clear(self)
+        self._changed = None
         self._touch()
 
     def __ior__(self, other: Any) -> CowDict:  # type: ignore[override,misc]

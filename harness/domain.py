@@ -11,10 +11,12 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 from typing import Any, Protocol
 
-from harness.cow import CowDict, is_pristine
+from harness.cow import CowDict
+from harness.datahash import DataHasher
+from harness.datahash import data_hash as data_hash  # re-exported: part of this module's interface
+from harness.datahash import to_hashable as to_hashable
 from harness.types import RESPOND_ACTION_NAME, Action
 
 
@@ -33,122 +35,6 @@ class ToolLike(Protocol):
 
     @staticmethod
     def invoke(*args: Any, **kwargs: Any) -> Any: ...
-
-
-def to_hashable(item: Any) -> Any:
-    """τ-bench's `to_hashable`, unchanged: the database hash must match its reward exactly."""
-    if isinstance(item, dict):
-        return tuple((key, to_hashable(value)) for key, value in sorted(item.items()))
-    if isinstance(item, list):
-        return tuple(to_hashable(element) for element in item)
-    if isinstance(item, set):
-        return tuple(sorted(to_hashable(element) for element in item))
-    return item
-
-
-def data_hash(data: dict[str, Any]) -> str:
-    return sha256(str(to_hashable(data)).encode("utf-8")).hexdigest()
-
-
-_MISSING: Any = object()
-
-
-def _raw_hashable(item: Any) -> Any:
-    """`to_hashable` reading copy-on-write views directly (no copies); the same result."""
-    if isinstance(item, dict):
-        return tuple((key, _raw_hashable(value)) for key, value in sorted(dict.items(item)))
-    if isinstance(item, list):
-        return tuple(_raw_hashable(element) for element in list.__iter__(item))
-    if isinstance(item, set):
-        return tuple(sorted(_raw_hashable(element) for element in item))
-    return item
-
-
-def _tuple_text(parts: Sequence[str]) -> str:
-    """`repr` of a tuple whose elements have the reprs `parts`."""
-    return f"({parts[0]},)" if len(parts) == 1 else "(" + ", ".join(parts) + ")"
-
-
-@dataclass(frozen=True, slots=True)
-class _TableText:
-    base: dict[Any, Any]
-    order: list[Any]
-    """The base table's keys, sorted."""
-    records: dict[Any, str]
-    """repr((key, to_hashable(record))) for every base record."""
-    encoded: bytes
-    """repr((table name, to_hashable(base table))), UTF-8."""
-
-
-class DataHasher:
-    """τ-bench's database hash, `sha256(str(to_hashable(data)))`, computed fast for views of one base.
-
-    The text of every base record is built once. Hashing a `CowDict` view of the base reuses
-    it for every table and record the conversation left unchanged and only rebuilds the text
-    of changed records, so the digest is byte-for-byte the one τ-bench computes.
-    """
-
-    def __init__(self, base: dict[str, Any]) -> None:
-        self.base = base
-        self._tables: dict[Any, _TableText] = {}
-        self._lock = threading.Lock()
-
-    def _table(self, name: Any) -> _TableText:
-        table = self._tables.get(name)
-        if table is None:
-            with self._lock:
-                table = self._tables.get(name)
-                if table is None:
-                    base = self.base[name]
-                    order = sorted(base)
-                    records = {key: repr((key, to_hashable(base[key]))) for key in order}
-                    text = _tuple_text([records[key] for key in order])
-                    encoded = f"({name!r}, {text})".encode()
-                    table = self._tables[name] = _TableText(base, order, records, encoded)
-        return table
-
-    def prepare(self) -> None:
-        for name, value in self.base.items():
-            if type(value) is dict:
-                self._table(name)
-
-    def digest(self, data: dict[str, Any]) -> str:
-        if not (isinstance(data, CowDict) and data.origin is self.base):
-            return data_hash(data)
-        names = sorted(dict.keys(data))
-        digest = sha256(b"(")
-        for position, name in enumerate(names):
-            if position:
-                digest.update(b", ")
-            value = dict.__getitem__(data, name)
-            base = self.base.get(name, _MISSING)
-            if type(base) is dict and isinstance(value, dict):
-                table = self._table(name)
-                if is_pristine(value, base):
-                    digest.update(table.encoded)
-                else:
-                    digest.update(f"({name!r}, {self._changed_table(table, value)})".encode())
-            else:
-                digest.update(repr((name, _raw_hashable(value))).encode())
-        digest.update(b",)" if len(names) == 1 else b")")
-        return digest.hexdigest()
-
-    @staticmethod
-    def _changed_table(table: _TableText, value: dict[Any, Any]) -> str:
-        base, records = table.base, table.records
-        if dict.__len__(value) == len(base) and dict.keys(value) == base.keys():
-            keys = table.order
-        else:
-            keys = sorted(dict.keys(value))
-        parts = []
-        for key in keys:
-            record = dict.__getitem__(value, key)
-            original = base.get(key, _MISSING)
-            if original is not _MISSING and is_pristine(record, original):
-                parts.append(records[key])
-            else:
-                parts.append(repr((key, _raw_hashable(record))))
-        return _tuple_text(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ import json
 import random
 from typing import Any
 
+import pytest
+
 from harness.cow import CowDict, CowList, to_plain
 from harness.domain import DataHasher, data_hash
 
@@ -63,11 +65,14 @@ def test_every_read_path_leaves_the_base_untouched() -> None:
     assert view != pristine
 
 
-def test_a_view_behaves_like_a_deep_copy_under_random_edits() -> None:
+@pytest.mark.parametrize("tables_only", [True, False], ids=["dict-of-tables", "with-a-list-table"])
+def test_a_view_behaves_like_a_deep_copy_under_random_edits(tables_only: bool) -> None:
     """The same random edits on a view and on a deep copy give equal data and equal hashes."""
     rng = random.Random(7)
-    for _ in range(30):
+    for _ in range(200):
         base = make_base()
+        if tables_only:
+            del base["meta"]
         pristine = copy.deepcopy(base)
         view, mirror = CowDict(base), copy.deepcopy(base)
         hasher = DataHasher(base)
@@ -83,13 +88,13 @@ def test_a_view_behaves_like_a_deep_copy_under_random_edits() -> None:
 def apply_random_edit(rng: random.Random, view: dict[str, Any], mirror: dict[str, Any]) -> None:
     table = rng.choice(["orders", "users"])
     key = rng.choice(sorted(mirror[table]))
-    op = rng.randrange(8)
+    op = rng.randrange(10)
     for data in (view, mirror):
         records = data[table]
         if op == 0:
             records[key]["status" if table == "orders" else "orders"] = "changed"
         elif op == 1:
-            records[f"new-{key}"] = {"status": "new", "items": []}
+            records[f"new-{key}"] = {"status": "new", "items": [], "orders": []}
         elif op == 2:
             del records[key]
         elif op == 3:
@@ -102,6 +107,10 @@ def apply_random_edit(rng: random.Random, view: dict[str, Any], mirror: dict[str
             _ = [record for record in records.values()]  # a read only: must not change the hash
         elif op == 7:
             records[key] = records.pop(key)
+        elif op == 8:
+            records.update({key: {**records[key], "replaced": True}, "zz-last": {"items": [], "orders": []}})
+        elif op == 9:
+            records.pop(sorted(records)[-1])
 
 
 def test_reads_do_not_mark_a_view_dirty_and_writes_do() -> None:
