@@ -9,8 +9,9 @@ conversations are real τ-bench conversations that end and score normally. Each
 
 Columns: conv/s (conversations per second of wall time), cpu/turn (process CPU per model
 call minus the fake backend's own CPU), lag p50/p99 (how late a 10 ms ticker wakes: an
-asyncio task for the harness, a thread for the thread pool), MB/conv (peak RSS growth over
-the conversations in flight).
+asyncio task for the harness, a thread for the thread pool), MB/conv (peak RSS growth while
+conversations run, over the conversations in flight), end s (from the last model call to the
+job's return: writing results.json and summary.json).
 """
 
 from __future__ import annotations
@@ -167,8 +168,7 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
             info={"env": env, "variant": variant.name},
         )
 
-    ticks: list[tuple[float, float]] = []
-    peak = [0]
+    ticks: list[tuple[float, float, int]] = []
 
     async def main() -> dict[str, Any]:
         stop = asyncio.Event()
@@ -178,8 +178,7 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
                 before = time.perf_counter()
                 await asyncio.sleep(TICK_S)
                 after = time.perf_counter()
-                ticks.append((after, after - before - TICK_S))
-                peak[0] = max(peak[0], rss_bytes())
+                ticks.append((after, after - before - TICK_S, rss_bytes()))
 
         gc.collect()
         rss_before = rss_bytes()
@@ -203,11 +202,12 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
         shutil.rmtree(out, ignore_errors=True)
     summary = result["summary"]
     last_call = max(stats.finished_at)
-    lags = [lag for at, lag in ticks if at <= last_call]
+    lags = [lag for at, lag, _ in ticks if at <= last_call]
+    peak = max((rss for at, _, rss in ticks if at <= last_call), default=0)
     return {
         "conversations": summary["conversations"],
         "tail_s": result["start"] + result["wall"] - last_call,
-        "tail_lag_max_ms": max((lag for at, lag in ticks if at > last_call), default=0.0) * 1e3,
+        "tail_lag_max_ms": max((lag for at, lag, _ in ticks if at > last_call), default=0.0) * 1e3,
         "average_reward": summary["average_reward"],
         "wall_s": result["wall"],
         "cpu_s": result["cpu"],
@@ -216,7 +216,7 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
         "lag_p50_ms": percentile(lags, 50) * 1e3,
         "lag_p99_ms": percentile(lags, 99) * 1e3,
         "lag_max_ms": max(lags) * 1e3 if lags else float("nan"),
-        "peak_rss_growth": peak[0] - result["rss_before"],
+        "peak_rss_growth": peak - result["rss_before"],
         "in_flight": min(concurrency, len(task_ids) * trials),
         "steady_calls_per_s": steady_rate(stats, result["start"]),
     }
@@ -335,8 +335,7 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
     )
     task_ids, trials = conversation_keys(task_count, conversations)
     keys = [(task, trial) for trial in range(trials) for task in task_ids]
-    ticks: list[tuple[float, float]] = []
-    peak = [0]
+    ticks: list[tuple[float, float, int]] = []
     stop = threading.Event()
 
     def ticker() -> None:
@@ -344,8 +343,7 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
             before = time.perf_counter()
             time.sleep(TICK_S)
             after = time.perf_counter()
-            ticks.append((after, after - before - TICK_S))
-            peak[0] = max(peak[0], rss_bytes())
+            ticks.append((after, after - before - TICK_S, rss_bytes()))
 
     gc.collect()
     rss_before = rss_bytes()
@@ -361,11 +359,12 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
         tick.join()
         shutil.rmtree(out, ignore_errors=True)
     last_call = max(stats.finished_at)
-    lags = [lag for at, lag in ticks if at <= last_call]
+    lags = [lag for at, lag, _ in ticks if at <= last_call]
+    peak = max((rss for at, _, rss in ticks if at <= last_call), default=0)
     return {
         "conversations": len(results),
         "tail_s": wall1 - last_call,
-        "tail_lag_max_ms": max((lag for at, lag in ticks if at > last_call), default=0.0) * 1e3,
+        "tail_lag_max_ms": max((lag for at, lag, _ in ticks if at > last_call), default=0.0) * 1e3,
         "average_reward": statistics.fmean(r.reward for r in results),
         "wall_s": wall1 - wall0,
         "cpu_s": cpu1 - cpu0,
@@ -374,7 +373,7 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
         "lag_p50_ms": percentile(lags, 50) * 1e3,
         "lag_p99_ms": percentile(lags, 99) * 1e3,
         "lag_max_ms": max(lags) * 1e3 if lags else float("nan"),
-        "peak_rss_growth": peak[0] - rss_before,
+        "peak_rss_growth": peak - rss_before,
         "in_flight": min(concurrency, len(keys)),
         "steady_calls_per_s": steady_rate(stats, wall0),
     }
@@ -541,7 +540,9 @@ def main(argv: list[str] | None = None) -> None:
         f"In flight at {args.target_latency:.1f} s ± {args.jitter:.0%} per call (calls/s counted while every slot is busy):"
     )
     target = argparse.Namespace(**{**vars(args), "latency": args.target_latency})
-    for env, level in ((envs[0], 256), (envs[-1], 512)):
+    levels = [int(x) for x in args.inflight.split(",") if x]
+    for position, level in enumerate(levels):
+        env = envs[position % len(envs)]
         count = max(int(2 * level * scale), level)
         r = spawn(target, worker="harness", env=env, concurrency=level, conversations=count)
         print(
