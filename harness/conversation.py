@@ -7,7 +7,6 @@ terminating tool ends the episode and scores it; hitting the step cap scores 0.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import traceback
@@ -60,7 +59,7 @@ async def run_conversation(
     termination: Termination | None = None
     error: str | None = None
     counts = {"steps": 0, "tool_calls": 0, "tool_errors": 0, "malformed_tool_calls": 0}
-    data = await asyncio.to_thread(domain.fresh_data)
+    data = domain.new_data()
     reward_info: dict[str, Any] | None = None
     reward = 0.0
 
@@ -120,7 +119,7 @@ async def run_conversation(
         if termination is None:
             termination = Termination.STEP_CAP
         else:
-            scored = await asyncio.to_thread(domain.score, spec.task_id, data, replies)
+            scored = domain.score(spec.task_id, data, replies)
             reward = scored.reward
             reward_info = scored.as_taubench()
     except _AgentError as agent_error:

@@ -11,9 +11,12 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from hashlib import sha256
 from typing import Any, Protocol
 
+from harness.cow import CowDict
+from harness.datahash import DataHasher
+from harness.datahash import data_hash as data_hash  # re-exported: part of this module's interface
+from harness.datahash import to_hashable as to_hashable
 from harness.types import RESPOND_ACTION_NAME, Action
 
 
@@ -32,21 +35,6 @@ class ToolLike(Protocol):
 
     @staticmethod
     def invoke(*args: Any, **kwargs: Any) -> Any: ...
-
-
-def to_hashable(item: Any) -> Any:
-    """τ-bench's `to_hashable`, unchanged: the database hash must match its reward exactly."""
-    if isinstance(item, dict):
-        return tuple((key, to_hashable(value)) for key, value in sorted(item.items()))
-    if isinstance(item, list):
-        return tuple(to_hashable(element) for element in item)
-    if isinstance(item, set):
-        return tuple(sorted(to_hashable(element) for element in item))
-    return item
-
-
-def data_hash(data: dict[str, Any]) -> str:
-    return sha256(str(to_hashable(data)).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,20 +84,51 @@ class Domain:
         self.terminate_tools = frozenset(terminate_tools)
         self._data_load_func = data_load_func
         self._serialized_data: bytes | None = None
+        self._base: dict[str, Any] | None = None
+        self._hasher: DataHasher | None = None
         self._gt_hashes: dict[int, str] = {}
         self._lock = threading.Lock()
 
-    def fresh_data(self) -> dict[str, Any]:
-        """A private copy of the initial database for one conversation.
+    def _base_data(self) -> dict[str, Any]:
+        """The initial database, loaded once and never modified: views copy from it."""
+        if self._base is None:
+            with self._lock:
+                if self._base is None:
+                    self._base = self._data_load_func()
+        return self._base
 
-        The loader runs once; later copies are parsed from its cached JSON, which is faster than
-        re-reading the files or `copy.deepcopy`.
-        """
+    def fresh_data(self) -> dict[str, Any]:
+        """A full private copy of the initial database (parsed from cached JSON)."""
         if self._serialized_data is None:
+            base = self._base_data()
             with self._lock:
                 if self._serialized_data is None:
-                    self._serialized_data = json.dumps(self._data_load_func()).encode()
+                    self._serialized_data = json.dumps(base).encode()
         return json.loads(self._serialized_data)
+
+    def new_data(self) -> CowDict:
+        """The initial database for one conversation, copied lazily (see `harness.cow`).
+
+        It behaves like `fresh_data()`, but only the tables and records the conversation
+        reaches are copied, and `data_hash` reuses the cached hash text of everything unchanged.
+        """
+        return CowDict(self._base_data())
+
+    def hasher(self) -> DataHasher:
+        if self._hasher is None:
+            base = self._base_data()
+            with self._lock:
+                if self._hasher is None:
+                    self._hasher = DataHasher(base)
+        return self._hasher
+
+    def prepare(self) -> None:
+        """Load the database and build the hash caches now (a blocking call, ~0.1–0.5 s once)."""
+        self.hasher().prepare()
+
+    def data_hash(self, data: dict[str, Any]) -> str:
+        """τ-bench's hash of a database: fast for `new_data()` views, plain `data_hash` otherwise."""
+        return self.hasher().digest(data)
 
     def execute(self, data: dict[str, Any], action: Action) -> str:
         """Run one tool call the way τ-bench's `Env.step` does, errors included."""
@@ -133,11 +152,11 @@ class Domain:
         cached = self._gt_hashes.get(task_id)
         if cached is not None:
             return cached
-        data = self.fresh_data()
+        data = self.new_data()
         for action in self.ground_truth_actions(task_id):
             if action.name not in self.terminate_tools:
                 self.execute(data, action)
-        digest = data_hash(data)
+        digest = self.data_hash(data)
         self._gt_hashes[task_id] = digest
         return digest
 
@@ -145,7 +164,7 @@ class Domain:
         """τ-bench's `Env.calculate_reward` on a finished conversation's database and replies."""
         task = self.tasks[task_id]
         gt_hash = self.ground_truth_hash(task_id)
-        r_actions = data_hash(data) == gt_hash
+        r_actions = self.data_hash(data) == gt_hash
         reward = 1.0 if r_actions else 0.0
         outputs: dict[str, bool] | None = None
         if task.outputs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -118,6 +119,10 @@ def _sha(value: Any) -> str:
 
 async def _run_pending(job: Job, pending: list[tuple[int, int]], log: ConversationLog) -> None:
     semaphore = asyncio.Semaphore(job.concurrency)
+    await asyncio.to_thread(job.domain.prepare)
+    # The shared database lives as long as the job: keep the cyclic GC from scanning it again
+    # and again (full collections over it stall the event loop for 100+ ms).
+    gc.freeze()
     async with AsyncExitStack() as stack:
         agent_backend = await stack.enter_async_context(job.backend)
         user_backend = (
@@ -149,7 +154,7 @@ async def _run_pending(job: Job, pending: list[tuple[int, int]], log: Conversati
                     spec, job.domain, agent_backend.model_for("agent", spec), user, job.loop
                 )
                 record.update(job.info)
-                log.append(record)
+                await log.write(record)
                 for observer in job.observers:
                     observer.on_conversation(record)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Iterable
@@ -47,6 +48,8 @@ class ConversationLog:
         directory.mkdir(parents=True, exist_ok=True)
         self._drop_partial_tail()
         self._file: IO[bytes] = self.path.open("ab")
+        self._waiting: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def _drop_partial_tail(self) -> None:
         if not self.path.exists():
@@ -57,7 +60,38 @@ class ConversationLog:
                 file.truncate(content.rfind(b"\n") + 1)
 
     def append(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+        self._write_lines([_line(record)])
+
+    async def write(self, record: dict[str, Any]) -> None:
+        """Append `record` and return once it is on disk, without blocking the event loop.
+
+        The write and fsync run in a worker thread; records that finish while one is in
+        progress are written together after it, with one fsync for the batch.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((_line(record), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting())
+        await done
+
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(self._write_lines, [line for line, _ in batch])
+            except BaseException as error:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                if not isinstance(error, Exception):
+                    raise
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    def _write_lines(self, lines: list[bytes]) -> None:
+        self._file.write(b"".join(lines))
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -69,6 +103,10 @@ class ConversationLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False).encode() + b"\n"
 
 
 def taubench_results(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
