@@ -111,3 +111,13 @@ if __name__ == "__main__":
     import sys
 
     print(build_tiny_model(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/tiny-qwen2")))
+
+
+def tiny_model(base: Path) -> Path:
+    """The tiny model under `base`, built on first use."""
+    directory = base / "tiny-qwen2"
+    done = directory / ".built"
+    if not done.exists():
+        build_tiny_model(directory)
+        done.touch()
+    return directory

@@ -115,12 +115,22 @@ class VLLMBackend:
         }
         self.agent_output_constraint = agent_output_constraint
         self.engine: Any = None
+        self._entered = 0
         self._parser_class: Any = None
         self._skip_special_tokens_with_tools = True
         self._tokenize_in_template = False
         self.max_model_len = 0
 
     async def __aenter__(self) -> Self:
+        """Start the engine; entering an already started backend again shares its engine."""
+        if self._entered:
+            self._entered += 1
+            return self
+        await self._start()
+        self._entered = 1
+        return self
+
+    async def _start(self) -> None:
         try:
             from vllm.engine.arg_utils import AsyncEngineArgs
             from vllm.tool_parsers import ToolParserManager
@@ -161,7 +171,6 @@ class VLLMBackend:
             self.engine = None
             raise
         log.info("vLLM engine ready: %s (max_model_len %d)", self.model.name, self.max_model_len)
-        return self
 
     async def _check_tokenizer(self) -> None:
         """Fail before any conversation if the chat template or the tool parser cannot work."""
@@ -201,7 +210,8 @@ class VLLMBackend:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.engine is not None:
+        self._entered = max(0, self._entered - 1)
+        if not self._entered and self.engine is not None:
             self.engine.shutdown()
             self.engine = None
 
