@@ -38,6 +38,8 @@ class FakeServer:
     agent_requests: list[dict[str, Any]] = field(default_factory=list)
     agent_times: list[float] = field(default_factory=list)
     user_requests: int = 0
+    in_flight: int = 0
+    most_in_flight: int = 0
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -104,8 +106,13 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, json.dumps(completion(USER_LINE)))
                 return
             step = server.next_step(request)
+            with server.lock:
+                server.in_flight += 1
+                server.most_in_flight = max(server.most_in_flight, server.in_flight)
             if step.delay_s:
                 time.sleep(step.delay_s)
+            with server.lock:
+                server.in_flight -= 1
             if step.body is not None or step.status != 200:
                 self._send(step.status, step.body if step.body is not None else '{"error": {"message": "x"}}')
                 return

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -115,11 +114,9 @@ def test_concurrency_is_bounded() -> None:
             await asyncio.gather(*(backend.complete(MESSAGES, TOOLS, Sampling()) for _ in range(6)))
 
     with fake_openai_server([Step(delay_s=0.2)]) as server:
-        started = time.monotonic()
         asyncio.run(many(backend_for(server.url, max_concurrency=2)))
-    # six 0.2 s requests, two at a time, arrive in three waves
-    waves = sorted(round((t - started) / 0.2) for t in server.agent_times)
-    assert waves == [0, 0, 1, 1, 2, 2]
+    assert len(server.agent_requests) == 6
+    assert server.most_in_flight == 2
 
 
 def test_missing_api_key_variable_fails_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
