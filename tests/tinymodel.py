@@ -110,14 +110,25 @@ def build_tiny_model(directory: Path, vocab_size: int = 1024, extra_text: list[s
 if __name__ == "__main__":
     import sys
 
-    print(build_tiny_model(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/tiny-qwen2")))
+    print(build_tiny_model(Path(sys.argv[1])) if len(sys.argv) > 1 else tiny_model())
 
 
-def tiny_model(base: Path) -> Path:
-    """The tiny model under `base`, built on first use."""
-    directory = base / "tiny-qwen2"
-    done = directory / ".built"
-    if not done.exists():
-        build_tiny_model(directory)
-        done.touch()
+def tiny_model(base: Path | None = None) -> Path:
+    """The tiny model, built on first use into `base` (default: the system temp dir) and reused.
+
+    The folder name carries a hash of this file, so a changed builder builds a fresh model.
+    """
+    import hashlib
+    import shutil
+    import tempfile
+
+    digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    directory = (base or Path(tempfile.gettempdir())) / f"tau-emotion-tiny-qwen2-{digest}"
+    if not directory.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix="tiny-qwen2-", dir=directory.parent))
+        build_tiny_model(staging)
+        try:
+            staging.rename(directory)
+        except OSError:  # built meanwhile by another process
+            shutil.rmtree(staging, ignore_errors=True)
     return directory

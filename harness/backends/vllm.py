@@ -47,6 +47,12 @@ class VLLMModelSettings(BaseModel):
     trust_remote_code: bool = False
 
 
+PROBE_TOOL = {
+    "type": "function",
+    "function": {"name": "probe", "description": "", "parameters": {"type": "object", "properties": {}}},
+}
+
+
 def _looks_local(path: str) -> bool:
     return path.startswith(("/", "./", "../", "~")) or Path(path).exists()
 
@@ -158,6 +164,7 @@ class VLLMBackend:
                 f"vLLM rejected the model config ({self.model.name}): {_one_line(error)}"
             ) from None
         self.max_model_len = vllm_config.model_config.max_model_len
+        await asyncio.to_thread(self._check_tool_parser, vllm_config.model_config)
         try:
             self.engine = AsyncLLM.from_vllm_config(vllm_config, disable_log_stats=False)
         except Exception as error:
@@ -165,19 +172,20 @@ class VLLMBackend:
                 f"vLLM engine failed to start for {self.model.name}: {_one_line(error)}"
             ) from None
         try:
-            await self._check_tokenizer()
+            await self._check_chat_template()
         except BaseException:
             self.engine.shutdown()
             self.engine = None
             raise
         log.info("vLLM engine ready: %s (max_model_len %d)", self.model.name, self.max_model_len)
 
-    async def _check_tokenizer(self) -> None:
-        """Fail before any conversation if the chat template or the tool parser cannot work."""
+    def _check_tool_parser(self, model_config: Any) -> None:
+        """Build the tool parser on the model's tokenizer before any weights are loaded."""
         from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+        from vllm.tokenizers import cached_tokenizer_from_config
         from vllm.utils.mistral import is_mistral_tokenizer
 
-        tokenizer = self.engine.get_tokenizer()
+        tokenizer = cached_tokenizer_from_config(model_config)
         self._tokenize_in_template = is_mistral_tokenizer(tokenizer)
         try:
             parser = self._parser_class(tokenizer, None)
@@ -186,18 +194,13 @@ class VLLMBackend:
                 f"tool parser {self.model.tool_parser!r} does not fit the tokenizer of {self.model.name}: "
                 f"{_one_line(error)}"
             ) from None
-        probe_tool = {
-            "type": "function",
-            "function": {
-                "name": "probe",
-                "description": "",
-                "parameters": {"type": "object", "properties": {}},
-            },
-        }
-        request = ChatCompletionRequest(messages=[], model=self.model.name, tools=[probe_tool])
+        request = ChatCompletionRequest(messages=[], model=self.model.name, tools=[PROBE_TOOL])
         self._skip_special_tokens_with_tools = parser.adjust_request(request).skip_special_tokens
+
+    async def _check_chat_template(self) -> None:
+        """Fail before any conversation if the chat template cannot render tools."""
         try:
-            await self._render([{"role": "user", "content": "hello"}], [probe_tool])
+            await self._render([{"role": "user", "content": "hello"}], [PROBE_TOOL])
         except Exception as error:
             raise ConfigError(
                 f"the chat template of {self.model.name} cannot render a conversation with tools "
@@ -282,7 +285,12 @@ class VLLMChat:
         if backend.engine is None:
             raise BackendUnavailable("the vLLM engine is not running")
         started = time.perf_counter()
-        engine_input = await backend._render(list(messages), tools)
+        try:
+            engine_input = await backend._render(list(messages), tools)
+        except VLLMValidationError as error:
+            if _is_overflow(error):
+                raise ContextWindowExceeded(_one_line(error)) from error
+            raise
         prompt_len = len(engine_input["prompt_token_ids"])
         room = backend.max_model_len - prompt_len
         if room <= 0:
@@ -306,7 +314,7 @@ class VLLMChat:
         except EngineDeadError as error:
             raise BackendUnavailable(f"vLLM engine died: {_one_line(error)}") from error
         except VLLMValidationError as error:
-            if "maximum model length" in str(error):
+            if _is_overflow(error):
                 raise ContextWindowExceeded(_one_line(error)) from error
             raise
         assert final is not None and final.finished
@@ -328,6 +336,15 @@ class VLLMChat:
         )
 
 
+def _is_overflow(error: BaseException) -> bool:
+    text = str(error)
+    return "maximum context length" in text or "maximum model length" in text
+
+
 def _one_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:500] if "\n" in text else text[:500]
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        text = str(first.get("msg", error))
+    else:
+        text = str(error)
+    return " ".join(text.split())[:500] or type(error).__name__
