@@ -107,12 +107,6 @@ def build_tiny_model(directory: Path, vocab_size: int = 1024, extra_text: list[s
     return directory
 
 
-if __name__ == "__main__":
-    import sys
-
-    print(build_tiny_model(Path(sys.argv[1])) if len(sys.argv) > 1 else tiny_model())
-
-
 def tiny_model(base: Path | None = None) -> Path:
     """The tiny model, built on first use into `base` (default: the system temp dir) and reused.
 
@@ -132,3 +126,9 @@ def tiny_model(base: Path | None = None) -> Path:
         except OSError:  # built meanwhile by another process
             shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(build_tiny_model(Path(sys.argv[1])) if len(sys.argv) > 1 else tiny_model())
