@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -15,7 +16,7 @@ from harness import __version__
 from harness.backends.base import Backend
 from harness.conversation import LoopSettings
 from harness.domain import Domain
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.observers import JobObserver, ProgressBar
 from harness.runner import Job, UserSettings, run_job
 from harness.types import Sampling
@@ -107,17 +108,25 @@ def select_tasks(env: EnvSettings, domain: Domain) -> list[int]:
     return sorted(set(ids))
 
 
+def build(config: dict[str, Any]) -> Any:
+    """`hydra.utils.instantiate`, letting a component's own `HarnessError` through unwrapped."""
+    try:
+        return instantiate(config, _convert_="all")
+    except InstantiationException as error:
+        if isinstance(error.__cause__, HarnessError):
+            raise error.__cause__ from None
+        raise
+
+
 def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | None = None) -> Job:
     settings = settings_from(cfg)
-    domain: Domain = instantiate(settings.env.domain, _convert_="all")
+    domain: Domain = build(settings.env.domain)
     try:
         variant = Variant(**settings.variant)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"config error in `variant`: {error}") from None
-    backend: Backend = instantiate(settings.backend, _convert_="all")
-    user_backend: Backend | None = (
-        instantiate(settings.user.backend, _convert_="all") if settings.user.backend else None
-    )
+    backend: Backend = build(settings.backend)
+    user_backend: Backend | None = build(settings.user.backend) if settings.user.backend else None
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     fingerprint = {str(key): value for key, value in container.items() if key not in OPERATIONAL_KEYS}

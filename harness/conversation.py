@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.domain import Domain
-from harness.errors import BackendUnavailable, UserSimulatorError
+from harness.errors import BackendUnavailable, ContextWindowExceeded, UserSimulatorError
 from harness.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Sampling, Termination
 from harness.user import UserSimulator
 from harness.variants import instruction_affect
@@ -122,7 +122,7 @@ async def run_conversation(
             scored = domain.score(spec.task_id, data, replies)
             reward = scored.reward
             reward_info = scored.as_taubench()
-    except _AgentError as agent_error:
+    except (_AgentError, ContextWindowExceeded) as agent_error:
         termination, error = Termination.AGENT_ERROR, str(agent_error)
     except UserSimulatorError as user_error:
         termination, error = Termination.USER_ERROR, str(user_error)

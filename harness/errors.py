@@ -19,3 +19,7 @@ class BackendUnavailable(Exception):
 
 class UserSimulatorError(Exception):
     """The simulated user produced something the harness cannot use."""
+
+
+class ContextWindowExceeded(Exception):
+    """The conversation no longer fits the model's context window: the model's failure, not infra."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.backends.base import ChatModel
-from harness.errors import UserSimulatorError
+from harness.errors import ContextWindowExceeded, UserSimulatorError
 from harness.types import STOP_TOKEN, Message, Reply, Sampling
 from harness.variants import Variant
 
@@ -104,7 +104,12 @@ class UserSimulator:
         prompt = self.system_prompt(self.turns)
         messages = [{"role": "system", "content": prompt}, *self.history]
         started = time.perf_counter()
-        reply: Reply = await self.model.chat(messages, None, self.sampling.with_seed(self.seed + self.turns))
+        try:
+            reply: Reply = await self.model.chat(
+                messages, None, self.sampling.with_seed(self.seed + self.turns)
+            )
+        except ContextWindowExceeded as error:
+            raise UserSimulatorError(f"the simulated user's context is full: {error}") from error
         text = (reply.content or "").strip()
         self.history.append({"role": "assistant", "content": text})
         self.calls.append(

