@@ -41,7 +41,9 @@ def job_dir_of(run: OfflineRun) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.sync_wandb", description=__doc__.splitlines()[0])
-    parser.add_argument("path", type=Path, help="a sweep directory (outputs/sweeps/<name>), or any folder above job dirs")
+    parser.add_argument(
+        "path", type=Path, help="a sweep directory (outputs/sweeps/<name>), or any folder above job dirs"
+    )
     parser.add_argument("--dry-run", action="store_true", help="list what would be uploaded, upload nothing")
     parser.add_argument("--project", help="upload into this project instead of the one in the runs")
     parser.add_argument("--entity", help="upload into this entity instead of the one in the runs")
@@ -56,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not runs:
-        print(f"error: no offline W&B runs under {args.path} (was the sweep run with wandb.mode=offline?)", file=sys.stderr)
+        print(
+            f"error: no offline W&B runs under {args.path} (was the sweep run with wandb.mode=offline?)",
+            file=sys.stderr,
+        )
         return 1
 
     by_id: dict[str, list[OfflineRun]] = defaultdict(list)
@@ -65,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     run_dirs = [run.run_dir for run in runs]
     done = subprocess.run(sync_command(run_dirs, args.dry_run, args.project, args.entity), check=False)
     if done.returncode != 0:
-        print(f"error: `wandb sync` failed (exit {done.returncode}); nothing above was marked as uploaded", file=sys.stderr)
+        print(
+            f"error: `wandb sync` failed (exit {done.returncode}); nothing above was marked as uploaded",
+            file=sys.stderr,
+        )
         return done.returncode
 
     verb = "would go to" if args.dry_run else "->"

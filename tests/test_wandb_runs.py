@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.taubench import INSTALL_HINT, taubench_available
-from harness.tracking.wandb_logger import LOGGED_FILE, WANDB_SUBDIR
+from harness.tracking.wandb_logger import WANDB_SUBDIR
 from tests.wandb_support import (
     ROOT,
     assert_run_matches_job,
@@ -36,7 +37,13 @@ def test_offline_run_holds_the_job(tmp_path: Path, fake_home: Path) -> None:
     job_dir = tmp_path / "job"
     run_job_into(
         job_dir,
-        ["env.tasks=[0,1,2]", "variant=anger", "name=sweep-a", "wandb.mode=offline", "+model.api_key=sk-live-123"],
+        [
+            "env.tasks=[0,1,2]",
+            "variant=anger",
+            "name=sweep-a",
+            "wandb.mode=offline",
+            "+model.api_key=sk-live-123",
+        ],
     )
     run = assert_run_matches_job(job_dir, group="sweep-a")
     assert run.config["model"]["api_key"] == "***"
@@ -61,7 +68,6 @@ def test_requeued_job_resumes_the_same_run(tmp_path: Path, fake_home: Path) -> N
     assert [[row["_step"] for row in s.history] for s in segments] == [[0, 1], [2]]
     assert segments[1].history[0]["running/conversations"] == 3
     assert_run_matches_job(job_dir, group="s")
-    assert len((job_dir / WANDB_SUBDIR / LOGGED_FILE).read_text().splitlines()) == 3
 
     run_job_into(job_dir, ["env.tasks=[0,1,2]", "name=s", "wandb.mode=offline"])  # nothing left to run
     segments = offline_segments(job_dir)
@@ -119,3 +125,15 @@ def test_sweep_is_one_group_of_runs(tmp_path: Path, fake_home: Path) -> None:
     for run in runs:
         assert f"/tau-emotion/runs/{run.run_id}" in listed.stdout
     assert "group 'groupcheck'" in listed.stdout
+
+
+def test_rows_an_attempt_never_flushed_are_logged_again(tmp_path: Path, fake_home: Path) -> None:
+    job_dir = tmp_path / "job"
+    run_job_into(job_dir, ["env.tasks=[0,1]", "name=s", "wandb.mode=offline"])
+    (first,) = offline_segments(job_dir)
+    shutil.rmtree(first.run_dir)  # as if the attempt was killed before wandb wrote anything
+    run_job_into(job_dir, ["env.tasks=[0,1]", "name=s", "wandb.mode=offline"])
+    (second,) = offline_segments(job_dir)
+    assert second.run_id == first.run_id
+    assert sorted(row["conversation/task_id"] for row in second.history) == [0, 1]
+    assert_run_matches_job(job_dir, group="s")

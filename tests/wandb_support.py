@@ -87,7 +87,13 @@ def assert_run_matches_job(job_dir: Path, group: str) -> OfflineRun:
         assert key in last.config, key
     assert last.config["variant"]["name"] == job["variant"]
     assert last.config["job"] == job
-    assert set(last.config["run_facts"]) >= {"harness_version", "git_commit", "tau_bench_commit", "vllm_version", "gpu"}
+    assert set(last.config["run_facts"]) >= {
+        "harness_version",
+        "git_commit",
+        "tau_bench_commit",
+        "vllm_version",
+        "gpu",
+    }
 
     history = sorted((row for segment in segments for row in segment.history), key=lambda row: row["_step"])
     assert [row["_step"] for row in history] == list(range(len(records)))
@@ -106,7 +112,10 @@ def assert_run_matches_job(job_dir: Path, group: str) -> OfflineRun:
 
     for key, value in summary.items():
         assert last.summary[key] == value, key
-    assert last.summary["throughput/conversations_per_s"] > 0 or last.summary["throughput/segment_conversations"] == 0
+    assert (
+        last.summary["throughput/conversations_per_s"] > 0
+        or last.summary["throughput/segment_conversations"] == 0
+    )
 
     table = table_of(last)
     selected = [records[(result["task_id"], result["trial"])] for result in results]

@@ -61,7 +61,7 @@ def read_records(path: Path) -> Iterator[Any]:
     from wandb.proto import wandb_internal_pb2
 
     for payload in read_payloads(path):
-        record = wandb_internal_pb2.Record()
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
         record.ParseFromString(payload)
         yield record
 
@@ -152,8 +152,11 @@ def read_run(path: Path) -> OfflineRun:
 def _config_values(items: Any) -> dict[str, Any]:
     """wandb stores each config key as `{"value": ...}` (and `_wandb` for its own use)."""
     raw = _items_to_dict(items)
-    return {key: value["value"] if isinstance(value, dict) and "value" in value else value
-            for key, value in raw.items() if key != "_wandb"}
+    return {
+        key: value["value"] if isinstance(value, dict) and "value" in value else value
+        for key, value in raw.items()
+        if key != "_wandb"
+    }
 
 
 def _merge(target: dict[str, Any], update: dict[str, Any]) -> None:

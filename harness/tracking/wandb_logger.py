@@ -6,6 +6,7 @@ costs the W&B copy (the job ends with one line saying what was not logged).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 WANDB_SUBDIR = "wandb"
 RUN_FILE = "run.json"
 """The run id of this job, kept so that a rerun (a requeued SLURM job) resumes the same run."""
-LOGGED_FILE = "logged.jsonl"
-"""One line per conversation already in the run's history, so a resumed run continues it."""
 ARTIFACT_FILES = (CONVERSATIONS, RESULTS, SUMMARY, "job.json")
 INSTALL_HINT = "pip install 'tau-emotion[wandb]'"
 
@@ -60,11 +59,13 @@ def wandb_settings(block: dict[str, Any]) -> WandbSettings:
     except ValidationError as error:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"config error at `wandb.{key}`: {first['msg']} (got {first.get('input')!r})") from None
+        raise ConfigError(
+            f"config error at `wandb.{key}`: {first['msg']} (got {first.get('input')!r})"
+        ) from None
 
 
 def wandb_observers(
-    block: dict[str, Any], config: dict[str, Any], output_dir: Path, info: dict[str, Any]
+    block: dict[str, Any], config: dict[Any, Any], output_dir: Path, info: dict[str, Any]
 ) -> list[JobObserver]:
     """The W&B observer for this job, or none when disabled or when wandb is not installed."""
     settings = wandb_settings(block)
@@ -142,9 +143,10 @@ class WandbObserver:
 
     def on_start(self, info: dict[str, Any], total: int, already_done: int) -> None:
         self._started = time.perf_counter()
-        self._load_ledger()
+        run_id = self._run_id()
+        self._load_logged_rows(run_id)
         try:
-            self._run = self._init_run()
+            self._run = self._init_run(run_id)
         except Exception as error:
             self._fail("run init", error)
             return
@@ -164,8 +166,7 @@ class WandbObserver:
         if self._run is not None and self.settings.artifact:
             self._guard("outputs artifact", self._log_artifact)
         if self._run is not None:
-            run = self._run
-            self._guard("run finish", lambda: run.finish())
+            self._guard("run finish", self._finish)
         self._run = None
         if self._failure is not None:
             lost = "this job" if "run init" in self._not_logged else ", ".join(self._not_logged)
@@ -180,13 +181,19 @@ class WandbObserver:
 
     # -- W&B calls ---------------------------------------------------------------------------
 
-    def _init_run(self) -> Any:
+    def _run_id(self) -> str:
+        run_file = self.state_dir / RUN_FILE
+        if run_file.exists():
+            return str(json.loads(run_file.read_text())["id"])
+        run_id = _new_run_id()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        run_file.write_text(json.dumps({"id": run_id}) + "\n")
+        return run_id
+
+    def _init_run(self, run_id: str) -> Any:
         point_wandb_at(self.output_dir)
         import wandb
 
-        run_file = self.state_dir / RUN_FILE
-        run_id = json.loads(run_file.read_text())["id"] if run_file.exists() else _new_run_id()
-        run_file.write_text(json.dumps({"id": run_id, "project": self.settings.project}) + "\n")
         config = {**mask_secrets(self.config), "job": self.info, "run_facts": run_facts()}
         return wandb.init(
             project=self.settings.project,
@@ -217,33 +224,39 @@ class WandbObserver:
         metrics = conversation_metrics(record)
         running = self._averages.add(metrics)
         row = {f"conversation/{key}": value for key, value in metrics.items()}
+        row["conversation/started_at"] = record["started_at"]
         row.update({f"running/{key}": value for key, value in running.items() if value is not None})
         step = self._step
         if not self._guard("conversation rows", lambda: self._run.log(row, step=step)):
             self._not_logged_conversation()
             return
         self._step += 1
-        identity = (record["task_id"], record["trial"], record["started_at"])
-        self._logged.add(identity)
-        with (self.state_dir / LOGGED_FILE).open("a") as ledger:
-            ledger.write(json.dumps({"step": step, "identity": identity, "metrics": metrics}) + "\n")
+        self._logged.add((record["task_id"], record["trial"], record["started_at"]))
 
     def _not_logged_conversation(self) -> None:
         if self._failure is not None and "conversation rows" not in self._not_logged:
             self._not_logged.append("conversation rows")
 
-    def _load_ledger(self) -> None:
-        path = self.state_dir / LOGGED_FILE
-        if not path.exists():
-            return
-        for line in path.read_text().splitlines():
+    def _load_logged_rows(self, run_id: str) -> None:
+        """What earlier attempts of this job got into the run, read from its own local run files.
+
+        wandb writes `run-<id>.wandb` in online and offline mode alike; rows a killed attempt never
+        flushed are not there, so they are logged again, and no row is logged twice.
+        """
+        from harness.tracking.wandb_files import WandbFileError, read_run
+
+        for path in sorted(self.state_dir.glob(f"*-{run_id}/run-{run_id}.wandb")):
             try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # torn last line of a killed job
-            self._logged.add(tuple(entry["identity"]))
-            self._averages.add(entry["metrics"])
-            self._step = max(self._step, entry["step"] + 1)
+                rows = read_run(path).history
+            except (WandbFileError, OSError):
+                continue
+            for row in rows:
+                self._step = max(self._step, int(row["_step"]) + 1)
+                if "conversation/started_at" not in row:
+                    continue
+                metrics = {key.removeprefix("conversation/"): value for key, value in row.items()}
+                self._logged.add((metrics["task_id"], metrics["trial"], metrics["started_at"]))
+                self._averages.add(metrics)
 
     def _backfill(self) -> None:
         """Log conversations on disk that a previous attempt finished but never got into W&B."""
@@ -274,7 +287,7 @@ class WandbObserver:
         import wandb
 
         table = wandb.Table(
-            columns=TRANSCRIPT_COLUMNS, data=[transcript_row(r) for r in self._job_records()]
+            columns=list[str | int](TRANSCRIPT_COLUMNS), data=[transcript_row(r) for r in self._job_records()]
         )
         self._run.summary["transcripts"] = table
 
@@ -292,6 +305,14 @@ class WandbObserver:
                 artifact.add_file(str(self.output_dir / name), name=name)
         self._run.log_artifact(artifact)
 
+    def _finish(self) -> None:
+        import wandb
+
+        self._run.finish()
+        # `finish` returns before wandb-core has flushed the run file; stopping the service waits
+        # for it, so the job's W&B files are complete when the job ends (the next init restarts it).
+        wandb.teardown()
+
     def _guard(self, what: str, action: Any) -> bool:
         """Run one W&B call; the first failure stops W&B logging for this job, never the job."""
         try:
@@ -308,7 +329,5 @@ class WandbObserver:
         log.debug("W&B %s failed", what, exc_info=error)
         run, self._run = self._run, None
         if run is not None:
-            try:
+            with contextlib.suppress(Exception):
                 run.finish(exit_code=1)
-            except Exception:
-                pass
