@@ -131,6 +131,7 @@ class WandbObserver:
         self.state_dir = output_dir / WANDB_SUBDIR
         self._run: Any = None
         self._failure: str | None = None
+        self._where = ""
         self._not_logged: list[str] = []
         self._logged: set[tuple[int, int, float]] = set()
         self._averages = RunningAverages()
@@ -150,6 +151,12 @@ class WandbObserver:
         except Exception as error:
             self._fail("run init", error)
             return
+        self._where = (
+            f"run {self._run.id} at {self._run.url}"
+            if self.settings.mode == "online"
+            else f"offline run {self._run.id} in {self.state_dir} "
+            f"(upload: python -m harness.sync_wandb {self.output_dir})"
+        )
         self._backfill()
 
     def on_conversation(self, record: dict[str, Any]) -> None:
@@ -176,8 +183,8 @@ class WandbObserver:
                 self._failure,
                 self.output_dir,
             )
-        else:
-            log.info("W&B: %s run logged under %s", self.settings.mode, self.state_dir)
+        elif self._where:
+            log.info("W&B: %s", self._where)
 
     # -- W&B calls ---------------------------------------------------------------------------
 
