@@ -15,7 +15,8 @@ from harness.tracking.conversation_rows import TOOL_OUTPUT_SHOWN, render_transcr
 from harness.tracking.run_facts import looks_secret, mask_secrets, run_facts
 from harness.tracking.wandb_files import FILE_HEADER, WandbFileError, read_run
 from harness.tracking.wandb_logger import wandb_observers, wandb_settings
-from tests.wandb_support import ROOT, compose_config, isolate_wandb
+from tests.helpers import ROOT
+from tests.wandb_support import compose_config, isolate_wandb
 
 
 @pytest.fixture
@@ -120,6 +121,7 @@ def _write_offline_run(directory: Path, rows: int, big: str) -> Path:
         )
     run.summary["final"] = {"pass_hat_k": {"1": 0.25}, "none": None}
     run.finish()
+    wandb.teardown()  # finish returns before the run file is flushed
     (path,) = directory.glob("wandb/offline-run-*/run-readercheck1.wandb")
     return path
 

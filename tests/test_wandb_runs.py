@@ -11,21 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.taubench import INSTALL_HINT, taubench_available
 from harness.tracking.wandb_logger import WANDB_SUBDIR
+from tests.helpers import ROOT, TOY
 from tests.wandb_support import (
-    ROOT,
     assert_run_matches_job,
     isolate_wandb,
     offline_segments,
     run_job_into,
     table_of,
 )
-
-pytestmark = [
-    pytest.mark.taubench,
-    pytest.mark.skipif(not taubench_available(), reason=INSTALL_HINT),
-]
 
 
 @pytest.fixture
@@ -38,7 +32,8 @@ def test_offline_run_holds_the_job(tmp_path: Path, fake_home: Path) -> None:
     run_job_into(
         job_dir,
         [
-            "env.tasks=[0,1,2]",
+            "env.tasks=[0,1,2,3]",
+            "env.trials=2",
             "variant=anger",
             "name=sweep-a",
             "wandb.mode=offline",
@@ -49,7 +44,11 @@ def test_offline_run_holds_the_job(tmp_path: Path, fake_home: Path) -> None:
     assert run.config["model"]["api_key"] == "***"
     assert b"sk-live-123" not in run.path.read_bytes()
     assert run.config["agent"]["sampling"]["max_tokens"] == 1024
-    assert len(run.history) == 3
+    assert len(run.history) == 8
+    assert run.summary["pass_hat_k"].keys() == {"1", "2"}
+    assert run.summary["terminations"]["transfer_to_human"] == 2
+    assert sum(row["conversation/transfer_to_human"] for row in run.history) == 2
+    assert [(row[0], row[1]) for row in table_of(run)["data"]] == [(t, k) for k in (0, 1) for t in range(4)]
     assert list(fake_home.iterdir()) == [], "wandb wrote into the home directory"
 
 
@@ -106,7 +105,7 @@ def test_disabled_mode_leaves_no_wandb_files(tmp_path: Path, fake_home: Path) ->
 def test_sweep_is_one_group_of_runs(tmp_path: Path, fake_home: Path) -> None:
     sweep = tmp_path / "sweep"
     command = [
-        sys.executable, "-m", "harness", "-m", "variant=control,frustration", "env.tasks=[0,1]",
+        sys.executable, "-m", "harness", "-m", *TOY, "variant=control,frustration", "env.tasks=[0,1]",
         "name=groupcheck", "progress=false", "wandb.mode=offline", f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)

@@ -1,4 +1,4 @@
-"""Run jobs with W&B offline into temp dirs and compare what the offline runs hold with the job's files."""
+"""Run toy-domain jobs with W&B offline into temp dirs and compare what the offline runs hold with the job's files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from harness.app import build_job
@@ -19,8 +18,9 @@ from harness.store import latest_by_key, read_conversations
 from harness.tracking.conversation_rows import TRANSCRIPT_COLUMNS, transcript_row
 from harness.tracking.wandb_files import OfflineRun, find_runs
 from harness.tracking.wandb_logger import RUN_FILE, WANDB_SUBDIR
+from tests.helpers import TOY
+from tests.helpers import compose_config as compose_with
 
-ROOT = Path(__file__).resolve().parents[1]
 WANDB_ENV_DIRS = {
     "WANDB_DIR": "wandb-dir",
     "WANDB_DATA_DIR": "wandb-data",
@@ -44,8 +44,8 @@ def isolate_wandb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=["progress=false", *overrides])
+    """The real config on the toy domain."""
+    return compose_with([*TOY, *overrides])
 
 
 def run_job_into(output_dir: Path, overrides: list[str]) -> dict[str, Any]:
