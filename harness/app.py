@@ -19,6 +19,7 @@ from harness.domain import Domain
 from harness.errors import ConfigError, HarnessError
 from harness.observers import JobObserver, ProgressBar
 from harness.runner import Job, UserSettings, run_job
+from harness.tracking.wandb_logger import wandb_observers
 from harness.types import Sampling
 from harness.variants import Variant
 
@@ -165,7 +166,11 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         ),
         fingerprint=fingerprint,
         info=info,
-        observers=[ProgressBar(settings.progress), *(observers or [])],
+        observers=[
+            ProgressBar(settings.progress),
+            *wandb_observers(settings.wandb, container, output_dir, info),
+            *(observers or []),
+        ],
     )
 
 

@@ -12,3 +12,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "taubench" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _wandb_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wandb.mode` defaults to $WANDB_MODE, else offline; W&B tests ask with `wandb.mode=offline`."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
