@@ -12,6 +12,8 @@ import re
 
 import pandas as pd
 
+from harness.report.tables import ordered
+
 MARKERS: dict[str, tuple[str, ...]] = {
     "frustration": (
         r"frustrat\w*",
@@ -42,7 +44,6 @@ MARKERS: dict[str, tuple[str, ...]] = {
         r"stress\w*",
         r"concern\w*",
         r"what if",
-        r"hope\w*",
         r"please make sure",
         r"sure (?:that|it)",
         r"urgent\w*",
@@ -134,4 +135,4 @@ def manipulation_check(scored_turns: pd.DataFrame) -> pd.DataFrame:
     keys = ["model", "env", "split", "condition"]
     means = scored_turns.groupby(keys)[SCORES].mean()
     means.insert(0, "user_messages", scored_turns.groupby(keys).size())
-    return means.reset_index()
+    return ordered(means.reset_index())

@@ -51,7 +51,7 @@ class Report:
 
 METHOD = """Success is reward 1 on a scored conversation. Conversations ended by a failure of the simulated user, the infrastructure or the harness are not scored; they are counted as unscored_errors and left out of every success figure. pass^k is τ-bench's: the mean over tasks of C(c, k) / C(n, k), over tasks whose n trials were all scored.
 
-Each variant is compared with control on the same (run seed, task, trial): the seeds are identical across variants, so both sides of a pair saw the same task and sampling seeds. delta = variant success rate − control success rate over the pairs scored in both. The 95% CI is a percentile bootstrap that resamples tasks (all trials of a task move together). p is a two-sided paired permutation test that flips the sign of each task's summed difference (exact up to 16 tasks with a difference, else 20,000 random flips); p_holm corrects it with Holm's method across the variants of one (model, env, split). variant_only / control_only count pairs where only that side succeeded; mcnemar_p is the exact McNemar test on them, valid when there is one trial per task."""
+Each variant is compared with control on the same (run seed, task, trial): the seeds are identical across variants, so both sides of a pair saw the same task and sampling seeds. delta = variant success rate − control success rate over the pairs scored in both. The 95% CI is a percentile bootstrap that resamples tasks (all trials of a task move together). p is a two-sided paired permutation test that flips the sign of each task's summed difference (exact up to 12 tasks with a difference, else 20,000 random flips); p_holm corrects it with Holm's method across the variants of one (model, env, split). variant_only / control_only count pairs where only that side succeeded; mcnemar_p is the exact McNemar test on them, valid when there is one trial per task."""
 
 
 def _split_title(value: str) -> str:
@@ -74,6 +74,12 @@ def _mean_std(summary: pd.DataFrame) -> pd.DataFrame:
         ],
     )
     return table
+
+
+def _occurring(deltas: pd.DataFrame) -> pd.DataFrame:
+    if deltas.empty:
+        return deltas
+    return deltas[(deltas["control_rate"] > 0) | (deltas["variant_rate"] > 0)]
 
 
 def _job_section(sweep: Sweep) -> Section:
@@ -220,7 +226,8 @@ def _sections(
             subsections=[
                 Section(
                     "Change against control",
-                    table=_columns(tables["termination_deltas"], ["termination", *delta_columns]),
+                    "Rows where neither side ever ended that way are left out; termination_deltas.csv has all.",
+                    _columns(_occurring(tables["termination_deltas"]), ["termination", *delta_columns]),
                 )
             ],
         ),

@@ -9,7 +9,16 @@ import numpy as np
 import pandas as pd
 
 from harness.report.affect import SCORES
-from harness.report.tables import FAMILY, condition_order
+from harness.report.tables import FAMILY, VARIANT_ORDER, condition_order
+
+
+def condition_color(condition: str) -> str:
+    """The same colour for a variant in every panel; control is grey."""
+    base = condition.split("@")[0]
+    if base == "control":
+        return "0.45"
+    index = VARIANT_ORDER.index(base) if base in VARIANT_ORDER else 5 + sum(map(ord, condition)) % 4
+    return f"C{index}"
 
 
 def _pyplot() -> Any:
@@ -50,7 +59,7 @@ def success_by_variant(summary: pd.DataFrame, path: Path, title: str) -> Path:
     for axis, (label, group) in zip(axes, families, strict=True):
         rate = group["success_rate"].to_numpy()
         errors = np.vstack([rate - group["success_ci_low"], group["success_ci_high"] - rate])
-        colors = ["0.55" if c == "control" else f"C{i}" for i, c in enumerate(group["condition"])]
+        colors = [condition_color(c) for c in group["condition"]]
         axis.bar(group["condition"], rate, yerr=np.nan_to_num(errors), capsize=4, color=colors)
         axis.set_ylim(0, 1.05)
         axis.set_ylabel("success rate (95% CI by task)")
@@ -65,13 +74,12 @@ def pass_k_curves(summary: pd.DataFrame, path: Path, title: str) -> Path:
     figure, axes = _grid(plt, len(families))
     columns = sorted((c for c in summary.columns if c.startswith("pass^")), key=lambda c: int(c[5:]))
     for axis, (label, group) in zip(axes, families, strict=True):
-        for i, (_, row) in enumerate(group.iterrows()):
+        for _, row in group.iterrows():
             values = [row[c] for c in columns]
             ks = [int(c[5:]) for c, v in zip(columns, values, strict=True) if pd.notna(v)]
             vs = [v for v in values if pd.notna(v)]
-            style = (
-                {"color": "0.3", "linestyle": "--"} if row["condition"] == "control" else {"color": f"C{i}"}
-            )
+            dashed = "--" if row["condition"] == "control" else "-"
+            style = {"color": condition_color(row["condition"]), "linestyle": dashed}
             axis.plot(ks, vs, marker="o", label=row["condition"], **style)
         axis.set_ylim(0, 1.05)
         axis.set_xlabel("k")
@@ -102,7 +110,10 @@ def manipulation_heatmap(manipulation: pd.DataFrame, path: Path, title: str) -> 
     axis.set_xticks(range(len(SCORES)), [s.replace("_", " ") for s in SCORES], rotation=30, ha="right")
     axis.set_yticks(range(len(labels)), labels, fontsize=8)
     for (r, c), value in np.ndenumerate(matrix):
-        axis.text(c, r, f"{value:+.2f}", ha="center", va="center", fontsize=7)
+        dark = abs(value / scale[c]) > 0.6
+        axis.text(
+            c, r, f"{value:+.2f}", ha="center", va="center", fontsize=7, color="white" if dark else "black"
+        )
     axis.set_title("difference from control (colour scaled per column)", fontsize=9)
     return _save(plt, figure, path, title)
 

@@ -25,7 +25,7 @@ def condition_order(conditions: list[str]) -> list[str]:
     return sorted(set(conditions), key=key)
 
 
-def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+def ordered(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     order = {c: i for i, c in enumerate(condition_order(list(frame["condition"])))}
@@ -93,7 +93,7 @@ def cell_summary(
                 "user_tokens": cell["user_tokens"].mean(),
             }
         )
-    return _ordered(pd.DataFrame(rows))
+    return ordered(pd.DataFrame(rows))
 
 
 def _pairs(family: pd.DataFrame, condition: str, outcome: str, scored_only: bool) -> pd.DataFrame:
@@ -189,7 +189,7 @@ def termination_rates(conversations: pd.DataFrame) -> pd.DataFrame:
         [conversations[c] for c in CELL], conversations["termination"], normalize="index"
     ).reset_index()
     table.columns.name = None
-    return _ordered(table)
+    return ordered(table)
 
 
 def failure_examples(conversations: pd.DataFrame) -> pd.DataFrame:
@@ -201,7 +201,7 @@ def failure_examples(conversations: pd.DataFrame) -> pd.DataFrame:
     )
     failed = merged[(merged["success"] == 0) & (merged["success_control"] == 1)]
     columns = [*CELL, "task_id", "trial", "run_seed", "termination", "job", "job_control"]
-    return _ordered(failed[columns].sort_values([*CELL, "task_id", "trial"]))
+    return ordered(failed[columns].sort_values([*CELL, "task_id", "trial"]))
 
 
 def job_states(jobs: pd.DataFrame) -> pd.DataFrame:
