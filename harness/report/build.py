@@ -125,7 +125,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     manipulation = manipulation_check(score_user_turns(sweep.user_turns))
     examples = failure_examples(conversations)
     mixed, mixed_note = (
-        mixed_model(conversations) if settings.mixed else (pd.DataFrame(), "skipped (--no-mixed)")
+        mixed_model(conversations) if settings.mixed else (pd.DataFrame(), "every family (--no-mixed)")
     )
     tables = {
         "jobs": job_states(sweep.jobs),

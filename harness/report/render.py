@@ -27,7 +27,9 @@ class Section:
 
 def _cell(value: object) -> str:
     if isinstance(value, float):
-        return "" if pd.isna(value) else f"{value:.3f}"
+        if pd.isna(value):
+            return ""
+        return f"{value:.1e}" if 0 < abs(value) < 0.0005 else f"{value:.3f}"
     return "" if value is None else str(value)
 
 

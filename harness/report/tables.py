@@ -265,4 +265,5 @@ def mixed_model(conversations: pd.DataFrame) -> tuple[pd.DataFrame, str]:
                     "odds_ratio": float(np.exp(mean)),
                 }
             )
-    return pd.DataFrame(rows), "; ".join(notes)
+    columns = [*FAMILY, "condition", "log_odds", "posterior_sd", "ci_low", "ci_high", "odds_ratio"]
+    return pd.DataFrame(rows, columns=columns), "; ".join(notes)
