@@ -112,9 +112,15 @@ def synthetic_report(
     sweep = tmp_path_factory.mktemp("synthetic")
     rng = np.random.default_rng(7)
     noise = rng.uniform(size=(40, 3))
-    base = lambda task, trial: task < 32 or noise[task, trial] < 0.3  # noqa: E731
+
+    def base(task: int, trial: int) -> bool:
+        return task < 32 or bool(noise[task, trial] < 0.3)
+
+    def angry(task: int, trial: int) -> bool:
+        return task >= 16 and base(task, trial)
+
     for variant in VARIANTS:
-        outcome = (lambda t, k: t >= 16 and base(t, k)) if variant == "anger" else base
+        outcome = angry if variant == "anger" else base
         write_job(sweep, "retail", variant, 40, 3, outcome, affect_tasks=range(0, 40, 2))
     write_job(sweep, "airline", "control", 5, 3, base, finished=False)
     failed = write_job(sweep, "airline", "anger", 5, 3, base, finished=False)

@@ -60,7 +60,9 @@ def test_a_known_delta_is_found() -> None:
     assert (result.control_only, result.variant_only) == (48, 0)
 
 
-def _simulate(rng: np.random.Generator, tasks: int, trials: int, shift: float) -> tuple[np.ndarray, ...]:
+def _simulate(
+    rng: np.random.Generator, tasks: int, trials: int, shift: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p_control = rng.uniform(0.3, 0.9, tasks)
     p_variant = p_control + shift
     ids = np.repeat(np.arange(tasks), trials)
