@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -12,8 +11,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.errors import HarnessError
-
-log = logging.getLogger("harness")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -28,7 +25,7 @@ def main(cfg: DictConfig) -> float | None:
         (output_dir / "error.txt").write_text(f"{error}\n")
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # the launcher records this job as failed; the others go on
-        log.error("error: %s", error)
+        print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     return summary["average_reward"]
 
