@@ -73,7 +73,7 @@ def test_report_from_a_real_oracle_sweep(tmp_path: Path) -> None:
     assert "PLUMBING CHECK" in result.stdout
     out = sweep / "report"
     page = (out / "report.html").read_text()
-    assert "PLUMBING CHECK — NOT A MODEL RESULT" in page
+    assert "PLUMBING CHECK — NOT A MODEL RESULT" in page and "test backend (oracle)" in page
     assert "PLUMBING CHECK — NOT A MODEL RESULT" in (out / "report.md").read_text()
     _check_figures(out, page)
 
@@ -102,6 +102,45 @@ def test_report_from_a_real_oracle_sweep(tmp_path: Path) -> None:
     assert (
         manipulation.loc["confusion", "confusion_markers"] > manipulation.loc["control", "confusion_markers"]
     )
+
+
+def test_report_pairs_a_failing_variant_with_control_in_a_real_sweep(tmp_path: Path) -> None:
+    """Control from the oracle, anger from a scripted agent that never acts: every pair is a loss."""
+    sweep = tmp_path / "sweep"
+    common = [
+        "-m", "env.domain._target_=tests.toy_domain.load_toy_domain", "env.name=toy", "env.trials=2",
+        "progress=false", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    for extra in (["variant=control"], ["variant=anger", "backend=scripted"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "harness", *common, *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+
+    result = report_cli(sweep)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PLUMBING CHECK (backend oracle, scripted)" in result.stdout
+    deltas = pd.read_csv(sweep / "report" / "deltas.csv").iloc[0]
+    assert (deltas["condition"], deltas["tasks"], deltas["pairs"], deltas["delta"]) == ("anger", 5, 10, -1.0)
+    assert deltas["p_value"] == pytest.approx(2 / 2**5)  # exact: 5 tasks, all lost
+    examples = pd.read_csv(sweep / "report" / "failure_examples.csv")
+    assert len(examples) == 10
+    for example in examples.itertuples():
+        failed = [
+            json.loads(line)
+            for line in (sweep / example.job / "conversations.jsonl").read_text().splitlines()
+        ]
+        won = [
+            json.loads(line)
+            for line in (sweep / example.job_control / "conversations.jsonl").read_text().splitlines()
+        ]
+        key = (example.task_id, example.trial)
+        assert [r["reward"] for r in failed if (r["task_id"], r["trial"]) == key] == [0.0]
+        assert [r["reward"] for r in won if (r["task_id"], r["trial"]) == key] == [1.0]
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if report.plumbing_check:
-        print("PLUMBING CHECK (oracle backend): these numbers test the harness, not a model.")
+    if report.test_backends:
+        backends = ", ".join(report.test_backends)
+        print(f"PLUMBING CHECK (backend {backends}): these numbers test the harness, not a model.")
     jobs = report.tables["jobs"]
     unfinished = jobs[jobs["state"] != "complete"]
     for row in unfinished.itertuples():

@@ -12,7 +12,7 @@ from harness.errors import HarnessError
 from harness.report import figures
 from harness.report.affect import manipulation_check, score_user_turns
 from harness.report.load import Sweep, load_sweep
-from harness.report.render import PLUMBING_BANNER, Section, to_html, to_markdown
+from harness.report.render import Section, plumbing_banner, to_html, to_markdown
 from harness.report.tables import (
     CELL,
     affect_split_deltas,
@@ -46,7 +46,8 @@ class Report:
     markdown: Path
     html: Path
     tables: dict[str, pd.DataFrame]
-    plumbing_check: bool
+    test_backends: list[str]
+    """Backends marked as a plumbing check (oracle, scripted); empty for a model result."""
 
 
 METHOD = """Success is reward 1 on a scored conversation. Conversations ended by a failure of the simulated user, the infrastructure or the harness are not scored; they are counted as unscored_errors and left out of every success figure. pass^k is τ-bench's: the mean over tasks of C(c, k) / C(n, k), over tasks whose n trials were all scored.
@@ -141,9 +142,10 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
 
-    plumbing = bool(conversations["plumbing_check"].any())
-    banner = PLUMBING_BANNER if plumbing else None
-    tag = " [PLUMBING CHECK: oracle, not a model result]" if plumbing else ""
+    test_backends = sorted(set(conversations.loc[conversations["plumbing_check"], "backend"]))
+    plumbing = bool(test_backends)
+    banner = plumbing_banner(test_backends) if plumbing else None
+    tag = f" [PLUMBING CHECK: {', '.join(test_backends)}, not a model result]" if plumbing else ""
     figure_paths = {
         "success": figures.success_by_variant(
             summary, out / "success_by_variant.png", f"Success by variant{tag}"
@@ -162,7 +164,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     markdown.write_text(to_markdown(title, banner, sections, out))
     page = out / "report.html"
     page.write_text(to_html(title, banner, sections))
-    return Report(out, markdown, page, tables, plumbing)
+    return Report(out, markdown, page, tables, test_backends)
 
 
 def _sections(

@@ -150,6 +150,7 @@ def load_sweep(sweep_dir: Path) -> Sweep:
                 "state": state,
                 "detail": detail,
                 "model": info.get("model"),
+                "backend": info.get("backend"),
                 "env": info.get("env"),
                 "variant": info.get("variant"),
                 "conversations": len(records),

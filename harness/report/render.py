@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-PLUMBING_BANNER = (
-    "PLUMBING CHECK — NOT A MODEL RESULT. These conversations were produced by the oracle backend "
-    "(a scripted agent that replays τ-bench's ground-truth actions and a scripted user). The numbers "
-    "test that the harness runs, scores and reports end to end; they say nothing about any model."
-)
+
+def plumbing_banner(backends: list[str]) -> str:
+    return (
+        f"PLUMBING CHECK — NOT A MODEL RESULT. Conversations in this sweep come from a test backend "
+        f"({', '.join(backends)}): the oracle replays τ-bench's ground-truth actions with a scripted user, "
+        "the scripted backend replies from its config. These numbers test that the harness runs, scores "
+        "and reports end to end; they say nothing about any model."
+    )
 
 
 @dataclass
