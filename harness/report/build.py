@@ -145,7 +145,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     test_backends = sorted(set(conversations.loc[conversations["plumbing_check"], "backend"]))
     plumbing = bool(test_backends)
     banner = plumbing_banner(test_backends) if plumbing else None
-    tag = f" [PLUMBING CHECK: {', '.join(test_backends)}, not a model result]" if plumbing else ""
+    tag = f"\nPLUMBING CHECK ({', '.join(test_backends)} backend): not a model result" if plumbing else ""
     figure_paths = {
         "success": figures.success_by_variant(
             summary, out / "success_by_variant.png", f"Success by variant{tag}"

@@ -37,7 +37,8 @@ def _families(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 def _grid(plt: Any, panels: int, width: float = 4.6, height: float = 3.4) -> tuple[Any, list[Any]]:
     columns = min(panels, 3)
     rows = -(-panels // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    size = (max(width * columns, 7.5), height * rows + 0.6)
+    figure, axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
     flat = list(axes.flat)
     for extra in flat[panels:]:
         extra.set_visible(False)
@@ -74,14 +75,17 @@ def pass_k_curves(summary: pd.DataFrame, path: Path, title: str) -> Path:
     figure, axes = _grid(plt, len(families))
     columns = sorted((c for c in summary.columns if c.startswith("pass^")), key=lambda c: int(c[5:]))
     for axis, (label, group) in zip(axes, families, strict=True):
-        for _, row in group.iterrows():
+        spread = 0.04 * (len(group) - 1)
+        for i, (_, row) in enumerate(group.iterrows()):
             values = [row[c] for c in columns]
-            ks = [int(c[5:]) for c, v in zip(columns, values, strict=True) if pd.notna(v)]
+            # a small horizontal offset per variant keeps identical curves visible
+            offset = i * 0.04 - spread / 2
+            ks = [int(c[5:]) + offset for c, v in zip(columns, values, strict=True) if pd.notna(v)]
             vs = [v for v in values if pd.notna(v)]
             dashed = "--" if row["condition"] == "control" else "-"
             style = {"color": condition_color(row["condition"]), "linestyle": dashed}
             axis.plot(ks, vs, marker="o", label=row["condition"], **style)
-        axis.set_ylim(0, 1.05)
+        axis.set_ylim(-0.03, 1.05)
         axis.set_xlabel("k")
         axis.set_ylabel("pass^k")
         axis.set_xticks(range(1, max(len(columns), 1) + 1))
