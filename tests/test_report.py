@@ -255,3 +255,34 @@ def test_bad_input_gives_one_clear_line(tmp_path: Path) -> None:
     empty = report_cli(tmp_path)
     assert empty.returncode == 2
     assert len(empty.stderr.strip().splitlines()) == 1 and "no job directories" in empty.stderr
+
+
+def test_a_broken_record_is_named_in_one_line(tmp_path: Path) -> None:
+    job = write_job(tmp_path, "retail", "control", 2, 1, lambda task, trial: True)
+    (job / "conversations.jsonl").write_text('{"task_id": 0, "trial": 0}\n')
+    result = report_cli(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {job / 'conversations.jsonl'}: task 0 trial 0 is not a conversation record (KeyError: 'env')"
+    ]
+
+
+def test_a_sweep_without_control_still_reports(tmp_path: Path) -> None:
+    write_job(tmp_path, "retail", "anger", 4, 2, lambda task, trial: task < 2)
+    write_job(
+        tmp_path,
+        "retail",
+        "confusion",
+        4,
+        2,
+        lambda task, trial: True,
+        scored=False,
+        termination="user_error",
+    )
+    result = report_cli(tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no comparison with control" in result.stdout
+    summary = pd.read_csv(tmp_path / "report" / "summary.csv").set_index("condition")
+    assert summary.loc["anger", "success_rate"] == 0.5 and summary.loc["anger", "pass^2"] == 0.5
+    assert summary.loc["confusion", "scored"] == 0 and summary.loc["confusion", "unscored_errors"] == 8
+    assert pd.isna(summary.loc["confusion", "success_rate"])

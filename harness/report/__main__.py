@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in unfinished.itertuples():
         print(f"not complete: {row.job} ({row.state}: {row.detail})")
     deltas = report.tables["deltas"]
+    if deltas.empty:
+        print("no comparison with control: no (model, env, split) has both control and another variant")
     for row in deltas.itertuples():
         print(
             f"{row.model}/{row.env}/{row.condition}: delta {row.delta:+.3f} "

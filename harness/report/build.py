@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.errors import HarnessError
 from harness.report import figures
 from harness.report.affect import manipulation_check, score_user_turns
-from harness.report.load import Sweep, load_sweep
+from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
 from harness.report.tables import (
     CELL,
@@ -27,10 +26,6 @@ from harness.report.tables import (
 
 EXAMPLES_SHOWN = 10
 """Failure examples listed per condition in the report; the CSV has all of them."""
-
-
-class ReportError(HarnessError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,7 @@ def _mean_std(summary: pd.DataFrame) -> pd.DataFrame:
         len(CELL) + 2,
         "success mean ± std over trials",
         [
-            f"{m:.3f} ± {s:.3f}" if pd.notna(s) else f"{m:.3f}"
+            "" if pd.isna(m) else f"{m:.3f} ± {s:.3f}" if pd.notna(s) else f"{m:.3f}"
             for m, s in zip(summary["success_trial_mean"], summary["success_trial_std"], strict=True)
         ],
     )
@@ -204,7 +199,13 @@ def _sections(
             _columns(summary, overview),
             figure_paths["success"],
         ),
-        Section("Variant minus control", METHOD, _columns(tables["deltas"], delta_columns)),
+        Section(
+            "Variant minus control",
+            METHOD
+            if not tables["deltas"].empty
+            else "No comparison: no (model, env, split) has both control and another variant.",
+            _columns(tables["deltas"], delta_columns),
+        ),
         Section(
             "pass^k",
             "pass^k for k = 1..trials, and the success rate of each trial averaged over trials ± its "

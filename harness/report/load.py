@@ -9,12 +9,17 @@ from typing import Any
 
 import pandas as pd
 
+from harness.errors import HarnessError
 from harness.metrics import is_success
 from harness.store import CONVERSATIONS, SUMMARY, latest_by_key, read_conversations
 from harness.types import STOP_TOKEN
 
 JOB_FILE = "job.json"
 ERROR_FILE = "error.txt"
+
+
+class ReportError(HarnessError):
+    """A sweep directory the report cannot read; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,13 @@ def load_sweep(sweep_dir: Path) -> Sweep:
             }
         )
         for record in records:
-            rows.append(_conversation_row(record, name, run_seed))
+            try:
+                rows.append(_conversation_row(record, name, run_seed))
+            except (KeyError, TypeError, ValueError) as error:
+                raise ReportError(
+                    f"{job_dir / CONVERSATIONS}: task {record.get('task_id')!r} trial {record.get('trial')!r} "
+                    f"is not a conversation record ({type(error).__name__}: {error})"
+                ) from error
             records_by_row.append(record)
     conversations = pd.DataFrame(rows)
     jobs = pd.DataFrame(job_rows)
