@@ -36,7 +36,7 @@ def find_job_dirs(sweep_dir: Path) -> list[Path]:
     """Every directory under the sweep that holds a job: a job.json, conversations or an error."""
     markers = (JOB_FILE, CONVERSATIONS, ERROR_FILE)
     found = {path.parent for marker in markers for path in sweep_dir.rglob(marker)}
-    return sorted(d for d in found if d.name != "report" and "report" not in d.relative_to(sweep_dir).parts)
+    return sorted(found)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
