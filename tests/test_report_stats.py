@@ -58,6 +58,17 @@ def test_a_known_delta_is_found() -> None:
     assert result.ci_low <= -0.4 <= result.ci_high
     assert result.p_value < 0.001
     assert (result.control_only, result.variant_only) == (48, 0)
+    assert np.isnan(result.mcnemar_p)  # three trials per task: pairs are not independent
+
+
+def test_mcnemar_is_given_with_one_trial_per_task() -> None:
+    tasks = np.arange(10)
+    control = np.array([1, 1, 1, 1, 1, 1, 0, 0, 1, 1])
+    variant = np.array([0, 0, 0, 0, 0, 1, 1, 0, 1, 1])
+    result = paired_delta(tasks, control, variant, np.random.default_rng(0))
+    assert (result.control_only, result.variant_only) == (5, 1)
+    assert result.mcnemar_p == pytest.approx(binomtest(1, 6, 0.5).pvalue)
+    assert result.p_value == pytest.approx(result.mcnemar_p)
 
 
 def _simulate(

@@ -32,7 +32,7 @@ class PairedDelta:
     control_only: int
     """Pairs where control succeeded and the variant failed."""
     mcnemar_p: float
-    """Exact McNemar test on the pairs; treats pairs as independent, so valid with one trial."""
+    """Exact McNemar test on the pairs; NaN unless each task has one pair (one trial)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +108,10 @@ def paired_delta(
         p_value=sign_flip_p(per_task, rng, permutations),
         variant_only=variant_only,
         control_only=control_only,
-        mcnemar_p=mcnemar_exact_p(variant_only, control_only),
+        # with several trials per task the pairs are not independent, and McNemar would overstate
+        mcnemar_p=mcnemar_exact_p(variant_only, control_only)
+        if len(per_task) == difference.size
+        else float("nan"),
     )
 
 
