@@ -286,3 +286,26 @@ def test_a_sweep_without_control_still_reports(tmp_path: Path) -> None:
     assert summary.loc["anger", "success_rate"] == 0.5 and summary.loc["anger", "pass^2"] == 0.5
     assert summary.loc["confusion", "scored"] == 0 and summary.loc["confusion", "unscored_errors"] == 8
     assert pd.isna(summary.loc["confusion", "success_rate"])
+
+
+def test_the_report_is_mirrored_to_an_offline_wandb_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("wandb")
+    sweep = tmp_path / "sweep"
+    write_job(sweep, "retail", "control", 6, 1, lambda task, trial: True)
+    write_job(sweep, "retail", "anger", 6, 1, lambda task, trial: task >= 3)
+    for variable in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.setenv(variable, str(tmp_path / variable.lower()))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    result = report_cli(sweep, "--wandb-project", "tau-emotion-test")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = Path(result.stdout.strip().splitlines()[-1].removeprefix("W&B run: "))
+    assert run_dir.parent == sweep / "report" / "wandb" and run_dir.name.startswith("offline-run-")
+    tables = (run_dir / "files" / "media" / "table").glob("*.table.json")
+    [deltas_file] = [path for path in tables if re.fullmatch(r"deltas_\d+_\w+\.table\.json", path.name)]
+    deltas = json.loads(deltas_file.read_text())
+    row = dict(zip(deltas["columns"], deltas["data"][0], strict=True))
+    assert (row["condition"], row["delta"], row["mcnemar_p"]) == ("anger", -0.5, pytest.approx(0.25))
+    images = sorted(p.name.split("_")[0] for p in (run_dir / "files" / "media" / "images").glob("*.png"))
+    assert images == ["manipulation", "pass", "success", "turns"]

@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutations")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--no-mixed", action="store_true", help="skip the mixed-effects model")
+    parser.add_argument(
+        "--wandb-project", default=None, help="also log the report as a W&B run in this project"
+    )
+    parser.add_argument("--wandb-entity", default=None, help="W&B entity (team or user) of that project")
     args = parser.parse_args(argv)
     try:
         report = build_report(
@@ -40,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
             f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}] p={row.p_value:.3g} p_holm={row.p_holm:.3g} ({row.pairs} pairs)"
         )
     print(f"report: {report.markdown} and {report.html}")
+    if args.wandb_project:
+        from harness.report.wandb_log import log_report
+
+        name = f"report-{args.sweep_dir.resolve().name}"
+        print(f"W&B run: {log_report(report, args.wandb_project, args.wandb_entity, name)}")
     return 0
 
 

@@ -43,6 +43,7 @@ class Report:
     tables: dict[str, pd.DataFrame]
     test_backends: list[str]
     """Backends marked as a plumbing check (oracle, scripted); empty for a model result."""
+    figures: list[Path]
 
 
 METHOD = """Success is reward 1 on a scored conversation. Conversations ended by a failure of the simulated user, the infrastructure or the harness are not scored; they are counted as unscored_errors and left out of every success figure. pass^k is τ-bench's: the mean over tasks of C(c, k) / C(n, k), over tasks whose n trials were all scored.
@@ -159,7 +160,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     markdown.write_text(to_markdown(title, banner, sections, out))
     page = out / "report.html"
     page.write_text(to_html(title, banner, sections))
-    return Report(out, markdown, page, tables, test_backends)
+    return Report(out, markdown, page, tables, test_backends, list(figure_paths.values()))
 
 
 def _sections(

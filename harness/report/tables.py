@@ -230,6 +230,14 @@ def mixed_model(conversations: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         if family["success"].nunique() < 2:
             notes.append(f"{label}: every conversation has the same outcome, nothing to model")
             continue
+        rates = family.groupby("condition")["success"].mean()
+        separated = sorted(c for c, rate in rates.items() if rate in (0.0, 1.0))
+        if separated:
+            notes.append(
+                f"{label}: success is always 0 or always 1 in {', '.join(separated)}, "
+                "so the estimate would come from the prior, not the data"
+            )
+            continue
         data = family.assign(
             y=family["success"].astype(float),
             cond=pd.Categorical(family["condition"], categories=conditions),
