@@ -89,6 +89,7 @@ def pass_k_curves(summary: pd.DataFrame, path: Path, title: str) -> Path:
         axis.set_xlabel("k")
         axis.set_ylabel("pass^k")
         axis.set_xticks(range(1, max(len(columns), 1) + 1))
+        axis.set_xlim(0.5, max(len(columns), 1) + 0.5)
         axis.set_title(label, fontsize=10)
         axis.legend(fontsize=8)
     return _save(plt, figure, path, title)
