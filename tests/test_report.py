@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -164,6 +165,9 @@ def synthetic_report(
     write_job(sweep, "airline", "control", 5, 3, base, finished=False)
     failed = write_job(sweep, "airline", "anger", 5, 3, base, finished=False)
     (failed / "error.txt").write_text("backend unavailable: no GPU\n")
+    recovered = write_job(sweep, "airline", "frustration", 5, 3, base)
+    (recovered / "error.txt").write_text("an earlier attempt failed\n")
+    os.utime(recovered / "error.txt", (1, 1))  # the summary of the rerun is newer
     return sweep, report_cli(sweep, "--resamples", "1000")
 
 
@@ -216,14 +220,15 @@ def test_synthetic_report_says_which_jobs_are_missing(
     jobs = pd.read_csv(sweep / "report" / "jobs.csv").set_index("job")
     assert jobs.loc["toy-model/airline-test/anger/seed0", "state"] == "failed"
     assert jobs.loc["toy-model/airline-test/control/seed0", "state"] == "running"
-    assert (jobs["state"] == "complete").sum() == 5
+    assert jobs.loc["toy-model/airline-test/frustration/seed0", "state"] == "complete"
+    assert (jobs["state"] == "complete").sum() == 6
     assert (
         "not complete: toy-model/airline-test/anger/seed0 (failed: backend unavailable: no GPU)"
         in result.stdout
     )
     page = (sweep / "report" / "report.html").read_text()
     assert "PLUMBING CHECK" not in page
-    assert "7 job directories: 5 complete, 1 failed, 1 running" in page
+    assert "8 job directories: 6 complete, 1 failed, 1 running" in page
 
 
 def test_synthetic_report_fits_the_mixed_model(

@@ -48,7 +48,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _job_state(job_dir: Path, summary: dict[str, Any] | None, records: int) -> tuple[str, str]:
-    if (job_dir / ERROR_FILE).exists():
+    error, summary_path = job_dir / ERROR_FILE, job_dir / SUMMARY
+    rerun_since_error = (
+        error.exists() and summary_path.exists() and summary_path.stat().st_mtime > error.stat().st_mtime
+    )
+    if error.exists() and not rerun_since_error:
         lines = (job_dir / ERROR_FILE).read_text(errors="replace").strip().splitlines()
         return "failed", lines[0] if lines else ERROR_FILE
     if summary is None:
