@@ -40,13 +40,17 @@ def latest_by_key(records: Iterable[dict[str, Any]]) -> dict[Key, dict[str, Any]
 
 
 class ConversationLog:
-    """Appends one JSON line per finished conversation, flushed to disk before the next starts."""
+    """Appends one JSON line per finished conversation, on disk before the next starts.
+
+    Each line goes out in a single unbuffered write, so a job stopped by a signal leaves whole
+    lines; a line cut short by a hard kill is dropped when the log is opened again.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / CONVERSATIONS
         directory.mkdir(parents=True, exist_ok=True)
         self._drop_partial_tail()
-        self._file: IO[bytes] = self.path.open("ab")
+        self._file: IO[bytes] = self.path.open("ab", buffering=0)
 
     def _drop_partial_tail(self) -> None:
         if not self.path.exists():
@@ -57,8 +61,9 @@ class ConversationLog:
                 file.truncate(content.rfind(b"\n") + 1)
 
     def append(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
-        self._file.flush()
+        line = memoryview(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+        while line:
+            line = line[self._file.write(line) or 0 :]
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
