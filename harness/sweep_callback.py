@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,11 @@ BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 class SweepManifest(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        missing = sorted(OmegaConf.missing_keys(config.hydra.launcher))
+        if missing:  # Hydra turns a callback's exceptions into warnings; stop before submitting anything
+            keys = " ".join(f"{key}=..." for key in missing)
+            print(f"error: set {keys} on the command line or in conf/local/default.yaml", file=sys.stderr)
+            sys.exit(2)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
             planned = planned_jobs(config)
