@@ -28,7 +28,7 @@ class SweepManifest(Callback):
         missing = sorted(OmegaConf.missing_keys(config.hydra.launcher))
         if missing:  # Hydra turns a callback's exceptions into warnings; stop before submitting anything
             keys = " ".join(f"{key}=..." for key in missing)
-            print(f"error: set {keys} on the command line or in conf/local/default.yaml", file=sys.stderr)
+            print(f"error: set {keys} on the command line or in conf/local/slurm.yaml", file=sys.stderr)
             sys.exit(2)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:

@@ -54,6 +54,7 @@ LAUNCHER = [
     "hydra.launcher.mem_gb=1",
     "hydra.launcher.timeout_min=10",
 ]
+NO_GPU = "hydra.launcher.gpus_per_node=0"  # the oracle needs none; jobs then share the node's 2 CPUs
 PACED = ["backend._target_=tests.sweep_backends.PacedOracleBackend", "concurrency=1", "progress=false"]
 VARIANTS = ("control", "frustration", "anxiety", "anger", "confusion")
 
@@ -113,7 +114,7 @@ def slurm_job_state(job_id: str) -> str:
 
 def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "variants"
-    done = run_sweep(sweep_dir, f"variant={','.join(VARIANTS)}", "env.tasks=[0,1]", "progress=false")
+    done = run_sweep(sweep_dir, f"variant={','.join(VARIANTS)}", "env.tasks=[0,1]", "progress=false", NO_GPU)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     listed = manifest(sweep_dir)
@@ -135,17 +136,17 @@ def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
 def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "preempt"
     job_dir = sweep_dir / "oracle" / "retail-test" / "control" / "seed0"
-    tasks = list(range(6))
-    overrides = ["variant=control", f"env.tasks=[{','.join(map(str, tasks))}]", *PACED]
+    tasks = list(range(4))
+    overrides = ["variant=control", f"env.tasks=[{','.join(map(str, tasks))}]", *PACED, NO_GPU]
     sweep = subprocess.Popen(
-        sweep_command(sweep_dir, *overrides, "+backend.reply_delay_s=0.3"),
+        sweep_command(sweep_dir, *overrides, "+backend.reply_delay_s=0.2"),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 2, "two finished conversations")
+        wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 1, "a finished conversation")
         job_id = json.loads((job_dir / "job_state.json").read_text())["slurm_job_id"]
         before = count_lines(job_dir / "conversations.jsonl")
         # What SLURM sends before a time limit or a preemption: submitit checkpoints and requeues.
@@ -159,7 +160,7 @@ def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(
         if sweep.poll() is None:
             sweep.kill()
     assert sweep.returncode == 0, output[-4000:]
-    assert before >= 2
+    assert before >= 1
     assert keys_on_disk(job_dir) == Counter({(task, 0): 1 for task in tasks})
     entry = manifest(sweep_dir)["jobs"][0]
     assert (entry["state"], entry["attempt"], entry["slurm_job_id"]) == ("done", 2, job_id)
@@ -180,7 +181,7 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
         sweep_command(sweep_dir, *overrides), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 2, "two finished conversations")
+        wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 1, "a finished conversation")
         job_id = json.loads((job_dir / "job_state.json").read_text())["slurm_job_id"]
         subprocess.run(["scancel", job_id], check=True)  # no requeue: the job is gone
         wait_for(lambda: slurm_job_state(job_id) == "", "the job to leave the queue")
@@ -190,7 +191,7 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
     kept = (job_dir / "conversations.jsonl").read_bytes()
     kept = kept[: kept.rfind(b"\n") + 1]
     finished_before = kept.count(b"\n")
-    assert 2 <= finished_before < len(tasks)
+    assert 1 <= finished_before < len(tasks)
 
     status = subprocess.run(
         [sys.executable, "-m", "harness.sweep", str(sweep_dir)], cwd=ROOT, capture_output=True, text=True
