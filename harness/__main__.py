@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 from pathlib import Path
@@ -14,7 +13,6 @@ from omegaconf import DictConfig
 
 from harness.errors import HarnessError
 
-log = logging.getLogger("harness")
 ERROR_FILE = "error.txt"
 
 
@@ -32,7 +30,7 @@ def main(cfg: DictConfig) -> float | None:
         (output_dir / ERROR_FILE).write_text(f"{error}\n")
         if multirun:
             raise  # the launcher records this job as failed; the others go on
-        log.error("error: %s", error)
+        print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except Exception as error:
         (output_dir / ERROR_FILE).write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")

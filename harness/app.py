@@ -59,7 +59,7 @@ class EnvSettings(_Strict):
 class UserConfig(_Strict):
     strategy: Literal["llm", "react"] = "llm"
     framing: str
-    sampling: SamplingSettings = SamplingSettings(temperature=1.0)
+    sampling: SamplingSettings = SamplingSettings(temperature=1.0, top_p=1.0, max_tokens=512)
     backend: dict[str, Any] | None = None
 
 
@@ -120,7 +120,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     )
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
-    fingerprint = {key: value for key, value in container.items() if key not in OPERATIONAL_KEYS}
+    fingerprint = {str(key): value for key, value in container.items() if key not in OPERATIONAL_KEYS}
     fingerprint["env"] = {
         k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
     }
@@ -163,7 +163,11 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
 def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     job = build_job(cfg, output_dir)
     summary = asyncio.run(run_job(job))
-    label = "PLUMBING CHECK (oracle, not a model result)" if job.backend.plumbing_check else job.info["model"]
+    label = (
+        f"PLUMBING CHECK (backend={job.backend.name}, not a model result)"
+        if job.backend.plumbing_check
+        else f"model={job.info['model']}"
+    )
     log.info(
         "%s | %s/%s | %s: average reward %s over %d scored conversations, pass^k %s, terminations %s -> %s",
         label,

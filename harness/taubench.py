@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from functools import cache
 
@@ -15,15 +16,17 @@ INSTALL_HINT = (
     f"`pip install 'tau-bench @ git+https://github.com/sierra-research/tau-bench@{TAU_BENCH_COMMIT}'` "
     "(or `pip install -e '.[tau]'`)."
 )
+TASK_LISTS = {
+    ("retail", "test"): ("tasks_test", "TASKS_TEST"),
+    ("retail", "train"): ("tasks_train", "TASKS_TRAIN"),
+    ("retail", "dev"): ("tasks_dev", "TASKS_DEV"),
+    ("airline", "test"): ("tasks_test", "TASKS"),
+}
 SPLITS = {"retail": ("test", "train", "dev"), "airline": ("test",)}
 
 
 def taubench_available() -> bool:
-    try:
-        import tau_bench  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("tau_bench") is not None
 
 
 @cache
@@ -37,19 +40,13 @@ def load_taubench_domain(name: str, split: str = "test") -> Domain:
         )
     # litellm, imported by tau_bench.envs, fetches a price table from the internet unless told not to.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    module, attribute = TASK_LISTS[(name, split)]
     try:
-        if name == "retail":
-            from tau_bench.envs.retail import data as data_module
-            from tau_bench.envs.retail import tools as tools_module
-            from tau_bench.envs.retail.wiki import WIKI
-
-            tasks_module = importlib.import_module(f"tau_bench.envs.retail.tasks_{split}")
-            tasks = getattr(tasks_module, f"TASKS_{split.upper()}")
-        else:
-            from tau_bench.envs.airline import data as data_module
-            from tau_bench.envs.airline import tools as tools_module
-            from tau_bench.envs.airline.tasks_test import TASKS as tasks
-            from tau_bench.envs.airline.wiki import WIKI
+        package = f"tau_bench.envs.{name}"
+        data_module = importlib.import_module(f"{package}.data")
+        tools_module = importlib.import_module(f"{package}.tools")
+        wiki = importlib.import_module(f"{package}.wiki").WIKI
+        tasks = getattr(importlib.import_module(f"{package}.{module}"), attribute)
     except ImportError as error:
         if error.name and error.name.startswith("tau_bench"):
             raise MissingDependencyError(INSTALL_HINT) from error
@@ -59,7 +56,7 @@ def load_taubench_domain(name: str, split: str = "test") -> Domain:
         split=split,
         tools=tools_module.ALL_TOOLS,
         tasks=tasks,
-        wiki=WIKI,
+        wiki=wiki,
         data_load_func=data_module.load_data,
         terminate_tools=("transfer_to_human_agents",),
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Intensity = Literal["low", "medium", "high"]
+INTENSITIES: tuple[Intensity, ...] = ("low", "medium", "high")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Variant:
     """What the oracle's scripted user says first (a plumbing check, not a model result)."""
 
     def __post_init__(self) -> None:
+        if self.intensity not in INTENSITIES:
+            raise ValueError(f"variant.intensity={self.intensity!r}: choose one of {list(INTENSITIES)}")
         if self.persona and self.intensity not in self.persona:
             raise ValueError(
                 f"variant {self.name!r} has no persona for intensity {self.intensity!r}; "

@@ -1,7 +1,7 @@
 """Sweeps through a real SLURM scheduler (`bash .ci/slurm-up.sh` starts one on localhost).
 
 Each test runs `python -m harness -m ... hydra/launcher=slurm` as a user would, with the oracle
-backend, and reads what the jobs left on disk.
+backend on the toy domain, and reads what the jobs left on disk.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.taubench import INSTALL_HINT, taubench_available
+from tests.helpers import TOY
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_TIMEOUT_S = 240
@@ -42,9 +42,7 @@ def _slurm_idle() -> str | None:
 _why_not = _slurm_idle()
 pytestmark = [
     pytest.mark.slurm,
-    pytest.mark.taubench,
     pytest.mark.skipif(_why_not is not None, reason=_why_not or ""),
-    pytest.mark.skipif(not taubench_available(), reason=INSTALL_HINT),
 ]
 
 LAUNCHER = [
@@ -55,7 +53,14 @@ LAUNCHER = [
     "hydra.launcher.timeout_min=10",
 ]
 NO_GPU = "hydra.launcher.gpus_per_node=0"  # the oracle needs none; jobs then share the node's 2 CPUs
-PACED = ["backend._target_=tests.sweep_backends.PacedOracleBackend", "concurrency=1", "progress=false"]
+# One job of 10 conversations (5 toy tasks × 2 trials), one at a time, each a few seconds long.
+PACED = [
+    "backend._target_=tests.sweep_backends.PacedOracleBackend",
+    "+backend.reply_delay_s=0.4",
+    "concurrency=1",
+    "env.trials=2",
+]
+EVERY_CONVERSATION_ONCE = Counter({(task, trial): 1 for task in range(5) for trial in range(2)})
 VARIANTS = ("control", "frustration", "anxiety", "anger", "confusion")
 
 
@@ -69,6 +74,7 @@ def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
         "-m",
         *LAUNCHER,
         f"hydra.sweep.dir={sweep_dir}",
+        *TOY,
         *overrides,
     ]
 
@@ -114,20 +120,20 @@ def slurm_job_state(job_id: str) -> str:
 
 def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "variants"
-    done = run_sweep(sweep_dir, f"variant={','.join(VARIANTS)}", "env.tasks=[0,1]", "progress=false", NO_GPU)
+    done = run_sweep(sweep_dir, f"variant={','.join(VARIANTS)}", "env.tasks=[0,1]", NO_GPU)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     listed = manifest(sweep_dir)
     assert listed["counts"] == {"done": 5, "failed": 0, "running": 0, "missing": 0}
     slurm_ids = set()
     for variant in VARIANTS:
-        job_dir = sweep_dir / "oracle" / "retail-test" / variant / "seed0"
+        job_dir = sweep_dir / "oracle" / "toy-test" / variant / "seed0"
         assert keys_on_disk(job_dir) == Counter({(0, 0): 1, (1, 0): 1})
         results = json.loads((job_dir / "results.json").read_text())
         assert [(r["task_id"], r["reward"]) for r in results] == [(0, 1.0), (1, 1.0)]
         summary = json.loads((job_dir / "summary.json").read_text())
         assert (summary["variant"], summary["average_reward"], summary["missing"]) == (variant, 1.0, 0)
-        entry = next(job for job in listed["jobs"] if job["dir"] == f"oracle/retail-test/{variant}/seed0")
+        entry = next(job for job in listed["jobs"] if job["dir"] == f"oracle/toy-test/{variant}/seed0")
         assert entry["state"] == "done" and f"variant={variant}" in entry["overrides"]
         slurm_ids.add(entry["slurm_job_id"])
     assert len(slurm_ids) == 5 and all("_" in job_id for job_id in slurm_ids)  # one array task each
@@ -135,11 +141,9 @@ def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
 
 def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "preempt"
-    job_dir = sweep_dir / "oracle" / "retail-test" / "control" / "seed0"
-    tasks = list(range(4))
-    overrides = ["variant=control", f"env.tasks=[{','.join(map(str, tasks))}]", *PACED, NO_GPU]
+    job_dir = sweep_dir / "oracle" / "toy-test" / "control" / "seed0"
     sweep = subprocess.Popen(
-        sweep_command(sweep_dir, *overrides, "+backend.reply_delay_s=0.2"),
+        sweep_command(sweep_dir, "variant=control", *PACED, NO_GPU),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -152,7 +156,7 @@ def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(
         # What SLURM sends before a time limit or a preemption: submitit checkpoints and requeues.
         subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
         wait_for(lambda: slurm_job_state(job_id) == "PENDING", "the job to be requeued")
-        assert count_lines(job_dir / "conversations.jsonl") < len(tasks), "the job finished before the signal"
+        assert count_lines(job_dir / "conversations.jsonl") < 10, "the job finished before the signal"
         # SLURM holds a requeued job for a while before it may start again; let it start now.
         subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
         output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
@@ -161,7 +165,7 @@ def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(
             sweep.kill()
     assert sweep.returncode == 0, output[-4000:]
     assert before >= 1
-    assert keys_on_disk(job_dir) == Counter({(task, 0): 1 for task in tasks})
+    assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
     entry = manifest(sweep_dir)["jobs"][0]
     assert (entry["state"], entry["attempt"], entry["slurm_job_id"]) == ("done", 2, job_id)
     assert json.loads((job_dir / "summary.json").read_text())["average_reward"] == 1.0
@@ -169,14 +173,8 @@ def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(
 
 def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "cancel"
-    job_dir = sweep_dir / "oracle" / "retail-test" / "anxiety" / "seed0"
-    tasks = list(range(5))
-    overrides = [
-        "variant=anxiety",
-        f"env.tasks=[{','.join(map(str, tasks))}]",
-        *PACED,
-        "+backend.reply_delay_s=0.3",
-    ]
+    job_dir = sweep_dir / "oracle" / "toy-test" / "anxiety" / "seed0"
+    overrides = ["variant=anxiety", *PACED, NO_GPU]
     sweep = subprocess.Popen(
         sweep_command(sweep_dir, *overrides), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -191,7 +189,7 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
     kept = (job_dir / "conversations.jsonl").read_bytes()
     kept = kept[: kept.rfind(b"\n") + 1]
     finished_before = kept.count(b"\n")
-    assert 1 <= finished_before < len(tasks)
+    assert 1 <= finished_before < 10
 
     status = subprocess.run(
         [sys.executable, "-m", "harness.sweep", str(sweep_dir)], cwd=ROOT, capture_output=True, text=True
@@ -201,7 +199,7 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
 
     again = run_sweep(sweep_dir, *overrides)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert keys_on_disk(job_dir) == Counter({(task, 0): 1 for task in tasks})
+    assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
     assert (job_dir / "conversations.jsonl").read_bytes().startswith(kept)  # finished ones were not redone
     assert manifest(sweep_dir)["counts"] == {"done": 1, "failed": 0, "running": 0, "missing": 0}
 
@@ -214,19 +212,18 @@ def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> 
         "env.tasks=[0]",
         "backend._target_=tests.sweep_backends.PacedOracleBackend",
         "+backend.fail_variant=anger",
-        "progress=false",
     )
     assert done.returncode != 0
     assert "deliberate test failure" in done.stdout + done.stderr
     listed = manifest(sweep_dir)
     assert listed["counts"] == {"done": 2, "failed": 1, "running": 0, "missing": 0}
     failed = next(job for job in listed["jobs"] if job["state"] == "failed")
-    assert failed["dir"] == "oracle/retail-test/anger/seed0"
+    assert failed["dir"] == "oracle/toy-test/anger/seed0"
     assert failed["error"] == "RuntimeError: deliberate test failure for variant anger"
     error_txt = (sweep_dir / failed["dir"] / "error.txt").read_text()
     assert error_txt.startswith("RuntimeError: deliberate test failure") and "Traceback" in error_txt
     for variant in ("control", "confusion"):
-        summary = json.loads((sweep_dir / f"oracle/retail-test/{variant}/seed0/summary.json").read_text())
+        summary = json.loads((sweep_dir / f"oracle/toy-test/{variant}/seed0/summary.json").read_text())
         assert summary["average_reward"] == 1.0
 
 

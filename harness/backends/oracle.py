@@ -7,10 +7,10 @@ With real τ-bench every task must score 1.0; anything less is a harness bug.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Self
 
 from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
 from harness.types import (
@@ -32,10 +32,13 @@ TERMINATING = frozenset({"transfer_to_human_agents"})
 @dataclass(frozen=True, slots=True)
 class OracleAgent:
     spec: ConversationSpec
+    delay_s: float = 0.0
 
     async def chat(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
     ) -> Reply:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         actions = [a for a in self.spec.task.actions if a.name != RESPOND_ACTION_NAME]
         done = sum(1 for m in messages if m["role"] == "tool")
         outputs = list(self.spec.task.outputs)
@@ -74,8 +77,8 @@ class OracleBackend(SharedModelBackend):
     name = "oracle"
     plumbing_check = True
 
-    async def __aenter__(self) -> Self:
-        return self
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s  # simulated latency per agent call, e.g. to interrupt a job mid-run
 
     def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
-        return OracleAgent(conversation) if role == "agent" else ScriptedUser(conversation)
+        return OracleAgent(conversation, self.delay_s) if role == "agent" else ScriptedUser(conversation)
