@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
@@ -12,6 +13,8 @@ from omegaconf import DictConfig
 
 from harness.errors import HarnessError
 
+ERROR_FILE = "error.txt"
+
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
@@ -19,14 +22,19 @@ def main(cfg: DictConfig) -> float | None:
 
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    (output_dir / ERROR_FILE).unlink(missing_ok=True)
     try:
         summary = run(cfg, output_dir)
     except HarnessError as error:
-        (output_dir / "error.txt").write_text(f"{error}\n")
-        if hydra_cfg.mode == RunMode.MULTIRUN:
+        (output_dir / ERROR_FILE).write_text(f"{error}\n")
+        if multirun:
             raise  # the launcher records this job as failed; the others go on
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except Exception as error:
+        (output_dir / ERROR_FILE).write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
+        raise
     return summary["average_reward"]
 
 

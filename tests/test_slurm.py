@@ -1,0 +1,237 @@
+"""Sweeps through a real SLURM scheduler (`bash .ci/slurm-up.sh` starts one on localhost).
+
+Each test runs `python -m harness -m ... hydra/launcher=slurm` as a user would, with the oracle
+backend on the toy domain, and reads what the jobs left on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TOY
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP_TIMEOUT_S = 240
+
+
+def _slurm_idle() -> str | None:
+    """None when a SLURM node is idle here, else why the tests cannot run."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return "no SLURM here (`sinfo`/`sbatch` missing): start one with `bash .ci/slurm-up.sh`"
+    try:
+        states = subprocess.run(
+            ["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (subprocess.SubprocessError, OSError) as error:
+        return f"`sinfo` failed ({error}): start SLURM with `bash .ci/slurm-up.sh`"
+    if "idle" not in states and "mix" not in states:
+        return f"no idle SLURM node (sinfo says {states.split() or 'nothing'}): `bash .ci/slurm-up.sh`"
+    return None
+
+
+_why_not = _slurm_idle()
+pytestmark = [
+    pytest.mark.slurm,
+    pytest.mark.skipif(_why_not is not None, reason=_why_not or ""),
+]
+
+LAUNCHER = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.partition=debug",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+    "hydra.launcher.timeout_min=10",
+]
+NO_GPU = "hydra.launcher.gpus_per_node=0"  # the oracle needs none; jobs then share the node's 2 CPUs
+# One job of 10 conversations (5 toy tasks × 2 trials), one at a time, each a few seconds long.
+PACED = [
+    "backend._target_=tests.sweep_backends.PacedOracleBackend",
+    "+backend.reply_delay_s=0.4",
+    "concurrency=1",
+    "env.trials=2",
+]
+EVERY_CONVERSATION_ONCE = Counter({(task, trial): 1 for task in range(5) for trial in range(2)})
+VARIANTS = ("control", "frustration", "anxiety", "anger", "confusion")
+
+
+def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
+    return [
+        "timeout",
+        str(SWEEP_TIMEOUT_S),
+        sys.executable,
+        "-m",
+        "harness",
+        "-m",
+        *LAUNCHER,
+        f"hydra.sweep.dir={sweep_dir}",
+        *TOY,
+        *overrides,
+    ]
+
+
+def run_sweep(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        sweep_command(sweep_dir, *overrides),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SWEEP_TIMEOUT_S + 30,
+    )
+
+
+def keys_on_disk(job_dir: Path) -> Counter[tuple[int, int]]:
+    lines = (job_dir / "conversations.jsonl").read_bytes().splitlines(keepends=True)
+    assert all(line.endswith(b"\n") for line in lines), "a half-written line was left behind"
+    return Counter((record["task_id"], record["trial"]) for record in map(json.loads, lines))
+
+
+def manifest(sweep_dir: Path) -> dict:
+    return json.loads((sweep_dir / "manifest.json").read_text())
+
+
+def wait_for(condition, what: str, timeout_s: float = 120.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def count_lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def slurm_job_state(job_id: str) -> str:
+    out = subprocess.run(["squeue", "-h", "-r", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "variants"
+    done = run_sweep(sweep_dir, f"variant={','.join(VARIANTS)}", "env.tasks=[0,1]", NO_GPU)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    listed = manifest(sweep_dir)
+    assert listed["counts"] == {"done": 5, "failed": 0, "running": 0, "missing": 0}
+    slurm_ids = set()
+    for variant in VARIANTS:
+        job_dir = sweep_dir / "oracle" / "toy-test" / variant / "seed0"
+        assert keys_on_disk(job_dir) == Counter({(0, 0): 1, (1, 0): 1})
+        results = json.loads((job_dir / "results.json").read_text())
+        assert [(r["task_id"], r["reward"]) for r in results] == [(0, 1.0), (1, 1.0)]
+        summary = json.loads((job_dir / "summary.json").read_text())
+        assert (summary["variant"], summary["average_reward"], summary["missing"]) == (variant, 1.0, 0)
+        entry = next(job for job in listed["jobs"] if job["dir"] == f"oracle/toy-test/{variant}/seed0")
+        assert entry["state"] == "done" and f"variant={variant}" in entry["overrides"]
+        slurm_ids.add(entry["slurm_job_id"])
+    assert len(slurm_ids) == 5 and all("_" in job_id for job_id in slurm_ids)  # one array task each
+
+
+def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "preempt"
+    job_dir = sweep_dir / "oracle" / "toy-test" / "control" / "seed0"
+    sweep = subprocess.Popen(
+        sweep_command(sweep_dir, "variant=control", *PACED, NO_GPU),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 1, "a finished conversation")
+        job_id = json.loads((job_dir / "job_state.json").read_text())["slurm_job_id"]
+        before = count_lines(job_dir / "conversations.jsonl")
+        # What SLURM sends before a time limit or a preemption: submitit checkpoints and requeues.
+        subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+        wait_for(lambda: slurm_job_state(job_id) == "PENDING", "the job to be requeued")
+        assert count_lines(job_dir / "conversations.jsonl") < 10, "the job finished before the signal"
+        # SLURM holds a requeued job for a while before it may start again; let it start now.
+        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+        output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 0, output[-4000:]
+    assert before >= 1
+    assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
+    entry = manifest(sweep_dir)["jobs"][0]
+    assert (entry["state"], entry["attempt"], entry["slurm_job_id"]) == ("done", 2, job_id)
+    assert json.loads((job_dir / "summary.json").read_text())["average_reward"] == 1.0
+
+
+def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "cancel"
+    job_dir = sweep_dir / "oracle" / "toy-test" / "anxiety" / "seed0"
+    overrides = ["variant=anxiety", *PACED, NO_GPU]
+    sweep = subprocess.Popen(
+        sweep_command(sweep_dir, *overrides), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 1, "a finished conversation")
+        job_id = json.loads((job_dir / "job_state.json").read_text())["slurm_job_id"]
+        subprocess.run(["scancel", job_id], check=True)  # no requeue: the job is gone
+        wait_for(lambda: slurm_job_state(job_id) == "", "the job to leave the queue")
+    finally:
+        sweep.kill()  # the submitting session is lost too
+        sweep.wait()
+    kept = (job_dir / "conversations.jsonl").read_bytes()
+    kept = kept[: kept.rfind(b"\n") + 1]
+    finished_before = kept.count(b"\n")
+    assert 1 <= finished_before < 10
+
+    status = subprocess.run(
+        [sys.executable, "-m", "harness.sweep", str(sweep_dir)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert status.returncode == 1 and "1 missing" in status.stdout, status.stdout + status.stderr
+    assert "interrupted" in status.stdout
+
+    again = run_sweep(sweep_dir, *overrides)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
+    assert (job_dir / "conversations.jsonl").read_bytes().startswith(kept)  # finished ones were not redone
+    assert manifest(sweep_dir)["counts"] == {"done": 1, "failed": 0, "running": 0, "missing": 0}
+
+
+def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "failure"
+    done = run_sweep(
+        sweep_dir,
+        "variant=control,anger,confusion",
+        "env.tasks=[0]",
+        "backend._target_=tests.sweep_backends.PacedOracleBackend",
+        "+backend.fail_variant=anger",
+    )
+    assert done.returncode != 0
+    assert "deliberate test failure" in done.stdout + done.stderr
+    listed = manifest(sweep_dir)
+    assert listed["counts"] == {"done": 2, "failed": 1, "running": 0, "missing": 0}
+    failed = next(job for job in listed["jobs"] if job["state"] == "failed")
+    assert failed["dir"] == "oracle/toy-test/anger/seed0"
+    assert failed["error"] == "RuntimeError: deliberate test failure for variant anger"
+    error_txt = (sweep_dir / failed["dir"] / "error.txt").read_text()
+    assert error_txt.startswith("RuntimeError: deliberate test failure") and "Traceback" in error_txt
+    for variant in ("control", "confusion"):
+        summary = json.loads((sweep_dir / f"oracle/toy-test/{variant}/seed0/summary.json").read_text())
+        assert summary["average_reward"] == 1.0
+
+
+@pytest.fixture(autouse=True)
+def _sweep_name(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A name of this test's own, so its SLURM jobs can be cancelled if it fails half-way."""
+    name = f"slurmtest-{request.node.name.removeprefix('test_')[:40]}-{os.getpid()}"
+    LAUNCHER.append(f"name={name}")
+    yield
+    LAUNCHER.remove(f"name={name}")
+    subprocess.run(["scancel", f"--name=tau-emotion-{name}"], check=False, capture_output=True)

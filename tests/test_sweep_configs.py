@@ -1,0 +1,207 @@
+"""Launcher presets, sweep definitions and the sweep manifest, without a scheduler."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
+from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
+from omegaconf import OmegaConf
+
+from harness.store import ConversationLog, read_conversations
+from harness.sweep import format_manifest, record_job_end, record_job_start, refresh_manifest
+from harness.sweep_callback import planned_jobs, sweep_command
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))
+VARIANTS = ["control", "frustration", "anxiety", "anger", "confusion"]
+
+
+@pytest.fixture
+def hydra_conf() -> Iterator[None]:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        yield
+
+
+def test_slurm_preset_lists_exactly_the_plugins_keys() -> None:
+    preset = OmegaConf.load(CONF / "hydra" / "launcher" / "slurm.yaml")
+    schema = {field.name for field in dataclasses.fields(SlurmQueueConf)}
+    assert set(preset) - {"defaults"} == schema
+
+
+def test_local_preset_keys_belong_to_the_plugin() -> None:
+    preset = OmegaConf.load(CONF / "hydra" / "launcher" / "local.yaml")
+    schema = {field.name for field in dataclasses.fields(LocalQueueConf)}
+    assert set(preset) - {"defaults"} <= schema
+
+
+@pytest.mark.usefixtures("hydra_conf")
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("launcher", ["slurm", "local"])
+def test_every_sweep_composes_with_every_launcher(experiment: str, launcher: str) -> None:
+    cfg = compose(
+        "config",
+        [f"+experiment={experiment}", f"hydra/launcher={launcher}", "hydra.launcher.partition=gpu"]
+        if launcher == "slurm"
+        else [f"+experiment={experiment}", f"hydra/launcher={launcher}"],
+        return_hydra_config=True,
+    )
+    params = cfg.hydra.sweeper.params
+    assert params.variant.split(",") == VARIANTS
+    assert params.env.split(",") == ["retail", "airline"]
+    assert cfg.name == experiment.replace("_", "-")
+    assert cfg.hydra.launcher.name == f"tau-emotion-{cfg.name}"
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_slurm_resources_follow_the_model_and_the_command_line() -> None:
+    base = ["hydra/launcher=slurm", "hydra.launcher.partition=gpu"]
+    default = compose("config", base, return_hydra_config=True).hydra.launcher
+    assert (default.gpus_per_node, default.partition, default.max_num_timeout) == (1, "gpu", 3)
+    two_gpus = compose("config", [*base, "+model.gpus=2"], return_hydra_config=True).hydra.launcher
+    assert two_gpus.gpus_per_node == 2
+    custom = compose(
+        "config",
+        [*base, "hydra.launcher.timeout_min=720", "hydra.launcher.account=lab"],
+        return_hydra_config=True,
+    ).hydra.launcher
+    assert (custom.timeout_min, custom.account) == (720, "lab")
+    missing = compose("config", ["hydra/launcher=slurm"], return_hydra_config=True).hydra.launcher
+    assert OmegaConf.is_missing(missing, "partition")
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_the_basic_launcher_stays_the_default() -> None:
+    cfg = compose("config", [], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("BasicLauncher")
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_the_manifest_plans_one_directory_per_combination() -> None:
+    cfg = (
+        GlobalHydra.instance()
+        .config_loader()
+        .load_configuration(
+            "config", ["+experiment=smoke", "seed=0,1", "variant=control,anger"], run_mode=RunMode.MULTIRUN
+        )
+    )
+    jobs = planned_jobs(cfg)
+    dirs = sorted(job.dir for job in jobs)
+    expected = sorted(
+        f"oracle/{env}-test/{variant}/seed{seed}"
+        for env in ("retail", "airline")
+        for variant in ("control", "anger")
+        for seed in (0, 1)
+    )
+    assert dirs == expected
+    first = next(job for job in jobs if job.dir == "oracle/retail-test/anger/seed1")
+    assert {"env=retail", "variant=anger", "seed=1", "+experiment=smoke"} <= set(first.overrides)
+    assert sweep_command(cfg).startswith("python -m harness -m ")
+
+
+def test_manifest_states_come_from_the_job_directories(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    from harness.sweep import PlannedJob
+
+    planned = [
+        PlannedJob(f"m/{name}", [f"variant={name}"]) for name in ("done", "failed", "live", "dead", "new")
+    ]
+    refresh_manifest(sweep, planned, command="python -m harness -m variant=a,b")
+    for name in ("done", "failed", "live", "dead"):
+        (sweep / "m" / name).mkdir(parents=True)
+        record_job_start(sweep / "m" / name)
+    (sweep / "m" / "done" / "summary.json").write_text(json.dumps({"average_reward": 0.5, "scored": 4}))
+    record_job_end(sweep / "m" / "done", succeeded=True)
+    (sweep / "m" / "failed" / "error.txt").write_text("RuntimeError: boom\n\nTraceback ...\n")
+    record_job_end(sweep / "m" / "failed", succeeded=False, error="RuntimeError: boom")
+    (sweep / "m" / "dead" / "conversations.jsonl").write_text('{"task_id": 0}\n{"task_id": 1')
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    state = json.loads((sweep / "m" / "dead" / "job_state.json").read_text())
+    state.update(pid=int(dead_pid.stdout), slurm_job_id=None)
+    (sweep / "m" / "dead" / "job_state.json").write_text(json.dumps(state))
+    live = json.loads((sweep / "m" / "live" / "job_state.json").read_text())
+    assert live["pid"] == os.getpid()
+    if live["slurm_job_id"]:
+        pytest.skip("running inside a SLURM job: liveness would be asked of squeue")
+
+    manifest = refresh_manifest(sweep)
+    states = {job["dir"]: job for job in manifest["jobs"]}
+    assert {rel: job["state"] for rel, job in states.items()} == {
+        "m/dead": "missing",
+        "m/done": "done",
+        "m/failed": "failed",
+        "m/live": "running",
+        "m/new": "missing",
+    }
+    assert manifest["counts"] == {"done": 1, "failed": 1, "running": 1, "missing": 2}
+    assert states["m/done"]["average_reward"] == 0.5
+    assert states["m/failed"]["error"] == "RuntimeError: boom"
+    assert states["m/dead"]["conversations_on_disk"] == 1 and "interrupted" in states["m/dead"]["note"]
+    assert states["m/new"]["overrides"] == ["variant=new"]
+    assert json.loads((sweep / "manifest.json").read_text())["counts"] == manifest["counts"]
+    text = format_manifest(manifest)
+    assert "5 jobs: 1 done, 1 failed, 1 running, 2 missing" in text
+    assert text.endswith("python -m harness -m variant=a,b")
+
+
+def test_status_command_exit_status_says_whether_all_are_done(tmp_path: Path) -> None:
+    job = tmp_path / "m" / "a"
+    job.mkdir(parents=True)
+    record_job_start(job)
+    record_job_end(job, succeeded=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "harness.sweep", str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert status.returncode == 0 and "1 jobs: 1 done" in status.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "harness.sweep", str(tmp_path / "nope")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and missing.stderr.strip().startswith("error:")
+
+
+def test_a_sweep_without_partition_stops_with_one_line() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "-m",
+            "+experiment=smoke",
+            "hydra/launcher=slurm",
+            "name=no-partition",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: set hydra.launcher.partition=... on the command line or in conf/local/slurm.yaml"
+    )
+
+
+def test_an_interrupted_line_is_dropped_and_appends_stay_whole(tmp_path: Path) -> None:
+    log_path = tmp_path / "conversations.jsonl"
+    log_path.write_bytes(b'{"task_id": 0, "trial": 0}\n{"task_id": 1, "tri')
+    with ConversationLog(tmp_path) as log:
+        log.append({"task_id": 1, "trial": 0, "text": "x" * 100_000})
+    assert [(r["task_id"], r["trial"]) for r in read_conversations(log_path)] == [(0, 0), (1, 0)]
+    assert log_path.read_bytes().count(b"\n") == 2
