@@ -56,7 +56,7 @@ NO_GPU = "hydra.launcher.gpus_per_node=0"  # the oracle needs none; jobs then sh
 # One job of 10 conversations (5 toy tasks × 2 trials), one at a time, each a few seconds long.
 PACED = [
     "backend._target_=tests.sweep_backends.PacedOracleBackend",
-    "+backend.reply_delay_s=0.4",
+    "backend.delay_s=0.4",
     "concurrency=1",
     "env.trials=2",
 ]
