@@ -62,7 +62,7 @@ def to_plain(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-class CowDict(_Node, dict):  # type: ignore[type-arg]
+class CowDict(_Node, dict):
     __slots__ = ("_changed", "_dirty", "_origin", "_parent")
 
     def __init__(self, origin: dict[Any, Any], parent: CowDict | CowList | None = None) -> None:
@@ -125,7 +125,7 @@ class CowDict(_Node, dict):  # type: ignore[type-arg]
         # Defined so that dict(view), {**view} and dict.update(view) read through __getitem__.
         return dict.__iter__(self)
 
-    def copy(self) -> dict[Any, Any]:  # type: ignore[override]
+    def copy(self) -> dict[Any, Any]:
         self._own_all()
         return dict(dict.items(self))
 
@@ -196,12 +196,12 @@ class CowDict(_Node, dict):  # type: ignore[type-arg]
         self._changed = None
         self._touch()
 
-    def __ior__(self, other: Any) -> CowDict:  # type: ignore[override,misc]
+    def __ior__(self, other: Any) -> CowDict:
         self.update(other)
         return self
 
 
-class CowList(_Node, list):  # type: ignore[type-arg]
+class CowList(_Node, list):
     __slots__ = ("_base_ids", "_dirty", "_origin", "_parent")
 
     def __init__(self, origin: list[Any], parent: CowDict | CowList | None = None) -> None:
@@ -323,11 +323,11 @@ class CowList(_Node, list):  # type: ignore[type-arg]
         list.reverse(self)
         self._touch()
 
-    def __iadd__(self, values: Iterable[Any]) -> CowList:  # type: ignore[override,misc]
+    def __iadd__(self, values: Iterable[Any]) -> CowList:  # type: ignore[misc]
         self.extend(values)
         return self
 
-    def __imul__(self, count: SupportsIndex) -> CowList:  # type: ignore[override,misc]
+    def __imul__(self, count: SupportsIndex) -> CowList:
         list.__imul__(self, count)
         self._touch()
         return self

@@ -15,6 +15,9 @@ class JobObserver(Protocol):
 
     def on_end(self, summary: dict[str, Any]) -> None: ...
 
+    def on_abort(self, error: BaseException) -> None:
+        """The job stops early (a backend that would not start, a signal); its outputs stay on disk."""
+
 
 class ProgressBar:
     """Conversations done / total, with the running average reward of this job."""
@@ -42,3 +45,7 @@ class ProgressBar:
     def on_end(self, summary: dict[str, Any]) -> None:
         if self._bar is not None:
             self._bar.close()
+
+    def on_abort(self, error: BaseException) -> None:
+        if self._bar is not None:
+            self._bar.close()  # ends the bar's line, so the error is printed on a line of its own

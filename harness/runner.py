@@ -91,7 +91,12 @@ async def run_job(job: Job) -> dict[str, Any]:
         for observer in job.observers:
             observer.on_start(job.info, total=len(wanted), already_done=len(wanted) - len(pending))
         if pending:
-            await _run_pending(job, pending, log)
+            try:
+                await _run_pending(job, pending, log)
+            except BaseException as error:
+                for observer in job.observers:
+                    observer.on_abort(error)
+                raise
     records = latest_by_key(read_conversations(log.path))
     selected = [records[key] for key in wanted if key in records]
     summary = {

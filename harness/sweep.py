@@ -8,6 +8,7 @@ directory is recomputed from those files, so it is right even after the submitti
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -75,7 +76,7 @@ def refresh_manifest(
         overrides[job.dir] = list(job.overrides)
     for state_file in sweep_dir.glob(f"**/{JOB_STATE}"):
         overrides.setdefault(str(state_file.parent.relative_to(sweep_dir)), [])
-    alive = _live_slurm_jobs()
+    alive = functools.cache(_live_slurm_jobs)
     jobs = [_job_entry(sweep_dir, rel, overrides[rel], alive) for rel in sorted(overrides)]
     manifest = {
         "sweep_dir": str(sweep_dir),
@@ -89,7 +90,9 @@ def refresh_manifest(
     return manifest
 
 
-def _job_entry(sweep_dir: Path, rel: str, overrides: list[str], alive: set[str] | None) -> dict[str, Any]:
+def _job_entry(
+    sweep_dir: Path, rel: str, overrides: list[str], alive: Callable[[], set[str] | None]
+) -> dict[str, Any]:
     job_dir = sweep_dir / rel
     recorded = _read_json(job_dir / JOB_STATE) or {}
     state: State = recorded.get("state", "missing")
@@ -115,10 +118,11 @@ def _job_entry(sweep_dir: Path, rel: str, overrides: list[str], alive: set[str] 
     return entry
 
 
-def _still_running(recorded: dict[str, Any], alive: set[str] | None) -> bool:
+def _still_running(recorded: dict[str, Any], alive: Callable[[], set[str] | None]) -> bool:
+    """`alive` lists SLURM's jobs; it is called only for a job that ran under SLURM."""
     job_id = recorded.get("slurm_job_id")
-    if job_id and alive is not None:
-        return str(job_id) in alive
+    if job_id and (live := alive()) is not None:
+        return str(job_id) in live
     if not job_id and recorded.get("host") == socket.gethostname() and recorded.get("pid"):
         try:
             os.kill(int(recorded["pid"]), 0)

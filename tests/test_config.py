@@ -17,6 +17,7 @@ ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))
 VARIANTS = sorted(p.stem for p in (CONF / "variant").glob("*.yaml"))
 BACKENDS = sorted(p.stem for p in (CONF / "backend").glob("*.yaml"))
 USERS = sorted(p.stem for p in (CONF / "user").glob("*.yaml"))
+MODEL_FOR_BACKEND = {"vllm": "qwen2.5-7b", "openai": "gpt-4o"}
 
 
 def test_the_groups_hold_what_the_harness_promises() -> None:
@@ -27,8 +28,12 @@ def test_the_groups_hold_what_the_harness_promises() -> None:
 
 
 @pytest.mark.parametrize(("env", "variant", "backend"), list(itertools.product(ENVS, VARIANTS, BACKENDS)))
-def test_every_combination_composes_and_its_backend_builds(env: str, variant: str, backend: str) -> None:
-    cfg = compose_config([f"env={env}", f"variant={variant}", f"backend={backend}"])
+def test_every_combination_composes_and_its_backend_builds(
+    env: str, variant: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    model = MODEL_FOR_BACKEND.get(backend, "oracle")
+    cfg = compose_config([f"env={env}", f"variant={variant}", f"backend={backend}", f"model={model}"])
     settings = settings_from(cfg)
     assert settings.env.name == env and settings.variant["name"] == variant
     built = instantiate(cfg.backend, _convert_="all")  # constructors are cheap: nothing starts

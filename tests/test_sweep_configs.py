@@ -23,7 +23,7 @@ from harness.sweep_callback import planned_jobs, sweep_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-EXPERIMENTS = sorted(path.stem for path in (CONF / "experiment").glob("*.yaml"))
+SWEEPS = sorted(path.stem for path in (CONF / "sweep").glob("*.yaml"))
 VARIANTS = ["control", "frustration", "anxiety", "anger", "confusion"]
 
 
@@ -47,20 +47,20 @@ def test_local_preset_keys_belong_to_the_plugin() -> None:
 
 
 @pytest.mark.usefixtures("hydra_conf")
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("sweep", SWEEPS)
 @pytest.mark.parametrize("launcher", ["slurm", "local"])
-def test_every_sweep_composes_with_every_launcher(experiment: str, launcher: str) -> None:
+def test_every_sweep_composes_with_every_launcher(sweep: str, launcher: str) -> None:
     cfg = compose(
         "config",
-        [f"+experiment={experiment}", f"hydra/launcher={launcher}", "hydra.launcher.partition=gpu"]
+        [f"+sweep={sweep}", f"hydra/launcher={launcher}", "hydra.launcher.partition=gpu"]
         if launcher == "slurm"
-        else [f"+experiment={experiment}", f"hydra/launcher={launcher}"],
+        else [f"+sweep={sweep}", f"hydra/launcher={launcher}"],
         return_hydra_config=True,
     )
     params = cfg.hydra.sweeper.params
     assert params.variant.split(",") == VARIANTS
     assert params.env.split(",") == ["retail", "airline"]
-    assert cfg.name == experiment.replace("_", "-")
+    assert cfg.name == sweep.replace("_", "-")
     assert cfg.hydra.launcher.name == f"tau-emotion-{cfg.name}"
 
 
@@ -68,9 +68,11 @@ def test_every_sweep_composes_with_every_launcher(experiment: str, launcher: str
 def test_slurm_resources_follow_the_model_and_the_command_line() -> None:
     base = ["hydra/launcher=slurm", "hydra.launcher.partition=gpu"]
     default = compose("config", base, return_hydra_config=True).hydra.launcher
-    assert (default.gpus_per_node, default.partition, default.max_num_timeout) == (1, "gpu", 3)
-    two_gpus = compose("config", [*base, "+model.gpus=2"], return_hydra_config=True).hydra.launcher
-    assert two_gpus.gpus_per_node == 2
+    assert (default.gpus_per_node, default.partition, default.max_num_timeout) == (0, "gpu", 3)  # the oracle
+    big = compose("config", [*base, "backend=vllm", "model=qwen2.5-72b"], return_hydra_config=True)
+    assert big.hydra.launcher.gpus_per_node == big.model.gpus == 4
+    unnamed = compose("config", [*base, "~model.gpus"], return_hydra_config=True).hydra.launcher
+    assert unnamed.gpus_per_node == 1
     custom = compose(
         "config",
         [*base, "hydra.launcher.timeout_min=720", "hydra.launcher.account=lab"],
@@ -93,7 +95,7 @@ def test_the_manifest_plans_one_directory_per_combination() -> None:
         GlobalHydra.instance()
         .config_loader()
         .load_configuration(
-            "config", ["+experiment=smoke", "seed=0,1", "variant=control,anger"], run_mode=RunMode.MULTIRUN
+            "config", ["+sweep=smoke", "seed=0,1", "variant=control,anger"], run_mode=RunMode.MULTIRUN
         )
     )
     jobs = planned_jobs(cfg)
@@ -106,7 +108,7 @@ def test_the_manifest_plans_one_directory_per_combination() -> None:
     )
     assert dirs == expected
     first = next(job for job in jobs if job.dir == "oracle/retail-test/anger/seed1")
-    assert {"env=retail", "variant=anger", "seed=1", "+experiment=smoke"} <= set(first.overrides)
+    assert {"env=retail", "variant=anger", "seed=1", "+sweep=smoke"} <= set(first.overrides)
     assert sweep_command(cfg).startswith("python -m harness -m ")
 
 
@@ -182,7 +184,7 @@ def test_a_sweep_without_partition_stops_with_one_line() -> None:
             "-m",
             "harness",
             "-m",
-            "+experiment=smoke",
+            "+sweep=smoke",
             "hydra/launcher=slurm",
             "name=no-partition",
         ],

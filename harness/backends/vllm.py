@@ -194,7 +194,9 @@ class VLLMBackend:
                 f"tool parser {self.model.tool_parser!r} does not fit the tokenizer of {self.model.name}: "
                 f"{_one_line(error)}"
             ) from None
-        request = ChatCompletionRequest(messages=[], model=self.model.name, tools=[PROBE_TOOL])
+        request = ChatCompletionRequest.model_validate(
+            {"messages": [], "model": self.model.name, "tools": [PROBE_TOOL]}
+        )
         self._skip_special_tokens_with_tools = parser.adjust_request(request).skip_special_tokens
 
     async def _check_chat_template(self) -> None:
@@ -236,7 +238,7 @@ class VLLMBackend:
         )
         tok_params = renderer.default_chat_tok_params.with_kwargs(add_special_tokens=False)
         _, (engine_input,) = await renderer.render_chat_async([messages], params, tok_params)
-        return engine_input  # type: ignore[no-any-return]
+        return engine_input
 
     def parse_tool_calls(
         self, text: str, tools: Sequence[ToolSchema]
@@ -245,7 +247,9 @@ class VLLMBackend:
         from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
 
         parser = self._parser_class(self.engine.get_tokenizer(), None)
-        request = ChatCompletionRequest(messages=[], model=self.model.name, tools=list(tools))
+        request = ChatCompletionRequest.model_validate(
+            {"messages": [], "model": self.model.name, "tools": list(tools)}
+        )
         try:
             info = parser.extract_tool_calls(text, request)
         except Exception as error:

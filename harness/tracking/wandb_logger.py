@@ -165,6 +165,10 @@ class WandbObserver:
         self._segment_agent_tokens += usage["agent_prompt_tokens"] + usage["agent_completion_tokens"]
         self._log_conversation(record)
 
+    def on_abort(self, error: BaseException) -> None:
+        """Nothing to do: the rows logged so far are in the run's file, W&B's exit hook closes it,
+        and the next attempt of the job resumes the same run."""
+
     def on_end(self, summary: dict[str, Any]) -> None:
         if self._run is not None:
             self._guard("summary", lambda: self._write_summary(summary))
