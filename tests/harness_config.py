@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from harness.taubench import taubench_available
+
 CONF = Path(__file__).resolve().parent.parent / "conf"
+TOY_DOMAIN = ["env.domain._target_=tests.toy_domain.load_toy_domain", "env.name=toy"]
+
+
+@dataclass(frozen=True)
+class DomainCase:
+    """A domain for whole-conversation tests on a real model."""
+
+    name: str
+    overrides: tuple[str, ...]
+    min_prompt_tokens: int  # the agent's prompts hold the wiki and every tool schema: at least this many
+    marks: tuple[pytest.MarkDecorator, ...] = ()
+
+    def param(self) -> object:
+        """This case as a `pytest.mark.parametrize` value, shown as `[<name>]` in test ids."""
+        return pytest.param(self, id=self.name, marks=self.marks)
+
+
+def conversation_domain() -> DomainCase:
+    """τ-bench's retail domain where τ-bench is installed, else the project's toy shop."""
+    if taubench_available():
+        return DomainCase("retail", ("env=retail",), 1000, (pytest.mark.taubench,))
+    return DomainCase("toy", tuple(TOY_DOMAIN), 500)
 
 
 def compose_config(overrides: list[str]) -> DictConfig:

