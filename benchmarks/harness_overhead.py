@@ -476,10 +476,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prompt-tokens", type=int, default=2000)
     parser.add_argument("--completion-tokens", type=int, default=60)
     parser.add_argument("--levels", default="1,8,64,256,512", help="harness concurrency levels")
-    parser.add_argument("--threadpool-levels", default="1,8,64", help="thread-pool concurrency levels")
+    parser.add_argument("--threadpool-levels", default="1,8,32", help="thread-pool concurrency levels")
     parser.add_argument("--envs", default="retail,airline")
     parser.add_argument(
         "--target-latency", type=float, default=1.0, help="latency of the calls-in-flight check"
+    )
+    parser.add_argument(
+        "--inflight", default="256,512", help="concurrency levels of the calls-in-flight check"
+    )
+    parser.add_argument(
+        "--sections", default="table,inflight,reward", help="which parts to run: table, inflight, reward"
     )
     parser.add_argument("--quick", action="store_true", help="fewer conversations per cell")
     parser.add_argument("--worker", choices=["harness", "threadpool", "reward"], help=argparse.SUPPRESS)
@@ -499,6 +505,16 @@ def main(argv: list[str] | None = None) -> None:
         f"load average {os.getloadavg()[0]:.2f}; fake latency {args.latency * 1e3:.0f} ms/call, "
         f"{args.prompt_tokens} prompt + {args.completion_tokens} completion tokens"
     )
+    sections = set(args.sections.split(","))
+    if "table" in sections:
+        print_table(args, envs, scale)
+    if "inflight" in sections:
+        print_inflight(args, envs, scale)
+    if "reward" in sections:
+        print_reward(args, envs, scale)
+
+
+def print_table(args: argparse.Namespace, envs: list[str], scale: float) -> None:
     print()
     print(
         "| runner     | env     | conc | convs | reward |   conv/s | cpu/turn ms | lag p50 ms | lag p99 ms | MB/conv | end s |"
@@ -507,9 +523,12 @@ def main(argv: list[str] | None = None) -> None:
         "|------------|---------|-----:|------:|-------:|---------:|------------:|-----------:|-----------:|--------:|------:|"
     )
     side_by_side: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    threadpool_levels = [int(x) for x in args.threadpool_levels.split(",") if x]
+    # the harness also runs at the thread pool's levels, so every thread-pool cell has its twin
+    harness_levels = sorted({int(x) for x in args.levels.split(",") if x} | set(threadpool_levels))
     for env in envs:
-        for runner, levels in (("harness", args.levels), ("threadpool", args.threadpool_levels)):
-            for level in [int(x) for x in levels.split(",") if x]:
+        for runner, levels in (("harness", harness_levels), ("threadpool", threadpool_levels)):
+            for level in levels:
                 if runner == "harness":
                     count = max(int(max(2 * level, 16 if level == 1 else 64) * scale), level)
                 else:
@@ -535,6 +554,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{t['peak_rss_growth'] / t['in_flight'] / max(h['peak_rss_growth'] / h['in_flight'], 1):.1f}x less"
             )
 
+
+def print_inflight(args: argparse.Namespace, envs: list[str], scale: float) -> None:
     print()
     print(
         f"In flight at {args.target_latency:.1f} s ± {args.jitter:.0%} per call (calls/s counted while every slot is busy):"
@@ -554,6 +575,8 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
 
+
+def print_reward(args: argparse.Namespace, envs: list[str], scale: float) -> None:
     print()
     print("Reward step per conversation (ms; mean over a successful and a failing database per task):")
     for env in envs:

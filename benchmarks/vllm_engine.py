@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from harness.app import build, build_job, settings_from  # noqa: E402
 from harness.runner import run_job  # noqa: E402
-from tests.harness_config import compose_config, tiny_vllm_overrides  # noqa: E402
-from tests.tinymodel import tiny_model  # noqa: E402
+from tests.helpers import compose_config  # noqa: E402
+from tests.tinymodel import tiny_model, tiny_vllm_overrides  # noqa: E402
 
 
 def prefix_cache_counters() -> tuple[float, float]:

@@ -10,13 +10,13 @@ from typing import Any, Literal
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness import __version__
 from harness.backends.base import Backend
 from harness.conversation import LoopSettings
 from harness.domain import Domain
-from harness.errors import ConfigError, HarnessError
+from harness.errors import ConfigError, HarnessError, validated
 from harness.observers import JobObserver, ProgressBar
 from harness.runner import Job, UserSettings, run_job
 from harness.tracking.wandb_logger import wandb_observers
@@ -83,12 +83,7 @@ class Settings(_Strict):
 
 def settings_from(cfg: DictConfig) -> Settings:
     container = OmegaConf.to_container(cfg, resolve=True)
-    try:
-        return Settings.model_validate(container)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"config error at `{key}`: {first['msg']} (got {first.get('input')!r})") from None
+    return validated(Settings, container)
 
 
 def select_tasks(env: EnvSettings, domain: Domain) -> list[int]:

@@ -1,5 +1,13 @@
 """Errors the harness raises on purpose, each with a message meant for the user."""
 
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
 
 class HarnessError(Exception):
     """A problem the user can fix (bad config, missing dependency); printed as one line."""
@@ -23,3 +31,15 @@ class UserSimulatorError(Exception):
 
 class ContextWindowExceeded(Exception):
     """The conversation no longer fits the model's context window: the model's failure, not infra."""
+
+
+def validated(schema: type[M], data: Any, prefix: str = "", hint: str = "") -> M:
+    """`data` validated as `schema`, or a ConfigError naming the first bad key (`prefix` + its path)."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = prefix + ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"config error at `{key}`: {first['msg']} (got {first.get('input')!r}){hint}"
+        ) from None

@@ -1,4 +1,4 @@
-"""Shared helpers: compose the real config, point it at the toy domain, run jobs."""
+"""Shared helpers: compose the real config, point it at the toy domain or τ-bench's, run jobs."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import asyncio
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from harness.app import build_job
 from harness.runner import run_job
+from harness.taubench import taubench_available
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -21,8 +24,30 @@ TOY = ["env.domain._target_=tests.toy_domain.load_toy_domain", "env.name=toy", "
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
+    """The real config from conf/, progress bar off, with `overrides`."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+        return compose(config_name="config", overrides=["progress=false", *overrides])
+
+
+@dataclass(frozen=True)
+class DomainCase:
+    """A domain for whole-conversation tests on a real model."""
+
+    name: str
+    overrides: tuple[str, ...]
+    min_prompt_tokens: int  # the agent's prompts hold the wiki and every tool schema: at least this many
+    marks: tuple[pytest.MarkDecorator, ...] = ()
+
+    def param(self) -> object:
+        """This case as a `pytest.mark.parametrize` value, shown as `[<name>]` in test ids."""
+        return pytest.param(self, id=self.name, marks=self.marks)
+
+
+def conversation_domain() -> DomainCase:
+    """τ-bench's retail domain where τ-bench is installed, else the project's toy shop."""
+    if taubench_available():
+        return DomainCase("retail", ("env=retail",), 1000, (pytest.mark.taubench,))
+    return DomainCase("toy", tuple(TOY), 500)
 
 
 def run_toy_job(out: Path, overrides: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]

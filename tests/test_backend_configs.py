@@ -12,7 +12,7 @@ from harness.backends.openai_compat import OpenAIBackend
 from harness.backends.oracle import OracleBackend
 from harness.backends.vllm import VLLMBackend
 from harness.errors import ConfigError
-from tests.harness_config import CONF, compose_config
+from tests.helpers import CONF, compose_config
 
 VLLM_PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if "tool_parser" in p.read_text())
 API_PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if "base_url" in p.read_text())
@@ -72,7 +72,7 @@ def test_oracle_still_composes() -> None:
 
 def test_vllm_backend_needs_a_model_preset() -> None:
     settings = settings_from(compose_config(["backend=vllm", "model=oracle"]))
-    with pytest.raises(ConfigError, match=r"model\.path: Field required .*model=qwen2.5-7b"):
+    with pytest.raises(ConfigError, match=r"`model\.path`: Field required .*model=qwen2.5-7b"):
         instantiate_component(settings.backend)
 
 

@@ -18,7 +18,7 @@ from harness.runner import run_job
 from harness.taubench import INSTALL_HINT
 from harness.types import Sampling
 from tests.fake_openai_server import MODEL, Step, fake_openai_server
-from tests.harness_config import compose_config
+from tests.helpers import compose_config
 
 pytest.importorskip("openai", reason="backend=openai needs `pip install -e '.[openai]'`")
 

@@ -21,7 +21,7 @@ import pytest
 
 from harness.app import build_job
 from harness.runner import run_job
-from tests.harness_config import DomainCase, compose_config, conversation_domain
+from tests.helpers import DomainCase, compose_config, conversation_domain
 from tests.tinymodel import tiny_model
 
 pytestmark = [

@@ -25,8 +25,8 @@ from harness.backends.vllm import VLLMBackend
 from harness.errors import ContextWindowExceeded
 from harness.runner import run_job
 from harness.types import Sampling
-from tests.harness_config import DomainCase, compose_config, conversation_domain, tiny_vllm_overrides
-from tests.tinymodel import tiny_model
+from tests.helpers import DomainCase, compose_config, conversation_domain
+from tests.tinymodel import tiny_model, tiny_vllm_overrides
 
 pytestmark = [
     pytest.mark.slow,

@@ -105,15 +105,15 @@ def test_disabled_mode_leaves_no_wandb_files(tmp_path: Path, fake_home: Path) ->
 def test_sweep_is_one_group_of_runs(tmp_path: Path, fake_home: Path) -> None:
     sweep = tmp_path / "sweep"
     command = [
-        sys.executable, "-m", "harness", "-m", *TOY, "variant=control,frustration", "env.tasks=[0,1]",
+        sys.executable, "-m", "harness", "-m", *TOY, "variant=control,frustration,anxiety,anger,confusion", "env.tasks=[0,1]",
         "name=groupcheck", "progress=false", "wandb.mode=offline", f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     job_dirs = sorted(path.parent for path in sweep.glob("**/summary.json"))
-    assert len(job_dirs) == 2
+    assert len(job_dirs) == 5
     runs = [assert_run_matches_job(job_dir, group="groupcheck") for job_dir in job_dirs]
-    assert len({run.run_id for run in runs}) == 2
+    assert len({run.run_id for run in runs}) == 5
     assert list(fake_home.iterdir()) == []
 
     listed = subprocess.run(

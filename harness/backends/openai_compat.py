@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.errors import (
@@ -27,6 +27,7 @@ from harness.errors import (
     ContextWindowExceeded,
     HarnessError,
     MissingDependencyError,
+    validated,
 )
 from harness.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 
@@ -67,15 +68,12 @@ class OpenAIBackend:
         backoff_max_s: float = 60.0,
         check_endpoint: bool = True,
     ) -> None:
-        try:
-            self.model = APIModelSettings.model_validate(model)
-        except ValidationError as error:
-            first = error.errors()[0]
-            key = ".".join(str(part) for part in first["loc"])
-            raise ConfigError(
-                f"model.{key}: {first['msg']} (backend=openai needs an API model preset with base_url, "
-                "e.g. model=gpt-4o)"
-            ) from None
+        self.model = validated(
+            APIModelSettings,
+            model,
+            prefix="model.",
+            hint="; backend=openai needs an API model preset with base_url, e.g. model=gpt-4o",
+        )
         if max_concurrency < 1 or timeout_s <= 0 or max_retries < 0 or backoff_s < 0:
             raise ConfigError(
                 "backend: max_concurrency must be >= 1, timeout_s > 0, max_retries >= 0, backoff_s >= 0"

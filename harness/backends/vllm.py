@@ -20,7 +20,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.backends.base import ChatModel, ConversationSpec
-from harness.errors import BackendUnavailable, ConfigError, ContextWindowExceeded, HarnessError
+from harness.errors import BackendUnavailable, ConfigError, ContextWindowExceeded, HarnessError, validated
 from harness.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 
 log = logging.getLogger(__name__)
@@ -84,15 +84,12 @@ class VLLMBackend:
         engine_kwargs: dict[str, Any] | None = None,
         agent_output_constraint: dict[str, Any] | None = None,
     ) -> None:
-        try:
-            self.model = VLLMModelSettings.model_validate(model)
-        except ValidationError as error:
-            first = error.errors()[0]
-            key = ".".join(str(part) for part in first["loc"])
-            raise ConfigError(
-                f"model.{key}: {first['msg']} (backend=vllm needs a model preset with path and "
-                "tool_parser, e.g. model=qwen2.5-7b)"
-            ) from None
+        self.model = validated(
+            VLLMModelSettings,
+            model,
+            prefix="model.",
+            hint="; backend=vllm needs a model preset with path and tool_parser, e.g. model=qwen2.5-7b",
+        )
         if _looks_local(self.model.path) and not Path(self.model.path).expanduser().is_dir():
             raise ConfigError(f"model.path={self.model.path!r} does not exist or is not a directory")
         if not 0.0 < gpu_memory_utilization <= 1.0:

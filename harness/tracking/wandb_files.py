@@ -106,6 +106,12 @@ class OfflineRun:
         """The `YYYYMMDD_HHMMSS` stamp of the run directory's name."""
         return self.run_dir.name.split("-")[2] if self.run_dir.name.count("-") >= 3 else ""
 
+    @property
+    def repeat(self) -> int:
+        """N of the `-N` wandb appends to a run directory made in the same second as an earlier one."""
+        parts = self.run_dir.name.split("-")  # offline-run-<stamp>-<id>[-N]
+        return int(parts[4]) if len(parts) == 5 and parts[4].isdigit() else 0
+
 
 def read_run(path: Path) -> OfflineRun:
     """Parse one `run-<id>.wandb` file (or the run directory holding it)."""
@@ -170,4 +176,4 @@ def _merge(target: dict[str, Any], update: dict[str, Any]) -> None:
 def find_runs(root: Path) -> list[OfflineRun]:
     """Every run file under `root`, oldest first."""
     runs = [read_run(path) for path in root.rglob("run-*.wandb")]
-    return sorted(runs, key=lambda run: (run.started, str(run.path)))
+    return sorted(runs, key=lambda run: (run.started, run.repeat, str(run.path)))

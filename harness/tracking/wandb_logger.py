@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import ConfigError
+from harness.errors import validated
 from harness.observers import JobObserver
 from harness.store import CONVERSATIONS, RESULTS, SUMMARY, latest_by_key, read_conversations
 from harness.tracking.conversation_rows import (
@@ -54,14 +54,7 @@ class WandbSettings(BaseModel):
 
 
 def wandb_settings(block: dict[str, Any]) -> WandbSettings:
-    try:
-        return WandbSettings.model_validate(block)
-    except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(
-            f"config error at `wandb.{key}`: {first['msg']} (got {first.get('input')!r})"
-        ) from None
+    return validated(WandbSettings, block, prefix="wandb.")
 
 
 def wandb_observers(
@@ -256,7 +249,8 @@ class WandbObserver:
         """
         from harness.tracking.wandb_files import WandbFileError, read_run
 
-        for path in sorted(self.state_dir.glob(f"*-{run_id}/run-{run_id}.wandb")):
+        # one directory per attempt: `<mode>-run-<stamp>-<id>`, `-1`, `-2`... within a second (not `latest-run`)
+        for path in sorted(self.state_dir.glob(f"*-{run_id}*/run-{run_id}.wandb")):
             try:
                 rows = read_run(path).history
             except (WandbFileError, OSError):
