@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,9 @@ from harness.app import build_job
 from harness.backends.openai_compat import OpenAIBackend
 from harness.errors import BackendUnavailable, ConfigError, HarnessError
 from harness.runner import run_job
-from harness.taubench import INSTALL_HINT
 from harness.types import Sampling
 from tests.fake_openai_server import MODEL, Step, fake_openai_server
-from tests.helpers import compose_config
+from tests.helpers import compose_config, conversation_domain
 
 pytest.importorskip("openai", reason="backend=openai needs `pip install -e '.[openai]'`")
 
@@ -37,9 +35,7 @@ TOOLS = [
 MESSAGES = [{"role": "system", "content": "policy"}, {"role": "user", "content": "hi"}]
 
 
-def taubench(test: Any) -> Any:
-    skip = pytest.mark.skipif(find_spec("tau_bench") is None, reason=INSTALL_HINT)
-    return pytest.mark.taubench(skip(test))
+DOMAIN = conversation_domain()  # τ-bench retail where it is installed, else the toy shop
 
 
 def model_preset(url: str, key_env: str | None = KEY_ENV) -> dict[str, Any]:
@@ -160,6 +156,7 @@ def run_harness(
             f"model.api_key_env={KEY_ENV}",
             "backend.backoff_s=0.01",
             "backend.max_retries=2",
+            *DOMAIN.overrides,
             "env.tasks=[0,1]",
             "env.max_steps=3",
             *(extra or []),
@@ -170,7 +167,6 @@ def run_harness(
     return summary, records
 
 
-@taubench
 def test_harness_records_infra_error_when_the_endpoint_keeps_failing(tmp_path: Path) -> None:
     with fake_openai_server([Step(status=500)]) as server:
         summary, records = run_harness(server.url, tmp_path)
@@ -181,7 +177,6 @@ def test_harness_records_infra_error_when_the_endpoint_keeps_failing(tmp_path: P
         assert SECRET not in path.read_text()
 
 
-@taubench
 def test_harness_records_malformed_tool_call_as_agent_error(tmp_path: Path) -> None:
     raw = '{"user_id": '
     with fake_openai_server([Step(content=None, tool_call=("get_user_details", raw))]) as server:
@@ -196,7 +191,6 @@ def test_harness_records_malformed_tool_call_as_agent_error(tmp_path: Path) -> N
     assert server.user_requests == 2
 
 
-@taubench
 def test_harness_runs_tool_calls_and_text_through_the_endpoint(tmp_path: Path) -> None:
     script = [
         Step(content=None, tool_call=("find_user_id_by_email", '{"email": "nobody@example.com"}')),
