@@ -12,8 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.errors import HarnessError
-
-ERROR_FILE = "error.txt"
+from harness.store import ERROR_FILE
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

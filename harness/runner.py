@@ -19,6 +19,7 @@ from harness.metrics import summarize
 from harness.observers import JobObserver
 from harness.seeds import conversation_seed
 from harness.store import (
+    JOB_FILE,
     RESULTS,
     SUMMARY,
     ConversationLog,
@@ -27,11 +28,10 @@ from harness.store import (
     taubench_results,
     write_json,
 )
-from harness.types import Sampling
+from harness.types import Sampling, Termination
 from harness.user import UserSimulator, UserStrategy
 from harness.variants import Variant
 
-JOB_FILE = "job.json"
 USER_SEED_OFFSET = 1_000_003
 
 
@@ -86,7 +86,9 @@ async def run_job(job: Job) -> dict[str, Any]:
     wanted = [(task, trial) for trial in range(job.trials) for task in job.task_ids]
     with ConversationLog(job.output_dir) as log:
         existing = latest_by_key(read_conversations(log.path))
-        finished = {key for key, record in existing.items() if not _redo(record)}
+        finished = {
+            key for key, record in existing.items() if not Termination(record["termination"]).redo_on_resume
+        }
         pending = [key for key in wanted if key not in finished]
         for observer in job.observers:
             observer.on_start(job.info, total=len(wanted), already_done=len(wanted) - len(pending))
@@ -110,10 +112,6 @@ async def run_job(job: Job) -> dict[str, Any]:
     for observer in job.observers:
         observer.on_end(summary)
     return summary
-
-
-def _redo(record: dict[str, Any]) -> bool:
-    return record["termination"] in ("infra_error", "harness_error")
 
 
 def _sha(value: Any) -> str:

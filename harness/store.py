@@ -12,6 +12,8 @@ from typing import IO, Any
 CONVERSATIONS = "conversations.jsonl"
 RESULTS = "results.json"
 SUMMARY = "summary.json"
+JOB_FILE = "job.json"
+ERROR_FILE = "error.txt"
 
 Key = tuple[int, int]
 

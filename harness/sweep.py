@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.store import CONVERSATIONS, SUMMARY, write_json
+from harness.store import CONVERSATIONS, ERROR_FILE, SUMMARY, write_json
 
 MANIFEST = "manifest.json"
 JOB_STATE = "job_state.json"
-ERROR_FILE = "error.txt"
 STATES = ("done", "failed", "running", "missing")
 State = Literal["done", "failed", "running", "missing"]
 

@@ -11,11 +11,8 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.metrics import is_success
-from harness.store import CONVERSATIONS, SUMMARY, latest_by_key, read_conversations
+from harness.store import CONVERSATIONS, ERROR_FILE, JOB_FILE, SUMMARY, latest_by_key, read_conversations
 from harness.types import STOP_TOKEN
-
-JOB_FILE = "job.json"
-ERROR_FILE = "error.txt"
 
 
 class ReportError(HarnessError):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import validated
 from harness.observers import JobObserver
-from harness.store import CONVERSATIONS, RESULTS, SUMMARY, latest_by_key, read_conversations
+from harness.store import CONVERSATIONS, JOB_FILE, RESULTS, SUMMARY, latest_by_key, read_conversations
 from harness.tracking.conversation_rows import (
     TRANSCRIPT_COLUMNS,
     RunningAverages,
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 WANDB_SUBDIR = "wandb"
 RUN_FILE = "run.json"
 """The run id of this job, kept so that a rerun (a requeued SLURM job) resumes the same run."""
-ARTIFACT_FILES = (CONVERSATIONS, RESULTS, SUMMARY, "job.json")
+ARTIFACT_FILES = (CONVERSATIONS, RESULTS, SUMMARY, JOB_FILE)
 INSTALL_HINT = "pip install 'tau-emotion[wandb]'"
 
 
