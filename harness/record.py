@@ -7,9 +7,13 @@ is exactly this shape; `RECORD_SCHEMA` validates a line read back.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+from typing import (
+    Any,
+    NotRequired,  # pydantic validates only these on Python 3.11
+)
 
 from pydantic import TypeAdapter
+from typing_extensions import TypedDict
 
 from harness.types import Message
 
