@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class ExitCode(IntEnum):
+    """What `python -m harness` (and `harness.sweep`) exit with: documented in docs/slurm.md."""
+
+    OK = 0
+    FAILED = 1
+    """An unexpected error: the traceback is in the job's `error.txt`."""
+    CONFIG = 2
+    """A problem the user can fix (config, missing dependency, unreadable file): one line on stderr."""
+    INCOMPLETE = 3
+    """The job ran, but conversations are left unfinished by infrastructure errors."""
+    ENGINE_DIED = 4
+    """The in-process model engine died (GPU OOM, NCCL, Xid): rerun or requeue; nothing is lost."""
 
 
 class HarnessError(Exception):
