@@ -6,7 +6,6 @@ here: the specs are the library's models, serialised.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
