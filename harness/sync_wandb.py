@@ -2,17 +2,28 @@
 
 Runs `wandb sync` once over every offline run directory under the path, so the segments of a
 resumed job (one directory per attempt, the same run id) go up in order, into one run.
+`--dashboard` then creates the study's saved workspace and W&B Report (docs/wandb.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+from harness.errors import HarnessError
+from harness.tracking.dashboard import (
+    DashboardError,
+    SweepRuns,
+    describe,
+    never_uploaded,
+    read_sweep_runs,
+    save_dashboard,
+)
 from harness.tracking.wandb_files import OfflineRun, WandbFileError, find_runs
 
 APP_URL = "https://wandb.ai"
@@ -47,7 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list what would be uploaded, upload nothing")
     parser.add_argument("--project", help="upload into this project instead of the one in the runs")
     parser.add_argument("--entity", help="upload into this entity instead of the one in the runs")
+    parser.add_argument(
+        "--dashboard", action="store_true", help="then create the sweep's W&B workspace and report"
+    )
+    parser.add_argument(
+        "--no-upload", action="store_true", help="with --dashboard: the runs are uploaded already, only build"
+    )
     args = parser.parse_args(argv)
+    if args.no_upload and not args.dashboard:
+        parser.error("--no-upload only goes with --dashboard")
 
     if not args.path.is_dir():
         print(f"error: {args.path} is not a directory", file=sys.stderr)
@@ -63,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+    if args.dashboard:
+        try:
+            sweep = read_sweep_runs(args.path)
+        except DashboardError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if args.no_upload:
+            return dashboard(sweep, args)
 
     by_id: dict[str, list[OfflineRun]] = defaultdict(list)
     for run in runs:
@@ -87,6 +115,45 @@ def main(argv: list[str] | None = None) -> int:
         base = os.environ.get("WANDB_APP_URL", APP_URL).rstrip("/")
         where = f"{base}/{args.entity or entity or '<your entity>'}/{args.project or project}"
         print(f"group {group!r}: {where}/groups/{group}" if group else f"project: {where}")
+    return dashboard(sweep, args) if args.dashboard else 0
+
+
+def dashboard(sweep: SweepRuns, args: argparse.Namespace) -> int:
+    """Create (or, with --dry-run, describe) the sweep's workspace and report; one line on failure."""
+    if args.project:
+        sweep = dataclasses.replace(sweep, project=args.project)
+    if args.dry_run:
+        print("\n".join(describe(sweep)))
+        return 0
+    missing = never_uploaded(sweep)
+    if missing:
+        print(
+            f"error: {len(missing)} of the sweep's {len(sweep.jobs)} runs were never uploaded "
+            f"(e.g. {missing[0].run_dir}); run `python -m harness.sync_wandb {args.path}` first",
+            file=sys.stderr,
+        )
+        return 1
+    entity = args.entity or next((run.entity for run in sweep.jobs if run.entity), None)
+    try:
+        import wandb
+
+        entity = entity or wandb.Api().default_entity
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        print(
+            f"error: not logged in to W&B ({first}): run `wandb login`, then this command again",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        workspace_url, report_url = save_dashboard(
+            sweep, str(entity), os.environ.get("WANDB_APP_URL", APP_URL)
+        )
+    except (DashboardError, HarnessError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"workspace: {workspace_url}")
+    print(f"report: {report_url}")
     return 0
 
 

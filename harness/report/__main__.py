@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from harness.report.build import ReportError, Settings, build_report
+from harness.store import JOB_FILE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,9 +49,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.wandb_project:
         from harness.report.wandb_log import log_report
 
-        name = f"report-{args.sweep_dir.resolve().name}"
-        print(f"W&B run: {log_report(report, args.wandb_project, args.wandb_entity, name)}")
+        group = _sweep_group(args.sweep_dir)
+        try:
+            run_dir = log_report(report, args.wandb_project, args.wandb_entity, f"report-{group}", group)
+        except Exception as error:  # W&B's own errors: no login, no network, a refused project
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            print(
+                f"error: the report is written, but W&B could not log it ({first}); run `wandb login`, "
+                "or set WANDB_MODE=offline and upload later with `python -m harness.sync_wandb`",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"W&B run: {run_dir}")
     return 0
+
+
+def _sweep_group(sweep_dir: Path) -> str:
+    """The W&B group of the sweep's runs: the jobs' `name` (the sweep directory's name otherwise)."""
+    names = set()
+    for path in sweep_dir.rglob(JOB_FILE):
+        try:
+            names.add(json.loads(path.read_text())["info"]["job_name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return names.pop() if len(names) == 1 else sweep_dir.resolve().name
 
 
 if __name__ == "__main__":

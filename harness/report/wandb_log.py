@@ -7,14 +7,19 @@ from pathlib import Path
 from harness.report.build import Report
 
 
-def log_report(report: Report, project: str, entity: str | None, name: str) -> Path:
-    """Log the report and return the run's local directory. W&B's own settings (WANDB_MODE...) apply."""
+def log_report(report: Report, project: str, entity: str | None, name: str, group: str) -> Path:
+    """Log the report into the sweep's group and return the run's local directory.
+
+    W&B's own settings (WANDB_MODE...) apply; `harness.sync_wandb --dashboard` finds the run in the
+    sweep directory and puts its figures and tables into the study's W&B Report.
+    """
     import wandb
 
     run = wandb.init(
         project=project,
         entity=entity,
         name=name,
+        group=group,
         job_type="report",
         dir=str(report.directory),
         config={"test_backends": report.test_backends, "report": str(report.html)},

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from harness.metrics import is_success
+from harness.tracking.keys import Conversation, Running
 
 TOOL_OUTPUT_SHOWN = 600
 """Characters of a tool result shown in the rendered transcript; the raw JSON keeps all of it."""
@@ -14,25 +15,33 @@ TOOL_OUTPUT_SHOWN = 600
 def conversation_metrics(record: dict[str, Any]) -> dict[str, Any]:
     """The per-conversation numbers logged as one history row (prefix `conversation/`)."""
     counts, usage = record["counts"], record["usage"]
+    c = Conversation
     return {
-        "task_id": record["task_id"],
-        "trial": record["trial"],
-        "reward": record["reward"],
-        "success": int(record["scored"] and is_success(record["reward"])),
-        "scored": int(record["scored"]),
-        "termination": record["termination"],
-        "transfer_to_human": int(record["termination"] == "transfer_to_human"),
-        "turns": counts["user_turns"],
-        "steps": counts["steps"],
-        "tool_calls": counts["tool_calls"],
-        "tool_errors": counts["tool_errors"],
-        "malformed_tool_calls": counts["malformed_tool_calls"],
-        "agent_tokens": usage["agent_prompt_tokens"] + usage["agent_completion_tokens"],
-        "user_tokens": usage["user_prompt_tokens"] + usage["user_completion_tokens"],
-        "agent_latency_s": usage["agent_latency_s"],
-        "user_latency_s": usage["user_latency_s"],
-        "latency_s": record["duration_s"],
+        c.TASK_ID: record["task_id"],
+        c.TRIAL: record["trial"],
+        c.REWARD: record["reward"],
+        c.SUCCESS: int(record["scored"] and is_success(record["reward"])),
+        c.SCORED: int(record["scored"]),
+        c.TERMINATION: record["termination"],
+        c.TRANSFER_TO_HUMAN: int(record["termination"] == "transfer_to_human"),
+        c.TURNS: counts["user_turns"],
+        c.STEPS: counts["steps"],
+        c.TOOL_CALLS: counts["tool_calls"],
+        c.TOOL_ERRORS: counts["tool_errors"],
+        c.MALFORMED_TOOL_CALLS: counts["malformed_tool_calls"],
+        c.USER_WORDS_PER_TURN: user_words_per_turn(record.get("messages") or []),
+        c.AGENT_TOKENS: usage["agent_prompt_tokens"] + usage["agent_completion_tokens"],
+        c.USER_TOKENS: usage["user_prompt_tokens"] + usage["user_completion_tokens"],
+        c.AGENT_LATENCY_S: usage["agent_latency_s"],
+        c.USER_LATENCY_S: usage["user_latency_s"],
+        c.LATENCY_S: record["duration_s"],
     }
+
+
+def user_words_per_turn(messages: list[dict[str, Any]]) -> float | None:
+    """Mean words per message of the simulated user, as the agent saw them."""
+    turns = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
+    return sum(len(text.split()) for text in turns) / len(turns) if turns else None
 
 
 class RunningAverages:
@@ -49,26 +58,28 @@ class RunningAverages:
         self.unscored_errors = 0
 
     def add(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        c = Conversation
         self.conversations += 1
-        self.tool_calls += metrics["tool_calls"]
-        self.tool_errors += metrics["tool_errors"]
-        self.transfers += metrics["transfer_to_human"]
-        if metrics["scored"]:
+        self.tool_calls += metrics[c.TOOL_CALLS]
+        self.tool_errors += metrics[c.TOOL_ERRORS]
+        self.transfers += metrics[c.TRANSFER_TO_HUMAN]
+        if metrics[c.SCORED]:
             self.scored += 1
-            self.reward += metrics["reward"]
-            self.successes += metrics["success"]
+            self.reward += metrics[c.REWARD]
+            self.successes += metrics[c.SUCCESS]
         else:
             self.unscored_errors += 1
         return self.values()
 
     def values(self) -> dict[str, Any]:
+        r = Running
         return {
-            "conversations": self.conversations,
-            "average_reward": self.reward / self.scored if self.scored else None,
-            "success_rate": self.successes / self.scored if self.scored else None,
-            "transfer_rate": self.transfers / self.conversations,
-            "tool_error_rate": self.tool_errors / self.tool_calls if self.tool_calls else 0.0,
-            "unscored_errors": self.unscored_errors,
+            r.CONVERSATIONS: self.conversations,
+            r.AVERAGE_REWARD: self.reward / self.scored if self.scored else None,
+            r.SUCCESS_RATE: self.successes / self.scored if self.scored else None,
+            r.TRANSFER_RATE: self.transfers / self.conversations,
+            r.TOOL_ERROR_RATE: self.tool_errors / self.tool_calls if self.tool_calls else 0.0,
+            r.UNSCORED_ERRORS: self.unscored_errors,
         }
 
 

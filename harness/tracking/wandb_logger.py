@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import validated
+from harness.metrics import is_success
 from harness.observers import JobObserver
 from harness.store import CONVERSATIONS, JOB_FILE, RESULTS, SUMMARY, latest_by_key, read_conversations
 from harness.tracking.conversation_rows import (
@@ -27,6 +28,7 @@ from harness.tracking.conversation_rows import (
     conversation_metrics,
     transcript_row,
 )
+from harness.tracking.keys import CONVERSATION_PREFIX, Conversation, Running, Table, Throughput
 from harness.tracking.run_facts import mask_secrets, run_facts
 
 log = logging.getLogger(__name__)
@@ -227,9 +229,9 @@ class WandbObserver:
             return
         metrics = conversation_metrics(record)
         running = self._averages.add(metrics)
-        row = {f"conversation/{key}": value for key, value in metrics.items()}
-        row["conversation/started_at"] = record["started_at"]
-        row.update({f"running/{key}": value for key, value in running.items() if value is not None})
+        row = {Conversation(key).key: value for key, value in metrics.items() if value is not None}
+        row[Conversation.STARTED_AT.key] = record["started_at"]
+        row.update({Running(key).key: value for key, value in running.items() if value is not None})
         step = self._step
         if not self._guard("conversation rows", lambda: self._run.log(row, step=step)):
             self._not_logged_conversation()
@@ -257,9 +259,9 @@ class WandbObserver:
                 continue
             for row in rows:
                 self._step = max(self._step, int(row["_step"]) + 1)
-                if "conversation/started_at" not in row:
+                if Conversation.STARTED_AT.key not in row:
                     continue
-                metrics = {key.removeprefix("conversation/"): value for key, value in row.items()}
+                metrics = {key.removeprefix(CONVERSATION_PREFIX): value for key, value in row.items()}
                 self._logged.add((metrics["task_id"], metrics["trial"], metrics["started_at"]))
                 self._averages.add(metrics)
 
@@ -275,10 +277,10 @@ class WandbObserver:
         self._run.summary.update(
             {
                 **summary,
-                "throughput/segment_s": elapsed,
-                "throughput/segment_conversations": self._segment_conversations,
-                "throughput/conversations_per_s": self._segment_conversations / elapsed if elapsed else 0.0,
-                "throughput/agent_tokens_per_s": self._segment_agent_tokens / elapsed if elapsed else 0.0,
+                Throughput.SEGMENT_S.key: elapsed,
+                Throughput.SEGMENT_CONVERSATIONS.key: self._segment_conversations,
+                Throughput.CONVERSATIONS_PER_S.key: self._segment_conversations / elapsed if elapsed else 0.0,
+                Throughput.AGENT_TOKENS_PER_S.key: self._segment_agent_tokens / elapsed if elapsed else 0.0,
             }
         )
 
@@ -291,10 +293,15 @@ class WandbObserver:
     def _log_transcripts(self) -> None:
         import wandb
 
-        table = wandb.Table(
-            columns=list[str | int](TRANSCRIPT_COLUMNS), data=[transcript_row(r) for r in self._job_records()]
+        records = self._job_records()
+        columns = list[str | int](TRANSCRIPT_COLUMNS)
+        self._run.summary[Table.TRANSCRIPTS] = wandb.Table(
+            columns=columns, data=[transcript_row(r) for r in records]
         )
-        self._run.summary["transcripts"] = table
+        failed = [r for r in records if r["scored"] and not is_success(r["reward"])]
+        self._run.summary[Table.FAILURES] = wandb.Table(
+            columns=columns, data=[transcript_row(r) for r in failed]
+        )
 
     def _log_artifact(self) -> None:
         import wandb
