@@ -1,0 +1,28 @@
+"""A self-contained HTML viewer of a sweep's conversations: `python -m harness.view SWEEP_DIR`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.view.data import build_data
+from harness.view.load import Loaded, load
+from harness.view.write import viewer_size, write_viewer
+
+VIEWER_DIR = Path("report") / "viewer"
+"""Where the viewer goes inside the directory it reads, unless told otherwise."""
+
+
+def conversation_link(job: str, task_id: int, trial: int) -> str:
+    """The stable address of one conversation, relative to the viewer's directory."""
+    from urllib.parse import quote
+
+    return f"index.html#/c/{quote(job, safe='')}/{task_id}/{trial}"
+
+
+def build_viewer(loaded: Loaded, out: Path | None = None) -> Path:
+    """Write the viewer of what was read from `loaded.root`; returns the page."""
+    data = build_data(loaded, loaded.root.resolve().name)
+    return write_viewer(data, out or loaded.root / VIEWER_DIR)
+
+
+__all__ = ["VIEWER_DIR", "build_viewer", "conversation_link", "load", "viewer_size"]
