@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.CONFIG
     try:
         page = build_viewer(loaded, args.out)
+    except ImportError as error:
+        print(f"error: the viewer needs {error.name}: pip install -e '.[report]'", file=sys.stderr)
+        return ExitCode.CONFIG
     except OSError as error:
         print(f"error: could not write the viewer: {error}", file=sys.stderr)
         return ExitCode.CONFIG
