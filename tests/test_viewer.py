@@ -88,10 +88,11 @@ def test_malformed_and_half_written_lines_are_listed_and_the_rest_is_kept(
     assert reasons[(f"{where}/judgments.jsonl", 2)].startswith("not a judgment")
     assert reasons[(f"{where}/judgments.jsonl", 3)].startswith("not JSON")
     anger = next(job for job in loaded.jobs if job.name == where)
-    assert len(anger.records) == len(lines)  # every good line, the retry in place of its first try
+    assert len(list(anger.records())) == len(lines)  # every good line, the retry in place of its first try
     assert anger.replaced == 1
     assert (
-        next(r for r in anger.records if (r["task_id"], r["trial"]) == (0, 0))["termination"] == "agent_error"
+        next(r for r in anger.records() if (r["task_id"], r["trial"]) == (0, 0))["termination"]
+        == "agent_error"
     )
     assert anger.judgments[(0, 0)] == {0: {"emotion": "anger", "intensity": 3, "reason": "caps"}}
 

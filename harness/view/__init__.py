@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.view.data import build_data
 from harness.view.load import Loaded, load
 from harness.view.write import viewer_size, write_viewer
 
@@ -21,8 +20,7 @@ def conversation_link(job: str, task_id: int, trial: int) -> str:
 
 def build_viewer(loaded: Loaded, out: Path | None = None) -> Path:
     """Write the viewer of what was read from `loaded.root`; returns the page."""
-    data = build_data(loaded, loaded.root.resolve().name)
-    return write_viewer(data, out or loaded.root / VIEWER_DIR)
+    return write_viewer(loaded, out or loaded.root / VIEWER_DIR, loaded.root.resolve().name)
 
 
 __all__ = ["VIEWER_DIR", "build_viewer", "conversation_link", "load", "viewer_size"]

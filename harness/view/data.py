@@ -148,28 +148,21 @@ def _tokens(usage: Any) -> int:
     return int(sum(_number(usage.get(k), 0) for k in keys))
 
 
-@dataclass
-class ViewerData:
-    index: dict[str, Any]
-    """Columns (`cols`), the distinct values of each category column (`values`) and the rest."""
-    bodies: list[dict[str, Any]]
-    """One per index row, in row order."""
-    policies: list[str] = field(default_factory=list)
+class IndexBuilder:
+    """Collects the index one record at a time and hands back each record's body."""
 
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.values: dict[str, dict[str, int]] = {name: {} for name in CATEGORIES}
+        self.cols: dict[str, list[Any]] = {name: [] for name in (*CATEGORIES, *NUMBERS)}
+        self.groups: dict[tuple[Any, ...], int] = {}
+        self.policies: dict[str, int] = {}
 
-def build_data(loaded: Loaded, title: str) -> ViewerData:
-    values: dict[str, dict[str, int]] = {name: {} for name in CATEGORIES}
-    cols: dict[str, list[Any]] = {name: [] for name in (*CATEGORIES, *NUMBERS)}
-    groups: dict[tuple[Any, ...], int] = {}
-    policies: dict[str, int] = {}
-    bodies = []
-
-    def code(column: str, value: Any) -> int:
+    def _code(self, column: str, value: Any) -> int:
         text = "" if value is None else str(value)
-        return values[column].setdefault(text, len(values[column]))
+        return self.values[column].setdefault(text, len(self.values[column]))
 
-    rows = [(job, record) for job in loaded.jobs for record in _sorted(job)]
-    for job, record in rows:
+    def add(self, job: Job, record: dict[str, Any]) -> dict[str, Any]:
         task, trial = int(record["task_id"]), int(record["trial"])
         category = {
             "job": job.name,
@@ -181,34 +174,46 @@ def build_data(loaded: Loaded, title: str) -> ViewerData:
             "termination": record.get("termination"),
         }
         for column, value in category.items():
-            cols[column].append(code(column, value))
+            self.cols[column].append(self._code(column, value))
         counts = _dict(record.get("counts"))
         pair = (category["model"], category["env"], category["split"], task, trial)
-        cols["task"].append(task)
-        cols["trial"].append(trial)
-        cols["reward"].append(round(_number(record.get("reward"), 0.0), 4))
-        cols["outcome"].append(_outcome(record))
-        cols["turns"].append(int(_number(counts.get("user_turns"), 0)))
-        cols["tool_errors"].append(int(_number(counts.get("tool_errors"), 0)))
-        cols["tokens"].append(_tokens(record.get("usage")))
-        cols["group"].append(groups.setdefault(pair, len(groups)))
+        self.cols["task"].append(task)
+        self.cols["trial"].append(trial)
+        self.cols["reward"].append(round(_number(record.get("reward"), 0.0), 4))
+        self.cols["outcome"].append(_outcome(record))
+        self.cols["turns"].append(int(_number(counts.get("user_turns"), 0)))
+        self.cols["tool_errors"].append(int(_number(counts.get("tool_errors"), 0)))
+        self.cols["tokens"].append(_tokens(record.get("usage")))
+        self.cols["group"].append(self.groups.setdefault(pair, len(self.groups)))
         policy, messages = _messages(record)
-        policy_id = policies.setdefault(policy, len(policies))
-        bodies.append(body(record, messages, job.judgments.get((task, trial), {}), policy_id))
+        policy_id = self.policies.setdefault(policy, len(self.policies))
+        return body(record, messages, job.judgments.get((task, trial), {}), policy_id)
 
-    variants = list(values["variant"])
-    index = {
-        "title": title,
-        "count": len(rows),
-        "values": {column: list(found) for column, found in values.items()},
-        "cols": cols,
-        "baseline": next((b for b in BASELINES if b in variants), variants[0] if variants else ""),
-        "skipped": [{"path": s.path, "line": s.line, "reason": s.reason} for s in loaded.skipped],
-        "replaced": sum(job.replaced for job in loaded.jobs),
-        "jobs_without_conversations": [job.name for job in loaded.jobs if not job.records],
-    }
-    return ViewerData(index, bodies, list(policies))
+    def index(self, loaded: Loaded) -> dict[str, Any]:
+        variants = list(self.values["variant"])
+        return {
+            "title": self.title,
+            "count": len(self.cols["task"]),
+            "values": {column: list(found) for column, found in self.values.items()},
+            "cols": self.cols,
+            "baseline": next((b for b in BASELINES if b in variants), variants[0] if variants else ""),
+            "skipped": [{"path": s.path, "line": s.line, "reason": s.reason} for s in loaded.skipped],
+            "replaced": sum(job.replaced for job in loaded.jobs),
+            "jobs_without_conversations": [job.name for job in loaded.jobs if not job.kept],
+        }
 
 
-def _sorted(job: Job) -> list[dict[str, Any]]:
-    return sorted(job.records, key=lambda r: (int(r["task_id"]), int(r["trial"])))
+@dataclass
+class ViewerData:
+    index: dict[str, Any]
+    """Columns (`cols`), the distinct values of each category column (`values`) and the rest."""
+    bodies: list[dict[str, Any]]
+    """One per index row, in row order."""
+    policies: list[str] = field(default_factory=list)
+
+
+def build_data(loaded: Loaded, title: str) -> ViewerData:
+    """The whole viewer's data in memory (`write.write_viewer` streams it instead)."""
+    builder = IndexBuilder(title)
+    bodies = [builder.add(job, record) for job in loaded.jobs for record in job.records()]
+    return ViewerData(builder.index(loaded), bodies, list(builder.policies))

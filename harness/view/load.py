@@ -7,6 +7,7 @@ viewer shows the list), never fatal: a sweep that is still running can be read.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,23 @@ class Skipped:
 class Job:
     name: str
     """The job directory relative to the directory read (`.` for a job directory itself)."""
-    records: list[dict[str, Any]]
-    """The latest record of each (task, trial), in file order."""
+    path: Path
+    kept: dict[tuple[int, int], int] = field(default_factory=dict)
+    """(task, trial) → the line of its latest record: a retry replaces an earlier try."""
     judgments: dict[tuple[int, int], dict[int, dict[str, Any]]] = field(default_factory=dict)
     """(task, trial) → user turn → {emotion, intensity, reason}, from `judgments*.jsonl`."""
     replaced: int = 0
-    """Records superseded by a later record of the same (task, trial) (a retry)."""
+    """Records superseded by a later record of the same (task, trial)."""
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The kept records, read again one at a time (a sweep's records need not fit in memory)."""
+        lines = set(self.kept.values())
+        if not lines:
+            return
+        with (self.path / CONVERSATIONS).open("rb") as file:
+            for number, line in enumerate(file, start=1):
+                if number in lines:
+                    yield json.loads(line)
 
 
 @dataclass
@@ -47,7 +59,7 @@ class Loaded:
 
     @property
     def conversations(self) -> int:
-        return sum(len(job.records) for job in self.jobs)
+        return sum(len(job.kept) for job in self.jobs)
 
 
 def find_job_dirs(root: Path) -> list[Path]:
@@ -56,32 +68,28 @@ def find_job_dirs(root: Path) -> list[Path]:
     return sorted(d for d in found if "report" not in d.relative_to(root).parts)
 
 
-def _lines(path: Path, root: Path, skipped: list[Skipped]) -> list[tuple[int, dict[str, Any]]]:
+def _lines(path: Path, root: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict[str, Any]]]:
     """The JSON objects of a JSONL file with their line numbers; everything else goes to `skipped`."""
     where = path.relative_to(root).as_posix()
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            for number, line in enumerate(file, start=1):
+                if not line.strip():
+                    continue
+                if not line.endswith(b"\n"):  # the writer was stopped mid-line
+                    skipped.append(Skipped(where, number, "half-written last line (no newline at its end)"))
+                    continue
+                try:
+                    value = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                    skipped.append(Skipped(where, number, f"not JSON ({error})"))
+                    continue
+                if not isinstance(value, dict):
+                    skipped.append(Skipped(where, number, f"not a JSON object ({type(value).__name__})"))
+                    continue
+                yield number, value
     except OSError as error:
         skipped.append(Skipped(where, None, f"unreadable: {error.strerror or error}"))
-        return []
-    objects = []
-    lines = data.split(b"\n")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        if number == len(lines):  # no newline after it: the writer was stopped mid-line
-            skipped.append(Skipped(where, number, "half-written last line (no newline at its end)"))
-            continue
-        try:
-            value = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            skipped.append(Skipped(where, number, f"not JSON ({error})"))
-            continue
-        if not isinstance(value, dict):
-            skipped.append(Skipped(where, number, f"not a JSON object ({type(value).__name__})"))
-            continue
-        objects.append((number, value))
-    return objects
 
 
 def _as_int(value: Any) -> int | None:
@@ -94,22 +102,22 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _read_records(path: Path, root: Path, skipped: list[Skipped]) -> tuple[list[dict[str, Any]], int]:
-    latest: dict[tuple[int, int], dict[str, Any]] = {}
-    seen = 0
+def _scan_records(job: Job, root: Path, skipped: list[Skipped]) -> None:
+    path = job.path / CONVERSATIONS
+    if not path.exists():
+        return
     where = path.relative_to(root).as_posix()
     for number, record in _lines(path, root, skipped):
-        key = (_as_int(record.get("task_id")), _as_int(record.get("trial")))
-        if key[0] is None or key[1] is None:
+        task, trial = _as_int(record.get("task_id")), _as_int(record.get("trial"))
+        if task is None or trial is None:
             missing = [k for k in REQUIRED if _as_int(record.get(k)) is None]
             skipped.append(
                 Skipped(where, number, f"not a conversation record: no integer {', '.join(missing)}")
             )
             continue
-        seen += 1
-        latest.pop((key[0], key[1]), None)  # a retry moves the key to where its record is
-        latest[(key[0], key[1])] = record
-    return list(latest.values()), seen - len(latest)
+        if job.kept.pop((task, trial), None) is not None:
+            job.replaced += 1
+        job.kept[(task, trial)] = number
 
 
 def _read_judgments(
@@ -141,15 +149,12 @@ def _read_judgments(
 
 
 def load(root: Path) -> Loaded:
-    """Every job under `root` (a sweep directory or one job directory)."""
+    """Every job under `root` (a sweep directory or one job directory): where its records are."""
     skipped: list[Skipped] = []
     jobs = []
     for job_dir in find_job_dirs(root):
-        records, replaced = (
-            _read_records(job_dir / CONVERSATIONS, root, skipped)
-            if (job_dir / CONVERSATIONS).exists()
-            else ([], 0)
-        )
-        name = job_dir.relative_to(root).as_posix()
-        jobs.append(Job(name, records, _read_judgments(job_dir, root, skipped), replaced))
+        job = Job(job_dir.relative_to(root).as_posix(), job_dir)
+        _scan_records(job, root, skipped)
+        job.judgments = _read_judgments(job_dir, root, skipped)
+        jobs.append(job)
     return Loaded(root, jobs, skipped)

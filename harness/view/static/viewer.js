@@ -17,6 +17,8 @@ const COLUMNS = [
   ["termination", "termination"], ["turns", "turns"], ["tool_errors", "tool errors"],
   ["tokens", "tokens"], ["job", "job"],
 ];
+const ORDER = Array.from({ length: N }, (_, i) => i)
+  .sort((a, b) => C.job[a] - C.job[b] || C.task[a] - C.task[b] || C.trial[a] - C.trial[b]);
 const OUTCOME = { 1: "success", 0: "failed", "-1": "not scored" };
 
 const app = document.getElementById("app");
@@ -43,10 +45,20 @@ const label = (value) => (value === "" ? "—" : value);
 // ---------- data loading on demand ----------
 const chunks = {};
 const waiting = {};
-window.viewerChunk = (number, bodies) => {
-  chunks[number] = bodies;
-  for (const done of waiting[number] || []) done();
-  delete waiting[number];
+const failed = {};
+async function inflate(base64) {
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return JSON.parse(await new Response(stream).text());
+}
+window.viewerChunk = (number, packed) => {
+  inflate(packed).then((bodies) => { chunks[number] = bodies; }, (error) => { failed[number] = error; })
+    .then(() => {
+      for (const done of waiting[number] || []) done();
+      delete waiting[number];
+    });
 };
 function loadScript(src) {
   return new Promise((resolve, reject) => {
@@ -60,8 +72,9 @@ function loadScript(src) {
 function loadChunk(number) {
   if (chunks[number]) return Promise.resolve(chunks[number]);
   return new Promise((resolve, reject) => {
-    if (waiting[number]) { waiting[number].push(() => resolve(chunks[number])); return; }
-    waiting[number] = [() => resolve(chunks[number])];
+    const done = () => (chunks[number] ? resolve(chunks[number]) : reject(new Error(`data file ${number} is damaged: ${failed[number]}`)));
+    if (waiting[number]) { waiting[number].push(done); return; }
+    waiting[number] = [done];
     loadScript(`data/chunks/${String(number).padStart(5, "0")}.js`).catch(reject);
   });
 }
@@ -175,7 +188,7 @@ function filtered() {
   const baseline = currentBaseline();
   const q = state.q.trim().toLowerCase();
   const rows = [];
-  for (let row = 0; row < N; row++) {
+  for (const row of ORDER) {
     if (state.failed && C.outcome[row] === 1) continue;
     if (cats.some(([c, code]) => C[c][row] !== code)) continue;
     if (nums.some(([c, test]) => !test(C[c][row]))) continue;
