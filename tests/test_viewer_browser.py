@@ -236,3 +236,20 @@ def test_skipped_lines_are_listed_on_the_index(browser: Any, sweep: Path, tmp_pa
         f"oracle/toy-test/control/seed0/conversations.jsonl:{len(lines) + 2}: half-written last line (no newline at its end)",
     ]
     page.close()
+
+
+def test_the_report_links_its_failure_examples_to_the_viewer(page: Any, sweep: Path) -> None:
+    from harness.report.build import Settings, build_report
+
+    report = build_report(sweep, settings=Settings(resamples=50, mixed=False))
+    page.goto(report.html.as_uri())
+    page.click("text=Conversations, one by one and side by side")
+    page.wait_for_selector("#rows")
+    page.go_back()
+    examples = page.locator("a[href^='viewer/index.html#/s/']")
+    assert examples.count() == 2  # frustration failed task 0 in both trials, where control succeeded
+    examples.first.click()
+    page.wait_for_selector("#side")
+    assert "control" in page.locator("#pick-a option:checked").inner_text()
+    assert "frustration" in page.locator("#pick-b option:checked").inner_text()
+    assert "task 0" in page.locator("h2").inner_text()

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.view.links import PAGE as VIEWER_PAGE
+from harness.view.links import link_cells, with_conversation_links
+
 
 def plumbing_banner(backends: list[str]) -> str:
     return (
@@ -51,7 +54,12 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def to_markdown(title: str, banner: str | None, sections: list[Section], figure_root: Path) -> str:
-    lines = [f"# {title}", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Conversations, one by one and side by side: [{VIEWER_PAGE}]({VIEWER_PAGE}) (`python -m harness.view`).",
+        "",
+    ]
     if banner:
         lines += [f"> **⚠ {banner}**", ""]
 
@@ -91,6 +99,7 @@ def to_html(title: str, banner: str | None, sections: list[Section]) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
+        f"<p><a href='{VIEWER_PAGE}'>Conversations, one by one and side by side</a> (<code>python -m harness.view</code>)</p>",
     ]
     if banner:
         parts.append(f"<div class='banner'>⚠ {html.escape(banner)}</div>")
@@ -106,7 +115,11 @@ def to_html(title: str, banner: str | None, sections: list[Section]) -> str:
             parts.append(
                 "<p><em>(none)</em></p>"
                 if section.table.empty
-                else _formatted(section.table).to_html(index=False, border=0, escape=True)
+                else link_cells(
+                    _formatted(with_conversation_links(section.table)).to_html(
+                        index=False, border=0, escape=True
+                    )
+                )
             )
         for sub in section.subsections:
             emit(sub, min(level + 1, 6))

@@ -53,7 +53,7 @@ class _ChunkWriter:
     def flush(self) -> None:
         if not self.pending:
             return
-        packed = gzip.compress(_js_value(self.pending).encode(), compresslevel=9, mtime=0)
+        packed = gzip.compress(_js_value(self.pending).encode(), compresslevel=6, mtime=0)
         text = base64.b64encode(packed).decode()
         path = self.directory / f"{self.written:05d}.js"
         path.write_text(f'viewerChunk({self.written},"{text}");\n', encoding="utf-8")

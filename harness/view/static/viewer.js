@@ -545,7 +545,8 @@ function showSideBySide(a, b) {
 
 // ---------- keyboard ----------
 document.addEventListener("keydown", (e) => {
-  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
+  const el = document.activeElement;
+  const typing = ["SELECT", "TEXTAREA"].includes(el.tagName) || (el.tagName === "INPUT" && !["checkbox", "radio"].includes(el.type));
   if (typing) {
     if (e.key === "Escape") document.activeElement.blur();
     return;
@@ -585,3 +586,4 @@ document.addEventListener("keydown", (e) => {
 window.addEventListener("hashchange", route);
 route();
 window.VIEWER_READY = true;
+window.VIEWER_READY_MS = performance.now();
