@@ -116,10 +116,13 @@ def test_index_lists_every_conversation_and_filters_failed_and_flipped(page: Any
 
 def test_column_filters_and_text_search(page: Any, sweep: Path) -> None:
     page.goto(url(sweep))
-    page.select_option("#filter-variant", "anger")
+    page.select_option("#filter-variant", label="anger")
     page.fill("#filter-task", ">=3")
     page.press("#filter-task", "Enter")
     assert set(shown(page)) == {("anger", t, k) for t in (3, 4) for k in (0, 1)}
+    page.select_option("#filter-variant", label="all")
+    page.select_option("#filter-intensity", label="—")  # control has no intensity
+    assert {v for v, _, _ in shown(page)} == {"control"} and len(shown(page)) == 4
     page.goto(url(sweep))
     page.fill("#search", "kettle")
     page.press("#search", "Enter")
@@ -144,7 +147,7 @@ def test_conversation_page_shows_the_chat_the_scoring_and_the_judge(page: Any, s
     assert page.locator("li.missing").inner_text() == "✗ missing: 45"
     diverged = page.locator("table.actions tr.diverge").inner_text()
     assert "get_order_details" in diverged and "cancel_pending_order" in diverged
-    assert page.locator("#divergence").inner_text().startswith("First divergence at action 2.")
+    assert page.locator("#divergence").inner_text().startswith("First divergence from the ground truth at action 2.")
     assert page.locator(".msg.user").count() == 2 and page.locator(".msg.user.active").count() == 0
     assert page.locator(".tool .call").all_inner_texts() == [
         "→ find_user_id_by_email",

@@ -183,7 +183,8 @@ function currentBaseline() {
   return baselineCache.rows;
 }
 function filtered() {
-  const cats = CATS.filter((c) => state.cat[c]).map((c) => [c, V[c].indexOf(state.cat[c])]);
+  // a category filter is "=" and the value, so that the empty value (no intensity) can be chosen
+  const cats = CATS.filter((c) => state.cat[c]).map((c) => [c, V[c].indexOf(state.cat[c].slice(1))]);
   const nums = NUMS.map((c) => [c, numberTest(state.num[c])]).filter(([, test]) => test);
   const baseline = currentBaseline();
   const q = state.q.trim().toLowerCase();
@@ -298,7 +299,7 @@ function showIndex() {
   }, text, state.sort === key ? (state.desc ? " ▼" : " ▲") : "")));
   const filters = h("tr", { class: "filters" }, COLUMNS.map(([key]) => h("th", {},
     CATS.includes(key)
-      ? select(`filter-${key}`, [["", "all"], ...V[key].map((v) => [v, label(v)])], state.cat[key],
+      ? select(`filter-${key}`, [["", "all"], ...V[key].map((v) => [`=${v}`, label(v)])], state.cat[key],
         (v) => setIndexState(() => { state.cat[key] = v; }))
       : h("input", {
         id: `filter-${key}`, class: "num", placeholder: "=, >, a-b", value: state.num[key],
@@ -423,21 +424,28 @@ function renderTurn(turn, body, row) {
   }
   return out;
 }
-function actionsTable(body) {
+function divergence(body) {
   const gt = body.gt_actions;
   const agent = body.actions;
-  let diverge = -1;
   for (let i = 0; i < Math.max(gt.length, agent.length); i++) {
     const a = gt[i];
     const b = agent[i];
-    if (!a || !b || a.name !== b.name || stable(a.kwargs) !== stable(b.kwargs)) { diverge = i; break; }
+    if (!a || !b || a.name !== b.name || stable(a.kwargs) !== stable(b.kwargs)) return i;
   }
+  return -1;
+}
+function divergenceText(body, diverge) {
+  if (!body.has_reward_info) return "Not scored: no ground truth recorded.";
+  return diverge < 0 ? "The agent's tool actions match the ground truth." : `First divergence from the ground truth at action ${diverge + 1}.`;
+}
+function actionsTable(body) {
+  const gt = body.gt_actions;
+  const agent = body.actions;
+  const diverge = divergence(body);
   const cell = (action) => (action ? [h("b", {}, action.name), " ", h("code", {}, stable(action.kwargs))] : h("span", { class: "muted" }, "—"));
   const rows = Array.from({ length: Math.max(gt.length, agent.length) }, (_, i) => h("tr", { class: i === diverge ? "diverge" : i > diverge && diverge >= 0 ? "after" : "" },
     h("td", {}, i + 1), h("td", {}, cell(gt[i])), h("td", {}, cell(agent[i]))));
-  const note = !body.has_reward_info ? "Not scored: no ground truth recorded."
-    : diverge < 0 ? "The agent's tool actions match the ground truth."
-      : `First divergence at action ${diverge + 1}. (τ-bench scores the final database and the outputs, so read-only actions in another order may still succeed.)`;
+  const note = divergenceText(body, diverge) + (diverge < 0 ? "" : " (τ-bench scores the final database and the outputs, so read-only actions in another order may still succeed.)");
   return [
     h("p", { class: diverge < 0 ? "muted" : "diverge-note", id: "divergence" }, note),
     h("table", { class: "actions" }, h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "ground truth"), h("th", {}, "agent"))), h("tbody", {}, rows)),
@@ -536,8 +544,8 @@ function showSideBySide(a, b) {
       navBar(b, true),
       h("h2", {}, `${cat("env", b)} · task ${C.task[b]} · trial ${C.trial[b]} · ${label(cat("model", b))}`),
       h("div", { class: "turnrow top" },
-        h("div", { class: "cell a", id: "side-a" }, sideHeader(a, b, true), summaryLine(a, bodyA), outputsList(bodyA)),
-        h("div", { class: "cell b", id: "side-b" }, sideHeader(b, a, false), summaryLine(b, bodyB), outputsList(bodyB))),
+        h("div", { class: "cell a", id: "side-a" }, sideHeader(a, b, true), summaryLine(a, bodyA), outputsList(bodyA), h("p", { class: "muted" }, divergenceText(bodyA, divergence(bodyA)))),
+        h("div", { class: "cell b", id: "side-b" }, sideHeader(b, a, false), summaryLine(b, bodyB), outputsList(bodyB), h("p", { class: "muted" }, divergenceText(bodyB, divergence(bodyB))))),
       h("details", { class: "instruction" }, h("summary", {}, "Instruction"), h("div", { class: "text" }, bodyB.instruction)),
       h("section", { class: "side", id: "side" }, grid));
   }, (error) => app.appendChild(h("p", { class: "problem" }, error.message)));
