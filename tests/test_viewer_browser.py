@@ -147,7 +147,11 @@ def test_conversation_page_shows_the_chat_the_scoring_and_the_judge(page: Any, s
     assert page.locator("li.missing").inner_text() == "✗ missing: 45"
     diverged = page.locator("table.actions tr.diverge").inner_text()
     assert "get_order_details" in diverged and "cancel_pending_order" in diverged
-    assert page.locator("#divergence").inner_text().startswith("First divergence from the ground truth at action 2.")
+    assert (
+        page.locator("#divergence")
+        .inner_text()
+        .startswith("First divergence from the ground truth at action 2.")
+    )
     assert page.locator(".msg.user").count() == 2 and page.locator(".msg.user.active").count() == 0
     assert page.locator(".tool .call").all_inner_texts() == [
         "→ find_user_id_by_email",
