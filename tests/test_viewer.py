@@ -135,3 +135,13 @@ def test_build_viewer_writes_into_the_given_directory(sweep: Path, tmp_path: Pat
     page = build_viewer(load(sweep), tmp_path / "out")
     assert page == tmp_path / "out" / "index.html"
     assert {p.name for p in page.parent.iterdir()} == {"index.html", "viewer.js", "viewer.css", "data"}
+
+
+def test_the_baseline_is_neutral_where_the_sweep_has_it(sweep: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    log = job_dir(copy, "frustration") / CONVERSATIONS
+    log.write_text("".join(json.dumps({**r, "variant": "neutral"}) + "\n" for r in read_jsonl(log)))
+    index = build_data(load(copy), "sweep").index
+    assert index["baseline"] == "neutral"
+    assert set(index["values"]["variant"]) == {"anger", "control", "neutral"}
