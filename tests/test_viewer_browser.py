@@ -230,9 +230,28 @@ def test_skipped_lines_are_listed_on_the_index(browser: Any, sweep: Path, tmp_pa
     shutil.copytree(sweep, copy, ignore=shutil.ignore_patterns("report"))
     log = job_dir(copy, "control") / CONVERSATIONS
     lines = log.read_text().splitlines(keepends=True)
-    log.write_text("".join([lines[0], "{oops\n", *lines[1:], lines[1][:50]]))
+    damaged = {
+        **json.loads(lines[0]),
+        "scored": False,
+        "reward": 0.0,
+        "reward_info": None,
+        "termination": "infra_error",
+        "error": "<b>backend unavailable</b>",
+        "counts": "junk",
+        "usage": None,
+        "messages": [*json.loads(lines[0])["messages"][:2], 42, {"role": "assistant", "content": ["odd"]}],
+    }
+    log.write_text("".join([json.dumps(damaged) + "\n", "{oops\n", *lines[1:], lines[1][:50]]))
     build_viewer(load(copy))
     page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url(copy, f"#/c/oracle%2Ftoy-test%2Fcontrol%2Fseed0/{damaged['task_id']}/{damaged['trial']}"))
+    page.wait_for_selector("#chat")
+    assert page.locator(".outcome .badge").first.inner_text() == "not scored"
+    assert page.locator(".outcome .error").inner_text() == "<b>backend unavailable</b>"
+    assert page.locator("#divergence").inner_text() == "Not scored: no ground truth recorded."
+    assert page.locator(".msg.agent .text").last.inner_text() == '["odd"]'
     page.goto(url(copy))
     assert (
         page.locator("#count").inner_text() == f"{len(records(sweep))} of {len(records(sweep))} conversations"
@@ -243,6 +262,7 @@ def test_skipped_lines_are_listed_on_the_index(browser: Any, sweep: Path, tmp_pa
         f"oracle/toy-test/control/seed0/conversations.jsonl:{len(lines) + 2}: half-written last line (no newline at its end)",
     ]
     page.close()
+    assert errors == []
 
 
 def test_the_report_links_its_failure_examples_to_the_viewer(page: Any, sweep: Path) -> None:

@@ -425,6 +425,7 @@ function renderTurn(turn, body, row) {
   return out;
 }
 function divergence(body) {
+  if (!body.has_reward_info) return null;
   const gt = body.gt_actions;
   const agent = body.actions;
   for (let i = 0; i < Math.max(gt.length, agent.length); i++) {
@@ -435,7 +436,7 @@ function divergence(body) {
   return -1;
 }
 function divergenceText(body, diverge) {
-  if (!body.has_reward_info) return "Not scored: no ground truth recorded.";
+  if (diverge === null) return "Not scored: no ground truth recorded.";
   return diverge < 0 ? "The agent's tool actions match the ground truth." : `First divergence from the ground truth at action ${diverge + 1}.`;
 }
 function actionsTable(body) {
@@ -443,11 +444,11 @@ function actionsTable(body) {
   const agent = body.actions;
   const diverge = divergence(body);
   const cell = (action) => (action ? [h("b", {}, action.name), " ", h("code", {}, stable(action.kwargs))] : h("span", { class: "muted" }, "—"));
-  const rows = Array.from({ length: Math.max(gt.length, agent.length) }, (_, i) => h("tr", { class: i === diverge ? "diverge" : i > diverge && diverge >= 0 ? "after" : "" },
+  const rows = Array.from({ length: Math.max(gt.length, agent.length) }, (_, i) => h("tr", { class: i === diverge ? "diverge" : diverge !== null && diverge >= 0 && i > diverge ? "after" : "" },
     h("td", {}, i + 1), h("td", {}, cell(gt[i])), h("td", {}, cell(agent[i]))));
-  const note = divergenceText(body, diverge) + (diverge < 0 ? "" : " (τ-bench scores the final database and the outputs, so read-only actions in another order may still succeed.)");
+  const note = divergenceText(body, diverge) + (diverge === null || diverge < 0 ? "" : " (τ-bench scores the final database and the outputs, so read-only actions in another order may still succeed.)");
   return [
-    h("p", { class: diverge < 0 ? "muted" : "diverge-note", id: "divergence" }, note),
+    h("p", { class: diverge === null || diverge < 0 ? "muted" : "diverge-note", id: "divergence" }, note),
     h("table", { class: "actions" }, h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "ground truth"), h("th", {}, "agent"))), h("tbody", {}, rows)),
   ];
 }
