@@ -172,7 +172,7 @@ class Conversations:
         success = rng.random() < (0.7 if variant == "control" else 0.55)
         ground_truth = [a for a in actions if a["name"] != "respond"][:3]
         return {
-            "env": env, "split": "test", "task_id": task, "trial": trial, "seed": rng.randrange(2**31),
+            "env": env, "split": "test", "task_id": task, "trial": trial, "seed": (task * 1000 + trial) * 7919 % 2**31,
             "variant": variant, "reward": 1.0 if success else 0.0,
             "termination": rng.choices(["user_stop", "transfer_to_human", "max_steps"], [85, 10, 5])[0],
             "scored": True, "error": None,

@@ -15,7 +15,7 @@ from harness.metrics import is_success
 from harness.store import CONVERSATIONS
 from harness.view import build_viewer, conversation_link, load
 from tests.helpers import read_jsonl
-from tests.viewer_support import MARKUP, job_dir, launch_chromium, make_sweep
+from tests.viewer_support import MARKUP, chromium_or_skip, job_dir, launch_chromium, make_sweep
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = os.environ.get("TAU_EMOTION_SCREENSHOTS")
@@ -24,6 +24,7 @@ SCREENSHOTS = os.environ.get("TAU_EMOTION_SCREENSHOTS")
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    chromium_or_skip()
     sweep = make_sweep(tmp_path_factory.mktemp("viewer") / "sweep")
     (job_dir(sweep, "anger") / "judgments.jsonl").write_text(
         json.dumps(

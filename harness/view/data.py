@@ -141,6 +141,11 @@ def _outcome(record: dict[str, Any]) -> int:
     return int(is_success(_number(record.get("reward"), 0.0)))
 
 
+def _seed(record: dict[str, Any]) -> int | None:
+    seed = record.get("seed")
+    return seed if isinstance(seed, int) else None
+
+
 def _tokens(usage: Any) -> int:
     if not isinstance(usage, dict):
         return 0
@@ -176,7 +181,8 @@ class IndexBuilder:
         for column, value in category.items():
             self.cols[column].append(self._code(column, value))
         counts = _dict(record.get("counts"))
-        pair = (category["model"], category["env"], category["split"], task, trial)
+        # the (task, trial)'s seed is the same in every variant of a run: it tells runs apart
+        pair = (category["model"], category["env"], category["split"], task, trial, _seed(record))
         self.cols["task"].append(task)
         self.cols["trial"].append(trial)
         self.cols["reward"].append(round(_number(record.get("reward"), 0.0), 4))
