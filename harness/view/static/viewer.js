@@ -249,6 +249,7 @@ function route() {
     return a < 0 || b < 0 ? notFound(hash) : showSideBySide(a, b);
   }
   readState(query || "");
+  if (Math.floor(state.sel / PAGE) !== state.page) state.sel = state.page * PAGE;
   return showIndex();
 }
 function notFound(hash) {
@@ -267,6 +268,7 @@ function select(id, options, value, onchange) {
 function setIndexState(change) {
   change();
   state.page = change.keepPage ? state.page : 0;
+  state.sel = state.page * PAGE;
   history.replaceState(null, "", `#/${stateQuery()}`);
   renderIndexBody();
 }
@@ -588,6 +590,7 @@ document.addEventListener("keydown", (e) => {
     if (link) location.hash = link.getAttribute("href");
   } else if (!onIndex && (e.key === "u" || e.key === "Escape")) {
     if (current) state.sel = Math.max(0, view.indexOf(current.row));
+    state.page = Math.floor(state.sel / PAGE);
     location.hash = `#/${stateQuery()}`;
   }
 });
