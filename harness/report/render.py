@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.view.links import PAGE as VIEWER_PAGE
-from harness.view.links import link_cells, with_conversation_links
+from harness.view.links import VIEWER_LINK_HTML, VIEWER_LINK_MARKDOWN, link_cells, with_conversation_links
 
 
 def plumbing_banner(backends: list[str]) -> str:
@@ -54,12 +53,7 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def to_markdown(title: str, banner: str | None, sections: list[Section], figure_root: Path) -> str:
-    lines = [
-        f"# {title}",
-        "",
-        f"Conversations, one by one and side by side: [{VIEWER_PAGE}]({VIEWER_PAGE}) (`python -m harness.view`).",
-        "",
-    ]
+    lines = [f"# {title}", "", VIEWER_LINK_MARKDOWN, ""]
     if banner:
         lines += [f"> **⚠ {banner}**", ""]
 
@@ -99,7 +93,7 @@ def to_html(title: str, banner: str | None, sections: list[Section]) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p><a href='{VIEWER_PAGE}'>Conversations, one by one and side by side</a> (<code>python -m harness.view</code>)</p>",
+        VIEWER_LINK_HTML,
     ]
     if banner:
         parts.append(f"<div class='banner'>⚠ {html.escape(banner)}</div>")

@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 PAGE = "viewer/index.html"
 """The viewer's page relative to the report directory (`<sweep>/report/`)."""
+VIEWER_LINK_MARKDOWN = (
+    f"Conversations, one by one and side by side: [{PAGE}]({PAGE}) (`python -m harness.view`)."
+)
+VIEWER_LINK_HTML = f"<p><a href='{PAGE}'>Conversations, one by one and side by side</a> (<code>python -m harness.view</code>)</p>"
 _CELL = re.compile(r"<td>(viewer/index\.html#/[csA-Za-z0-9%._~/-]+)</td>")
 
 
