@@ -108,8 +108,15 @@ def test_cli_writes_the_viewer_under_the_report(
     assert (out / "data" / "index.js").read_text().startswith("window.VIEWER_INDEX=")
     jsonl = sum(p.stat().st_size for p in copy.rglob(CONVERSATIONS))
     assert 0 < viewer_size(out / "data") < jsonl
+    log = job_dir(copy, "anger") / CONVERSATIONS
+    log.write_text(log.read_text() + "not json\n" * 12)
     assert main([str(copy)]) == 0  # a second run replaces the first
     assert len(list((out / "data" / "chunks").iterdir())) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 11 and err[0].startswith(
+        "skipped oracle/toy-test/anger/seed0/conversations.jsonl:11: not JSON"
+    )
+    assert err[-1] == "skipped 2 more lines (the viewer lists them all)"
 
 
 def test_cli_says_in_one_line_when_there_is_nothing_to_show(

@@ -10,6 +10,8 @@ from pathlib import Path
 from harness.errors import ExitCode
 from harness.view import VIEWER_DIR, build_viewer, load
 
+SKIPPED_SHOWN = 10
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.view", description=__doc__)
@@ -38,9 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"error: could not write the viewer: {error}", file=sys.stderr)
         return ExitCode.CONFIG
-    for line in loaded.skipped:
+    for line in loaded.skipped[:SKIPPED_SHOWN]:
         where = f"{line.path}:{line.line}" if line.line else line.path
         print(f"skipped {where}: {line.reason}", file=sys.stderr)
+    if len(loaded.skipped) > SKIPPED_SHOWN:
+        print(
+            f"skipped {len(loaded.skipped) - SKIPPED_SHOWN} more lines (the viewer lists them all)",
+            file=sys.stderr,
+        )
     print(f"viewer: {page} ({loaded.conversations} conversations in {len(loaded.jobs)} jobs)")
     if args.open:
         webbrowser.open(page.resolve().as_uri())
