@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.view.links import VIEWER_LINK_HTML, VIEWER_LINK_MARKDOWN, link_cells, with_conversation_links
+
 
 def plumbing_banner(backends: list[str]) -> str:
     return (
@@ -51,7 +53,7 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def to_markdown(title: str, banner: str | None, sections: list[Section], figure_root: Path) -> str:
-    lines = [f"# {title}", ""]
+    lines = [f"# {title}", "", VIEWER_LINK_MARKDOWN, ""]
     if banner:
         lines += [f"> **⚠ {banner}**", ""]
 
@@ -91,6 +93,7 @@ def to_html(title: str, banner: str | None, sections: list[Section]) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
+        VIEWER_LINK_HTML,
     ]
     if banner:
         parts.append(f"<div class='banner'>⚠ {html.escape(banner)}</div>")
@@ -106,7 +109,11 @@ def to_html(title: str, banner: str | None, sections: list[Section]) -> str:
             parts.append(
                 "<p><em>(none)</em></p>"
                 if section.table.empty
-                else _formatted(section.table).to_html(index=False, border=0, escape=True)
+                else link_cells(
+                    _formatted(with_conversation_links(section.table)).to_html(
+                        index=False, border=0, escape=True
+                    )
+                )
             )
         for sub in section.subsections:
             emit(sub, min(level + 1, 6))
