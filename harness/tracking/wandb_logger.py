@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import validated
+from harness.extras import install_hint
 from harness.observers import JobObserver
 from harness.store import CONVERSATIONS, JOB_FILE, RESULTS, SUMMARY, latest_by_key, read_conversations
 from harness.tracking.conversation_rows import (
@@ -35,7 +36,6 @@ WANDB_SUBDIR = "wandb"
 RUN_FILE = "run.json"
 """The run id of this job, kept so that a rerun (a requeued SLURM job) resumes the same run."""
 ARTIFACT_FILES = (CONVERSATIONS, RESULTS, SUMMARY, JOB_FILE)
-INSTALL_HINT = "pip install 'tau-emotion[wandb]'"
 
 
 class WandbSettings(BaseModel):
@@ -66,10 +66,8 @@ def wandb_observers(
         return []
     if not wandb_installed():
         log.warning(
-            "wandb.mode=%s but wandb is not installed: this job is not logged to W&B "
-            "(%s, or set wandb.mode=disabled)",
-            settings.mode,
-            INSTALL_HINT,
+            "this job is not logged to W&B: %s, or set wandb.mode=disabled",
+            install_hint("wandb", f"wandb.mode={settings.mode}"),
         )
         return []
     return [WandbObserver(settings, config, output_dir, info)]
