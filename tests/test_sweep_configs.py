@@ -216,8 +216,13 @@ def test_every_ready_sweep_plans_every_variant_file(sweep: str) -> None:
         "config", [f"+sweep={sweep}", *SWEEP_NEEDS.get(sweep, [])], run_mode=RunMode.MULTIRUN
     )
     planned = {job.dir.split("/")[2] for job in planned_jobs(cfg)}
+    levels = str(cfg.hydra.sweeper.params.get("variant.intensity", "medium")).split(",")
     assert "neutral" in VARIANTS
-    assert planned == {name if name in ("control", "neutral") else f"{name}-medium" for name in VARIANTS}
+    assert planned == {
+        label
+        for name in VARIANTS
+        for label in ([name] if name in ("control", "neutral") else [f"{name}-{level}" for level in levels])
+    }
 
 
 @pytest.mark.usefixtures("hydra_conf")
