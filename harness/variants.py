@@ -111,8 +111,7 @@ def variant_order(directory: Path = VARIANT_DIR) -> tuple[str, ...]:
     return tuple(name for _, name in sorted(entries))
 
 
-AFFECT_PATTERNS: dict[str, str] = {
-    # moods
+MOOD_PATTERNS: dict[str, str] = {
     "angry": r"angry", "annoyed": r"annoyed", "anxious": r"anxious", "bad mood": r"bad mood",
     "calm": r"calm", "chill": r"chill", "confused": r"confused", "disappointed": r"disappointed",
     "emotional": r"emotional", "frustrated": r"frustrated", "furious": r"furious",
@@ -120,7 +119,9 @@ AFFECT_PATTERNS: dict[str, str] = {
     "mad": r"mad", "nervous": r"nervous", "sad": r"sad", "scared": r"scared",
     "stressed": r"stress(?:ed)?(?: out)?", "unhappy": r"unhappy|not happy", "upset": r"upset",
     "worried": r"worried",
-    # demeanours
+}  # fmt: skip
+"""How the user feels: moods τ-bench's instructions name, each with the pattern that finds it."""
+DEMEANOUR_PATTERNS: dict[str, str] = {
     "absent-minded": r"absent[- ]minded", "assertive": r"assertive", "brief": r"brief(?:ly)?",
     "busy": r"busy", "cautious": r"cautious", "concise": r"concise", "confident": r"confident",
     "creative": r"creative", "curious": r"curious", "dependent": r"dependent",
@@ -128,16 +129,19 @@ AFFECT_PATTERNS: dict[str, str] = {
     "flexible": r"flexible", "friendly": r"friendly", "funny": r"funny", "impatient": r"impatient",
     "in a rush": r"in a rush", "independent": r"independent", "insecure": r"insecure",
     "insistent": r"insistent|insistently", "logical": r"logical", "messy": r"messy",
-    "mysterious": r"mysterious", "optimistic": r"optimistic", "organized": r"organi[sz]ed", "outgoing": r"outgoing(?! flights?\b)",
+    "mysterious": r"mysterious", "optimistic": r"optimistic", "organized": r"organi[sz]ed",
+    "outgoing": r"outgoing(?! flights?\b)",
     "patient": r"patient", "persistent": r"persistent(?:ly)?", "pessimistic": r"pessimistic",
     "polite": r"polite", "private": r"private person", "reactive": r"reactive",
     "relaxing": r"relax(?:ed|ing)", "reluctant": r"reluctant", "rigid": r"rigid", "rude": r"rude",
     "shy": r"shy", "terse": r"terse", "urgent": r"urgent",
 }  # fmt: skip
-"""Moods and demeanours τ-bench's instructions give the user (all 165 test instructions read),
-each with the pattern that finds it; `happy with` / `happy to` (accepting an offer) and a
-`direct` or `outgoing` flight are not moods."""
+"""How the user behaves: personality and manner words τ-bench's instructions use."""
+AFFECT_PATTERNS = {**MOOD_PATTERNS, **DEMEANOUR_PATTERNS}
+"""Every mood and demeanour of τ-bench's 165 test instructions (all read); `happy with` / `happy to`
+(accepting an offer) and a `direct` or `outgoing` flight are no mood."""
 AFFECT_WORDS = tuple(AFFECT_PATTERNS)
+MOOD_WORDS = frozenset(MOOD_PATTERNS)
 _AFFECT = [
     (word, re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)) for word, pattern in AFFECT_PATTERNS.items()
 ]
