@@ -29,6 +29,7 @@ from harness.tracking.conversation_rows import (
     transcript_row,
 )
 from harness.tracking.run_facts import mask_secrets, run_facts
+from harness.variants import variant_label
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,8 @@ def point_wandb_at(directory: Path) -> None:
 
 
 def run_name(info: dict[str, Any], seed: Any) -> str:
-    return f"{info['model']}/{info['env']}-{info['split']}/{info['variant']}/seed{seed}"
+    variant = variant_label(info["variant"], str(info.get("intensity")), info.get("intensity") is not None)
+    return f"{info['model']}/{info['env']}-{info['split']}/{variant}/seed{seed}"
 
 
 def run_tags(info: dict[str, Any], extra: list[str]) -> list[str]:
