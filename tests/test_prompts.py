@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from harness.app import build_job
 from harness.errors import ConfigError
 from harness.user import taubench_user_prompt, user_prompt, variant_block
-from harness.variants import INTENSITIES, Variant, variant_order
+from harness.variants import DOSE, INTENSITIES, Variant, variant_order
 from tests.helpers import CONF, TOY, compose_config
 
 EMOTIONS = sorted(p.stem for p in (CONF / "variant").glob("*.yaml") if p.stem not in ("control", "neutral"))
@@ -89,6 +89,7 @@ def test_neutral_is_one_persona_at_every_intensity_with_intensity_left_out_of_re
     assert len(prompts) == 1
     anger, _ = _variant("anger", "variant.intensity=high")
     assert (anger.recorded_intensity, anger.label) == ("high", "anger-high")
+    assert [DOSE[neutral.recorded_intensity], *(DOSE[level] for level in INTENSITIES)] == [0, 1, 2, 3]
 
 
 def test_a_framing_with_fields_other_than_persona_is_refused(tmp_path: Path) -> None:
