@@ -241,24 +241,35 @@ def test_an_intensity_sweep_gives_each_dose_its_directory_and_one_to_control_and
     ]
 
 
-def test_model_comparison_refuses_to_run_without_one_user_model() -> None:
-    def run(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "harness", "--cfg", "job", "+sweep=model_comparison", *extra],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+def test_model_comparison_refuses_to_run_without_one_user_model(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "harness", "-m", "+sweep=model_comparison", "model=gpt-4o,gpt-4o-mini",
+            "backend=openai", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: You must specify 'user/backend', e.g, user/backend=<OPTION> (options: openai, vllm)"
+    ]
+    assert not (tmp_path / "sweep").exists()
 
-    no_backend = run()
-    assert no_backend.returncode != 0
-    assert no_backend.stderr.splitlines()[0] == (
-        "You must specify 'user/backend', e.g, user/backend=<OPTION>"
-    )
-    no_model = run("user/backend=openai")
-    assert no_model.returncode != 0
-    assert no_model.stderr.splitlines()[0].startswith("You must specify 'model@user.backend.model'")
-    pinned = run("user/backend=openai", "model@user.backend.model=gpt-4o-mini", "model=gpt-4o")
-    assert pinned.returncode == 0, pinned.stderr
-    assert "name: gpt-4o-mini" in pinned.stdout
+
+@pytest.mark.usefixtures("hydra_conf")
+@pytest.mark.parametrize(
+    ("user", "expected"), [([], "gpt-4o"), (["model@user.backend.model=gpt-4o-mini"], "gpt-4o-mini")]
+)
+def test_model_comparison_gives_every_agent_model_the_same_user(user: list[str], expected: str) -> None:
+    loader = GlobalHydra.instance().config_loader()
+    overrides = [
+        "+sweep=model_comparison",
+        "user/backend=openai",
+        *user,
+        "backend=openai",
+        "model=gpt-4o,gpt-4o-mini",
+    ]
+    cfg = loader.load_configuration("config", overrides, run_mode=RunMode.MULTIRUN)
+    jobs = [loader.load_sweep_config(cfg, job.overrides) for job in planned_jobs(cfg)]
+    assert {job.model.name for job in jobs} == {"gpt-4o", "gpt-4o-mini"}
+    assert {job.user.backend.model.name for job in jobs} == {expected}
