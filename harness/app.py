@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import string
 from pathlib import Path
 from typing import Any, Literal
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness import __version__
 from harness.backends.base import Backend
@@ -21,6 +22,7 @@ from harness.observers import JobObserver, ProgressBar
 from harness.runner import Job, UserSettings, run_job
 from harness.tracking.wandb_logger import wandb_observers
 from harness.types import Sampling
+from harness.user import simulator_identity
 from harness.variants import Variant
 
 log = logging.getLogger(__name__)
@@ -61,8 +63,17 @@ class EnvSettings(_Strict):
 class UserConfig(_Strict):
     strategy: Literal["llm", "react"] = "llm"
     framing: str
+    """Text around the variant's persona; `{persona}` is its only field, so variants differ only there."""
     sampling: SamplingSettings = SamplingSettings(temperature=1.0, top_p=1.0, max_tokens=512)
     backend: dict[str, Any] | None = None
+
+    @field_validator("framing")
+    @classmethod
+    def _persona_is_the_only_field(cls, framing: str) -> str:
+        fields = {name for _, name, _, _ in string.Formatter().parse(framing) if name is not None}
+        if fields != {"persona"}:
+            raise ValueError(f"the framing must hold {{persona}} and no other field; it has {sorted(fields)}")
+        return framing
 
 
 class Settings(_Strict):
@@ -117,10 +128,7 @@ def build(config: dict[str, Any]) -> Any:
 def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | None = None) -> Job:
     settings = settings_from(cfg)
     domain: Domain = build(settings.env.domain)
-    try:
-        variant = Variant(**settings.variant)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"config error in `variant`: {error}") from None
+    variant = Variant.from_config(settings.variant)
     backend: Backend = build(settings.backend)
     user_backend: Backend | None = build(settings.user.backend) if settings.user.backend else None
     container = OmegaConf.to_container(cfg, resolve=True)
@@ -129,17 +137,31 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     fingerprint["env"] = {
         k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
     }
+    # `order` only sorts reports; an intensity the persona ignores changes nothing (one job, one directory)
+    fingerprint["variant"] = {
+        **{k: v for k, v in fingerprint["variant"].items() if k != "order"},
+        "intensity": variant.recorded_intensity,
+    }
     info = {
         "job_name": settings.name,
         "env": domain.name,
         "split": domain.split,
         "variant": variant.name,
-        "intensity": None if variant.is_control else variant.intensity,
+        "intensity": variant.recorded_intensity,
         "onset_after_turns": variant.onset_after_turns,
         "model": settings.model.get("name"),
         "backend": backend.name,
         "plumbing_check": backend.plumbing_check,
         "harness_version": __version__,
+        "user_simulator": simulator_identity(
+            backend=(user_backend or backend).name,
+            model=(settings.user.backend or {}).get("model", {}).get("name")
+            if user_backend
+            else settings.model.get("name"),
+            strategy=settings.user.strategy,
+            sampling=settings.user.sampling.model_dump(),
+            framing=settings.user.framing,
+        ),
     }
     return Job(
         domain=domain,

@@ -146,6 +146,7 @@ async def run_conversation(
         "user_id": task.user_id,
         "instruction": task.instruction,
         "instruction_affect": instruction_affect(task.instruction),
+        "noop_task": domain.noop_task(spec.task_id),
         "counts": {
             **counts,
             "user_turns": user.turns,

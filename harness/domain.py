@@ -87,6 +87,7 @@ class Domain:
         self._base: dict[str, Any] | None = None
         self._hasher: DataHasher | None = None
         self._gt_hashes: dict[int, str] = {}
+        self._noop: dict[int, bool] = {}
         self._lock = threading.Lock()
 
     def _base_data(self) -> dict[str, Any]:
@@ -159,6 +160,16 @@ class Domain:
         digest = self.data_hash(data)
         self._gt_hashes[task_id] = digest
         return digest
+
+    def noop_task(self, task_id: int) -> bool:
+        """Whether doing nothing passes the task: it requires no output and its ground truth
+        leaves the database as it was (no write action, or only ones that fail, e.g. a refused
+        return). An agent that only looks things up, transfers or gives up scores 1 on it."""
+        cached = self._noop.get(task_id)
+        if cached is None:
+            untouched = self.ground_truth_hash(task_id) == self.data_hash(self.new_data())
+            cached = self._noop[task_id] = untouched and not self.tasks[task_id].outputs
+        return cached
 
     def score(self, task_id: int, data: dict[str, Any], agent_replies: Sequence[str]) -> Reward:
         """τ-bench's `Env.calculate_reward` on a finished conversation's database and replies."""

@@ -22,6 +22,15 @@ def pass_hat_k(successes_per_task: Mapping[Any, int], trials: int) -> dict[int, 
     }
 
 
+COUNTING = (
+    "average_reward and pass_hat_k count scored conversations only; unscored ones (user, "
+    "infrastructure and harness errors: see terminations and unscored_errors) are left out. "
+    "results.json lists every conversation, an unscored one with reward 0 and info.scored false, "
+    "so its mean reward is average_reward_unscored_as_failure."
+)
+"""How `summary.json` and `results.json` count, stated in both files and in outputs/README.md."""
+
+
 def summarize(records: Iterable[dict[str, Any]], trials: int) -> dict[str, Any]:
     """Metrics over scored conversations; errors not caused by the agent are only counted."""
     records = list(records)
@@ -38,10 +47,15 @@ def summarize(records: Iterable[dict[str, Any]], trials: int) -> dict[str, Any]:
         "conversations": len(records),
         "scored": len(scored),
         "average_reward": sum(r["reward"] for r in scored) / len(scored) if scored else None,
+        "average_reward_unscored_as_failure": (
+            sum(r["reward"] if r["scored"] else 0.0 for r in records) / len(records) if records else None
+        ),
+        "counting": COUNTING,
         "pass_hat_k": {str(k): v for k, v in pass_hat_k(complete, trials).items()},
         "pass_hat_k_tasks": len(complete),
         "terminations": dict(sorted(terminations.items())),
         "unscored_errors": sum(1 for r in records if not r["scored"]),
         "tool_calls": sum(r["counts"]["tool_calls"] for r in records),
         "tool_errors": sum(r["counts"]["tool_errors"] for r in records),
+        "noop_tasks": sorted({r["task_id"] for r in records if r.get("noop_task")}),
     }

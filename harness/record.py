@@ -67,10 +67,14 @@ class JobFacts(TypedDict, total=False):
     plumbing_check: bool
     """True for test backends: the numbers test the harness, not a model."""
     intensity: str | None
-    """The variant's intensity (`low|medium|high`); null for control."""
+    """The variant's intensity (`low|medium|high`); null where the persona does not depend on it
+    (control, neutral: dose 0)."""
     onset_after_turns: int
     """User turns before the emotion sets in."""
     harness_version: str
+    user_simulator: dict[str, Any]
+    """Who played the user: `backend`, `model`, `strategy`, `sampling`, `framing_sha` (the
+    framing text's SHA-256, 16 hex digits). Jobs compared with each other must share it."""
 
 
 class ConversationRecord(JobFacts):
@@ -99,6 +103,9 @@ class ConversationRecord(JobFacts):
     """The task's instruction, as the simulated user received it."""
     instruction_affect: list[str]
     """Mood words the instruction itself uses (e.g. "impatient"), to split results on them."""
+    noop_task: NotRequired[bool]
+    """Doing nothing passes this task: no required output, and its ground truth leaves the
+    database unchanged (`Domain.noop_task`). Headline numbers are also given without these."""
     counts: Counts
     usage: Usage
     calls: list[ModelCall]

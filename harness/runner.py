@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
 import json
-from collections.abc import Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from harness.user import UserSimulator, UserStrategy
 from harness.variants import Variant
 
 USER_SEED_OFFSET = 1_000_003
+JOB_LOCK = ".job.lock"
 
 
 @dataclass
@@ -80,8 +82,23 @@ def _check_same_job(job: Job) -> None:
     write_json(path, {"fingerprint": job.fingerprint, "info": job.info})
 
 
+@contextmanager
+def _job_lock(directory: Path) -> Iterator[None]:
+    """One process at a time in a job directory: a sweep over intensities launches control and
+    neutral once per intensity into one directory; the later ones wait, then find the work done."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / JOB_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 async def run_job(job: Job) -> dict[str, Any]:
     """Run what is not on disk yet, then rewrite `results.json` and `summary.json`."""
+    with _job_lock(job.output_dir):
+        return await _run_job(job)
+
+
+async def _run_job(job: Job) -> dict[str, Any]:
     _check_same_job(job)
     wanted = [(task, trial) for trial in range(job.trials) for task in job.task_ids]
     with ConversationLog(job.output_dir) as log:

@@ -126,9 +126,12 @@ def taubench_results(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             "reward_info": record["reward_info"],
             "termination": record["termination"],
             "variant": record["variant"],
+            "scored": record["scored"],
         }
         if record["error"]:
             info["error"] = record["error"]
+        if not record["scored"]:
+            info["counting"] = "unscored: reward 0 here; left out of summary.json's average_reward"
         results.append(
             {
                 "task_id": record["task_id"],

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import ConfigCompositionException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -33,6 +34,9 @@ class SweepManifest(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
             planned = planned_jobs(config)
+        except ConfigCompositionException as error:  # e.g. a required `user/backend`: no job could start
+            print(f"error: {one_line(error)}", file=sys.stderr)
+            sys.exit(2)
         except Exception as error:  # the manifest must never stop a sweep
             log.warning("could not list the sweep's jobs in advance (%s); jobs will list themselves", error)
             planned = []
@@ -57,6 +61,13 @@ class SweepManifest(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         manifest = refresh_manifest(Path(str(config.hydra.sweep.dir)))
         log.info("%s", format_manifest(manifest))
+
+
+def one_line(error: ConfigCompositionException) -> str:
+    """Hydra's "You must specify 'x', e.g, x=<OPTION>" with its option list on the same line."""
+    first, *rest = str(error).splitlines()
+    options = [line.strip() for line in rest if line.startswith("\t")]
+    return f"{first} (options: {', '.join(options)})" if options else first
 
 
 def _refresh_quietly(config: DictConfig) -> None:

@@ -9,13 +9,10 @@ from functools import cache
 
 from harness.domain import Domain
 from harness.errors import ConfigError, MissingDependencyError
+from harness.extras import TAU_BENCH_COMMIT as TAU_BENCH_COMMIT  # re-exported
+from harness.extras import install_hint
 
-TAU_BENCH_COMMIT = "59a200c6d575d595120f1cb70fea53cef0632f6b"
-INSTALL_HINT = (
-    "τ-bench is not installed. Install it with "
-    f"`pip install 'tau-bench @ git+https://github.com/sierra-research/tau-bench@{TAU_BENCH_COMMIT}'` "
-    "(or `pip install -e '.[tau]'`)."
-)
+INSTALL_HINT = install_hint("tau", "env=retail|airline")
 TASK_LISTS = {
     ("retail", "test"): ("tasks_test", "TASKS_TEST"),
     ("retail", "train"): ("tasks_train", "TASKS_TRAIN"),

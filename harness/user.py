@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -46,13 +47,24 @@ def taubench_user_prompt(instruction: str, strategy: UserStrategy = "llm") -> st
     return f"You are a user interacting with an agent.\n\nInstruction: {instruction}\n\n{rules}"
 
 
+def simulator_identity(
+    backend: str, model: str | None, strategy: str, sampling: dict[str, Any], framing: str
+) -> dict[str, Any]:
+    """Who plays the user: what two jobs must share for their results to be compared."""
+    return {
+        "backend": backend,
+        "model": model,
+        "strategy": strategy,
+        "sampling": sampling,
+        "framing_sha": hashlib.sha256(framing.encode()).hexdigest()[:16],
+    }
+
+
 def variant_block(variant: Variant, framing: str) -> str:
     """The text a variant appends to τ-bench's user prompt; empty for control."""
     if variant.is_control:
         return ""
-    return framing.format(
-        variant=variant.name, intensity=variant.intensity, persona=variant.persona_text().strip()
-    ).strip()
+    return framing.format(persona=variant.persona_text().strip()).strip()
 
 
 def user_prompt(

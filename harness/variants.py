@@ -1,59 +1,154 @@
-"""Emotional variants of the simulated user, and affect already present in τ-bench instructions."""
+"""Emotional variants of the simulated user, and affect already present in τ-bench instructions.
+
+A variant is one file of `conf/variant/`: persona text per intensity (a dose), or one text for
+every intensity (`neutral`), or none (`control`, τ-bench's own user). Nothing else differs
+between variants: the framing around the persona is the user config's (`conf/user/llm.yaml`).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.errors import validated
 
 Intensity = Literal["low", "medium", "high"]
 INTENSITIES: tuple[Intensity, ...] = ("low", "medium", "high")
+DOSE: dict[str | None, int] = {None: 0, "low": 1, "medium": 2, "high": 3}
+"""A record's `intensity` as a dose for dose–response fits: neutral's (null) is dose 0 of each emotion."""
+VARIANT_DIR = Path(__file__).resolve().parents[1] / "conf" / "variant"
 
 
-@dataclass(frozen=True)
-class Variant:
-    """A variant is data: persona text per intensity, an onset, an opening line for the oracle."""
+class Variant(BaseModel):
+    """A variant is data: persona text, an onset, an opening line for the oracle."""
 
-    name: str
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    order: int = 100
+    """Where the variant comes in reports and figures (ties by name)."""
     intensity: Intensity = "medium"
-    onset_after_turns: int = 0
-    """0: the emotion is there from the first message; N: it starts after N user turns."""
-    persona: dict[str, str] = field(default_factory=dict)
-    """Persona instructions per intensity; empty for control."""
+    onset_after_turns: int = Field(0, ge=0)
+    """0: the persona shapes the first message on; N: it starts after N user turns."""
+    persona: dict[Intensity, str] | str = {}
+    """Persona per intensity (a dose); one text for every intensity; or empty for control."""
     scripted_opening: str = "Hi, I need some help with a request."
     """What the oracle's scripted user says first (a plumbing check, not a model result)."""
 
-    def __post_init__(self) -> None:
-        if self.intensity not in INTENSITIES:
-            raise ValueError(f"variant.intensity={self.intensity!r}: choose one of {list(INTENSITIES)}")
-        if self.persona and self.intensity not in self.persona:
-            raise ValueError(
-                f"variant {self.name!r} has no persona for intensity {self.intensity!r}; "
-                f"choose one of {sorted(self.persona)}"
-            )
-        if self.onset_after_turns < 0:
-            raise ValueError("variant.onset_after_turns must be >= 0")
+    @model_validator(mode="after")
+    def _every_intensity(self) -> Variant:
+        if isinstance(self.persona, dict) and self.persona:
+            missing = [level for level in INTENSITIES if not self.persona.get(level, "").strip()]
+            if missing:
+                raise ValueError(f"variant {self.name!r} has no persona for intensity {missing}")
+        return self
+
+    @classmethod
+    def from_config(cls, data: Any) -> Variant:
+        """The `variant` config section, or a ConfigError naming the bad key."""
+        return validated(cls, data, prefix="variant.")
 
     @property
     def is_control(self) -> bool:
+        """No persona: the user prompt is exactly τ-bench's."""
         return not self.persona
 
+    @property
+    def dosed(self) -> bool:
+        """Whether the persona changes with `intensity`."""
+        return isinstance(self.persona, dict) and bool(self.persona)
+
+    @property
+    def recorded_intensity(self) -> Intensity | None:
+        """The intensity as records state it: null where the persona does not depend on it."""
+        return self.intensity if self.dosed else None
+
+    @property
+    def label(self) -> str:
+        return variant_label(self.name, self.intensity, self.dosed)
+
     def persona_text(self) -> str:
+        if isinstance(self.persona, str):
+            return self.persona
         return self.persona.get(self.intensity, "")
 
     def active_at(self, user_turn: int) -> bool:
-        """Whether the emotion shapes the user's `user_turn`-th message (0-based)."""
+        """Whether the persona shapes the user's `user_turn`-th message (0-based)."""
         return not self.is_control and user_turn >= self.onset_after_turns
 
 
-AFFECT_WORDS = (
-    "angry", "anxious", "annoyed", "calm", "confused", "disappointed", "emotional", "frustrated",
-    "furious", "happy", "impatient", "irritated", "mad", "nervous", "optimistic", "patient",
-    "pessimistic", "rude", "sad", "scared", "stressed", "unhappy", "upset", "worried",
-)  # fmt: skip
-_AFFECT_PATTERN = re.compile(r"\b(" + "|".join(AFFECT_WORDS) + r")\b", re.IGNORECASE)
+def variant_label(name: str, intensity: str, dosed: bool) -> str:
+    """A job's variant as directory names show it: `anger-high`, but `control` and `neutral`."""
+    return f"{name}-{intensity}" if dosed else name
+
+
+def config_variant_label(name: str, intensity: str, persona: Any) -> str:
+    """`${variant_label:...}` in conf/config.yaml: `variant_label` from the raw config values."""
+    return variant_label(name, intensity, isinstance(persona, dict | Mapping) and bool(persona))
+
+
+def register_config_resolvers() -> None:
+    """Make `${variant_label:name,intensity,persona}` resolvable (job directory names)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("variant_label"):
+        OmegaConf.register_new_resolver("variant_label", config_variant_label)
+
+
+@cache
+def variant_order(directory: Path = VARIANT_DIR) -> tuple[str, ...]:
+    """Every variant of `conf/variant/`, in the order reports show them (`order:`, then name)."""
+    entries = []
+    for path in directory.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text()) or {}
+        entries.append(
+            (int(data.get("order", Variant.model_fields["order"].default)), data.get("name", path.stem))
+        )
+    return tuple(name for _, name in sorted(entries))
+
+
+MOOD_PATTERNS: dict[str, str] = {
+    "angry": r"angry", "annoyed": r"annoyed", "anxious": r"anxious", "bad mood": r"bad mood",
+    "calm": r"calm", "chill": r"chill", "confused": r"confused", "disappointed": r"disappointed",
+    "emotional": r"emotional", "frustrated": r"frustrated", "furious": r"furious",
+    "happy": r"(?<!not )happy(?! (?:with|to)\b)", "irritated": r"irritated", "lonely": r"lonely",
+    "mad": r"mad", "nervous": r"nervous", "sad": r"sad", "scared": r"scared",
+    "stressed": r"stress(?:ed)?(?: out)?", "unhappy": r"unhappy|not happy", "upset": r"upset",
+    "worried": r"worried",
+}  # fmt: skip
+"""How the user feels: moods τ-bench's instructions name, each with the pattern that finds it."""
+DEMEANOUR_PATTERNS: dict[str, str] = {
+    "absent-minded": r"absent[- ]minded", "assertive": r"assertive", "brief": r"brief(?:ly)?",
+    "busy": r"busy", "cautious": r"cautious", "concise": r"concise", "confident": r"confident",
+    "creative": r"creative", "curious": r"curious", "dependent": r"dependent",
+    "detail-oriented": r"detail[- ]oriented", "direct": r"direct(?! flights?\b)", "firm": r"firm",
+    "flexible": r"flexible", "friendly": r"friendly", "funny": r"funny", "impatient": r"impatient",
+    "in a rush": r"in a rush", "independent": r"independent", "insecure": r"insecure",
+    "insistent": r"insistent|insistently", "logical": r"logical", "messy": r"messy",
+    "mysterious": r"mysterious", "optimistic": r"optimistic", "organized": r"organi[sz]ed",
+    "outgoing": r"outgoing(?! flights?\b)",
+    "patient": r"patient", "persistent": r"persistent(?:ly)?", "pessimistic": r"pessimistic",
+    "polite": r"polite", "private": r"private person", "reactive": r"reactive",
+    "relaxing": r"relax(?:ed|ing)", "reluctant": r"reluctant", "rigid": r"rigid", "rude": r"rude",
+    "shy": r"shy", "terse": r"terse", "urgent": r"urgent",
+}  # fmt: skip
+"""How the user behaves: personality and manner words τ-bench's instructions use."""
+AFFECT_PATTERNS = {**MOOD_PATTERNS, **DEMEANOUR_PATTERNS}
+"""Every mood and demeanour of τ-bench's 165 test instructions (all read); `happy with` / `happy to`
+(accepting an offer) and a `direct` or `outgoing` flight are no mood."""
+AFFECT_WORDS = tuple(AFFECT_PATTERNS)
+MOOD_WORDS = frozenset(MOOD_PATTERNS)
+_AFFECT = [
+    (word, re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)) for word, pattern in AFFECT_PATTERNS.items()
+]
 
 
 def instruction_affect(instruction: str) -> list[str]:
-    """The affect words a τ-bench instruction already uses to describe the user's demeanour."""
-    return sorted({match.lower() for match in _AFFECT_PATTERN.findall(instruction)})
+    """The mood and demeanour words a τ-bench instruction already gives the user, sorted."""
+    return sorted(word for word, pattern in _AFFECT if pattern.search(instruction))

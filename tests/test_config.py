@@ -22,7 +22,7 @@ MODEL_FOR_BACKEND = {"vllm": "qwen2.5-7b", "openai": "gpt-4o"}
 
 def test_the_groups_hold_what_the_harness_promises() -> None:
     assert {"retail", "airline"} <= set(ENVS)
-    assert set(VARIANTS) == {"control", "frustration", "anxiety", "anger", "confusion"}
+    assert set(VARIANTS) >= {"control", "neutral", "frustration", "anxiety", "anger", "confusion"}
     assert {"oracle", "scripted"} <= set(BACKENDS)
     assert {"llm", "react"} <= set(USERS)
 
@@ -61,7 +61,9 @@ def test_unknown_group_option_names_the_choices() -> None:
         ("concurrency=0", "`concurrency`"),
         ("env.trials=two", "`env.trials`"),
         ("env.tasks=[0,99]", "out of range [99]"),
-        ("variant.intensity=extreme", "intensity='extreme'"),
+        ("variant.intensity=extreme", "`variant.intensity`: Input should be 'low', 'medium' or 'high'"),
+        ("+variant.colour=red", "`variant.colour`: Extra inputs are not permitted"),
+        ("variant.onset_after_turns=-1", "`variant.onset_after_turns`"),
     ],
 )
 def test_bad_values_raise_a_config_error_naming_the_key(tmp_path: Path, override: str, expected: str) -> None:
@@ -99,3 +101,39 @@ def test_missing_taubench_gives_the_install_hint(tmp_path: Path) -> None:
         [sys.executable, "-c", script, str(tmp_path / "site")], capture_output=True, text=True
     )
     assert "pip install" in out.stdout and "sierra-research/tau-bench@" in out.stdout
+
+
+def test_job_json_records_who_played_the_user(tmp_path: Path) -> None:
+    job = build_job(compose_config([*TOY, "variant=anger", "variant.intensity=high", "user=react"]), tmp_path)
+    identity = job.info["user_simulator"]
+    assert identity["backend"] == "oracle" and identity["model"] == "oracle"
+    assert identity["strategy"] == "react"
+    assert identity["sampling"] == {"temperature": 1.0, "top_p": 1.0, "max_tokens": 512}
+    other = build_job(compose_config([*TOY, "user.framing='Be this: {persona}'"]), tmp_path / "b")
+    assert other.info["user_simulator"]["framing_sha"] != identity["framing_sha"]
+    assert (job.info["intensity"], other.info["intensity"]) == ("high", None)
+
+
+def test_a_user_backend_of_its_own_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    cfg = compose_config([*TOY, "+user/backend=openai", "model@user.backend.model=gpt-4o-mini"])
+    identity = build_job(cfg, tmp_path).info["user_simulator"]
+    assert (identity["backend"], identity["model"]) == ("openai", "gpt-4o-mini")
+
+
+def test_react_and_airline_reuse_llm_and_retail() -> None:
+    llm, react = compose_config(["user=llm"]).user, compose_config(["user=react"]).user
+    assert react.strategy == "react" and llm.strategy == "llm"
+    assert {k: v for k, v in react.items() if k != "strategy"} == {
+        k: v for k, v in llm.items() if k != "strategy"
+    }
+    retail, airline = compose_config(["env=retail"]).env, compose_config(["env=airline"]).env
+    assert airline.name == "airline" and airline.domain.name == "airline"
+    assert {k: v for k, v in airline.items() if k not in ("name", "domain")} == {
+        k: v for k, v in retail.items() if k not in ("name", "domain")
+    }
+
+
+def test_a_dosed_variant_needs_a_persona_at_every_intensity(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"variant 'anger' has no persona for intensity \['high'\]"):
+        build_job(compose_config([*TOY, "variant=anger", "~variant.persona.high"]), tmp_path)

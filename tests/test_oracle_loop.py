@@ -10,9 +10,9 @@ import pytest
 from harness.metrics import pass_hat_k
 from harness.seeds import conversation_seed
 from harness.store import CONVERSATIONS, RESULTS, SUMMARY
-from tests.helpers import read_jsonl, run_toy_job
+from tests.helpers import CONF, read_jsonl, run_toy_job
 
-VARIANTS = ["control", "frustration", "anxiety", "anger", "confusion"]
+VARIANTS = sorted(p.stem for p in (CONF / "variant").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -40,6 +40,8 @@ def test_records_hold_the_full_transcript(tmp_path: Path) -> None:
     assert cancel["counts"]["tool_calls"] == 2 and cancel["counts"]["user_turns"] == 2
     assert cancel["reward_info"]["info"]["r_actions"] is True
     assert cancel["variant"] == "anger" and cancel["intensity"] == "medium"
+    assert cancel["user_simulator"]["model"] == "oracle" and cancel["user_simulator"]["strategy"] == "llm"
+    assert not any(r["noop_task"] for r in records.values())
     # the instruction's own demeanour words are recorded, so results can be split on them
     assert cancel["instruction_affect"] == ["calm"]
     assert records[2]["instruction_affect"] == ["impatient", "upset"]

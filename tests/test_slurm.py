@@ -62,6 +62,8 @@ PACED = [
 ]
 EVERY_CONVERSATION_ONCE = Counter({(task, trial): 1 for task in range(5) for trial in range(2)})
 VARIANTS = ("control", "frustration", "anxiety", "anger", "confusion")
+LABEL = {variant: variant if variant == "control" else f"{variant}-medium" for variant in VARIANTS}
+"""Each variant's job directory: an emotion's carries its intensity."""
 
 
 def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
@@ -127,13 +129,13 @@ def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
     assert listed["counts"] == {"done": 5, "failed": 0, "running": 0, "missing": 0}
     slurm_ids = set()
     for variant in VARIANTS:
-        job_dir = sweep_dir / "oracle" / "toy-test" / variant / "seed0"
+        job_dir = sweep_dir / "oracle" / "toy-test" / LABEL[variant] / "seed0"
         assert keys_on_disk(job_dir) == Counter({(0, 0): 1, (1, 0): 1})
         results = json.loads((job_dir / "results.json").read_text())
         assert [(r["task_id"], r["reward"]) for r in results] == [(0, 1.0), (1, 1.0)]
         summary = json.loads((job_dir / "summary.json").read_text())
         assert (summary["variant"], summary["average_reward"], summary["missing"]) == (variant, 1.0, 0)
-        entry = next(job for job in listed["jobs"] if job["dir"] == f"oracle/toy-test/{variant}/seed0")
+        entry = next(job for job in listed["jobs"] if job["dir"] == f"oracle/toy-test/{LABEL[variant]}/seed0")
         assert entry["state"] == "done" and f"variant={variant}" in entry["overrides"]
         slurm_ids.add(entry["slurm_job_id"])
     assert len(slurm_ids) == 5 and all("_" in job_id for job_id in slurm_ids)  # one array task each
@@ -173,7 +175,7 @@ def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(
 
 def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "cancel"
-    job_dir = sweep_dir / "oracle" / "toy-test" / "anxiety" / "seed0"
+    job_dir = sweep_dir / "oracle" / "toy-test" / "anxiety-medium" / "seed0"
     overrides = ["variant=anxiety", *PACED, NO_GPU]
     sweep = subprocess.Popen(
         sweep_command(sweep_dir, *overrides), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -218,12 +220,12 @@ def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> 
     listed = manifest(sweep_dir)
     assert listed["counts"] == {"done": 2, "failed": 1, "running": 0, "missing": 0}
     failed = next(job for job in listed["jobs"] if job["state"] == "failed")
-    assert failed["dir"] == "oracle/toy-test/anger/seed0"
+    assert failed["dir"] == "oracle/toy-test/anger-medium/seed0"
     assert failed["error"] == "RuntimeError: deliberate test failure for variant anger"
     error_txt = (sweep_dir / failed["dir"] / "error.txt").read_text()
     assert error_txt.startswith("RuntimeError: deliberate test failure") and "Traceback" in error_txt
     for variant in ("control", "confusion"):
-        summary = json.loads((sweep_dir / f"oracle/toy-test/{variant}/seed0/summary.json").read_text())
+        summary = json.loads((sweep_dir / f"oracle/toy-test/{LABEL[variant]}/seed0/summary.json").read_text())
         assert summary["average_reward"] == 1.0
 
 

@@ -24,7 +24,9 @@ from harness.sweep_callback import planned_jobs, sweep_command
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SWEEPS = sorted(path.stem for path in (CONF / "sweep").glob("*.yaml"))
-VARIANTS = ["control", "frustration", "anxiety", "anger", "confusion"]
+VARIANTS = sorted(path.stem for path in (CONF / "variant").glob("*.yaml"))
+SWEEP_NEEDS = {"model_comparison": ["user/backend=openai", "model@user.backend.model=gpt-4o"]}
+"""What a ready sweep requires on the command line."""
 
 
 @pytest.fixture
@@ -50,15 +52,12 @@ def test_local_preset_keys_belong_to_the_plugin() -> None:
 @pytest.mark.parametrize("sweep", SWEEPS)
 @pytest.mark.parametrize("launcher", ["slurm", "local"])
 def test_every_sweep_composes_with_every_launcher(sweep: str, launcher: str) -> None:
-    cfg = compose(
-        "config",
-        [f"+sweep={sweep}", f"hydra/launcher={launcher}", "hydra.launcher.partition=gpu"]
-        if launcher == "slurm"
-        else [f"+sweep={sweep}", f"hydra/launcher={launcher}"],
-        return_hydra_config=True,
-    )
+    overrides = [f"+sweep={sweep}", f"hydra/launcher={launcher}", *SWEEP_NEEDS.get(sweep, [])]
+    if launcher == "slurm":
+        overrides.append("hydra.launcher.partition=gpu")
+    cfg = compose("config", overrides, return_hydra_config=True)
     params = cfg.hydra.sweeper.params
-    assert params.variant.split(",") == VARIANTS
+    assert params.variant == "glob(*)"  # every variant file, neutral included, without editing the sweep
     assert params.env.split(",") == ["retail", "airline"]
     assert cfg.name == sweep.replace("_", "-")
     assert cfg.hydra.launcher.name == f"tau-emotion-{cfg.name}"
@@ -103,11 +102,11 @@ def test_the_manifest_plans_one_directory_per_combination() -> None:
     expected = sorted(
         f"oracle/{env}-test/{variant}/seed{seed}"
         for env in ("retail", "airline")
-        for variant in ("control", "anger")
+        for variant in ("control", "anger-medium")
         for seed in (0, 1)
     )
     assert dirs == expected
-    first = next(job for job in jobs if job.dir == "oracle/retail-test/anger/seed1")
+    first = next(job for job in jobs if job.dir == "oracle/retail-test/anger-medium/seed1")
     assert {"env=retail", "variant=anger", "seed=1", "+sweep=smoke"} <= set(first.overrides)
     assert sweep_command(cfg).startswith("python -m harness -m ")
 
@@ -207,3 +206,70 @@ def test_an_interrupted_line_is_dropped_and_appends_stay_whole(tmp_path: Path) -
         log.append({"task_id": 1, "trial": 0, "text": "x" * 100_000})
     assert [(r["task_id"], r["trial"]) for r in read_conversations(log_path)] == [(0, 0), (1, 0)]
     assert log_path.read_bytes().count(b"\n") == 2
+
+
+@pytest.mark.usefixtures("hydra_conf")
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_ready_sweep_plans_every_variant_file(sweep: str) -> None:
+    loader = GlobalHydra.instance().config_loader()
+    cfg = loader.load_configuration(
+        "config", [f"+sweep={sweep}", *SWEEP_NEEDS.get(sweep, [])], run_mode=RunMode.MULTIRUN
+    )
+    planned = {job.dir.split("/")[2] for job in planned_jobs(cfg)}
+    levels = str(cfg.hydra.sweeper.params.get("variant.intensity", "medium")).split(",")
+    assert "neutral" in VARIANTS
+    assert planned == {
+        label
+        for name in VARIANTS
+        for label in ([name] if name in ("control", "neutral") else [f"{name}-{level}" for level in levels])
+    }
+
+
+@pytest.mark.usefixtures("hydra_conf")
+def test_an_intensity_sweep_gives_each_dose_its_directory_and_one_to_control_and_neutral() -> None:
+    loader = GlobalHydra.instance().config_loader()
+    cfg = loader.load_configuration(
+        "config",
+        ["env=retail", "variant=control,neutral,anger", "variant.intensity=low,medium,high"],
+        run_mode=RunMode.MULTIRUN,
+    )
+    dirs = [job.dir for job in planned_jobs(cfg)]
+    assert len(dirs) == 9
+    assert sorted(set(dirs)) == [
+        f"oracle/retail-test/{label}/seed0"
+        for label in ("anger-high", "anger-low", "anger-medium", "control", "neutral")
+    ]
+
+
+def test_model_comparison_refuses_to_run_without_one_user_model(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "harness", "-m", "+sweep=model_comparison", "model=gpt-4o,gpt-4o-mini",
+            "backend=openai", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: You must specify 'user/backend', e.g, user/backend=<OPTION> (options: openai, vllm)"
+    ]
+    assert not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.usefixtures("hydra_conf")
+@pytest.mark.parametrize(
+    ("user", "expected"), [([], "gpt-4o"), (["model@user.backend.model=gpt-4o-mini"], "gpt-4o-mini")]
+)
+def test_model_comparison_gives_every_agent_model_the_same_user(user: list[str], expected: str) -> None:
+    loader = GlobalHydra.instance().config_loader()
+    overrides = [
+        "+sweep=model_comparison",
+        "user/backend=openai",
+        *user,
+        "backend=openai",
+        "model=gpt-4o,gpt-4o-mini",
+    ]
+    cfg = loader.load_configuration("config", overrides, run_mode=RunMode.MULTIRUN)
+    jobs = [loader.load_sweep_config(cfg, job.overrides) for job in planned_jobs(cfg)]
+    assert {job.model.name for job in jobs} == {"gpt-4o", "gpt-4o-mini"}
+    assert {job.user.backend.model.name for job in jobs} == {expected}

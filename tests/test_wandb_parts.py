@@ -101,8 +101,9 @@ def test_missing_wandb_package_gives_one_line(
     with caplog.at_level(logging.WARNING):
         assert wandb_observers({"mode": "offline"}, {}, tmp_path, info) == []
     assert [r.getMessage() for r in caplog.records] == [
-        "wandb.mode=offline but wandb is not installed: this job is not logged to W&B "
-        "(pip install 'tau-emotion[wandb]', or set wandb.mode=disabled)"
+        "this job is not logged to W&B: Weights & Biases is not installed (wandb.mode=offline needs it); "
+        "install it with `pip install -e '.[wandb]'` (or `pip install 'wandb>=0.18'`), "
+        "or set wandb.mode=disabled"
     ]
     assert wandb_observers({"mode": "disabled"}, {}, tmp_path, info) == []
 

@@ -80,7 +80,8 @@ def assert_run_matches_job(job_dir: Path, group: str) -> OfflineRun:
     records = latest_by_key(read_conversations(job_dir / "conversations.jsonl"))
 
     assert (last.group, last.job_type) == (group, job["env"])
-    assert last.name == f"{job['model']}/{job['env']}-{job['split']}/{job['variant']}/seed0"
+    variant = job["variant"] if job["intensity"] is None else f"{job['variant']}-{job['intensity']}"
+    assert last.name == f"{job['model']}/{job['env']}-{job['split']}/{variant}/seed0"
     assert {f"variant:{job['variant']}", f"model:{job['model']}", f"env:{job['env']}"} <= set(last.tags)
     assert ("plumbing-check" in last.tags) == job["plumbing_check"]
     for key in ("env", "variant", "user", "backend", "model", "agent", "seed", "wandb", "job", "run_facts"):

