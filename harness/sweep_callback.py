@@ -17,7 +17,15 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from harness.sweep import PlannedJob, format_manifest, record_job_end, record_job_start, refresh_manifest
+from harness.errors import ExitCode
+from harness.sweep import (
+    PlannedJob,
+    exit_code,
+    format_manifest,
+    record_job_end,
+    record_job_start,
+    refresh_manifest,
+)
 
 log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -57,6 +65,9 @@ class SweepManifest(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         manifest = refresh_manifest(Path(str(config.hydra.sweep.dir)))
         log.info("%s", format_manifest(manifest))
+        if exit_code(manifest) == ExitCode.INCOMPLETE and manifest["counts"]["incomplete"]:
+            # every job returned, some with conversations left: the sweep is not done
+            sys.exit(ExitCode.INCOMPLETE)
 
 
 def _refresh_quietly(config: DictConfig) -> None:
