@@ -67,6 +67,8 @@ def record_job_start(job_dir: Path) -> None:
 def record_job_submitted(job_dir: Path, slurm_job_id: str) -> None:
     """The launcher submitted this job to SLURM; it is pending until it starts."""
     previous = read_json(job_dir / JOB_STATE) or {}
+    if previous.get("slurm_job_id") == slurm_job_id:
+        return  # it started already and keeps its own state
     job_dir.mkdir(parents=True, exist_ok=True)
     write_json(
         job_dir / JOB_STATE,
@@ -127,8 +129,9 @@ def _job_entry(
         held = _slurm_status(recorded, queue)
         if held is False:
             state, note = "missing", "interrupted: its process or SLURM job is gone"
-        elif isinstance(held, tuple) and held[0] == "PENDING":
-            state, reason = "pending", held[1]
+        elif isinstance(held, tuple):
+            state = "pending" if held[0] == "PENDING" else "running"
+            reason = held[1] if state == "pending" else None
     entry: dict[str, Any] = {
         "dir": rel,
         "overrides": overrides,

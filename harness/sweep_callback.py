@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
@@ -90,14 +92,18 @@ def planned_jobs(config: DictConfig) -> list[PlannedJob]:
     arguments += list(config.hydra.overrides.task)
     loader = GlobalHydra.instance().config_loader()
     overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-    jobs = []
-    for num, job_overrides in enumerate(BasicSweeper.split_arguments(overrides, None)[0]):
-        job_config = loader.load_sweep_config(config, list(job_overrides))
-        with open_dict(job_config.hydra.job):
-            job_config.hydra.job.num = num
-        subdir = str(OmegaConf.select(job_config, "hydra.sweep.subdir"))
-        jobs.append(PlannedJob(dir=subdir, overrides=list(job_overrides)))
-    return jobs
+    return [
+        PlannedJob(dir=job_subdir(config, loader, job_overrides, num), overrides=list(job_overrides))
+        for num, job_overrides in enumerate(BasicSweeper.split_arguments(overrides, None)[0])
+    ]
+
+
+def job_subdir(config: DictConfig, loader: ConfigLoader, overrides: Sequence[str], num: int) -> str:
+    """The directory of job number `num` of the sweep, relative to the sweep directory."""
+    job_config = loader.load_sweep_config(config, list(overrides))
+    with open_dict(job_config.hydra.job):
+        job_config.hydra.job.num = num
+    return str(OmegaConf.select(job_config, "hydra.sweep.subdir"))
 
 
 def sweep_command(config: DictConfig) -> str:
