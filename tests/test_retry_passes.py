@@ -226,3 +226,56 @@ def test_the_wandb_run_shows_the_incomplete_count(tmp_path: Path, monkeypatch: p
     run = offline_segments(job_dir)[-1]
     assert run.summary["state"] == "incomplete"
     assert run.summary["missing"] == 2 and run.summary["missing_by_reason"]["infra_error"] == 2
+
+
+STOP_AFTER_ONE = "backend.user=[{text: 'I need help.'},{text: '###STOP###'}]"
+
+
+def test_harness_errors_are_redone_in_retry_passes_and_counted_when_left(tmp_path: Path) -> None:
+    summary = run_in_process(
+        tmp_path,
+        [
+            *TOY,
+            "backend=scripted",
+            "backend.agent=[{fail: crash}]",
+            STOP_AFTER_ONE,
+            "env.tasks=[0,1]",
+            "retry.passes=2",
+            "retry.cooldown_s=0",
+        ],
+    )
+    lines = read_jsonl(tmp_path / CONVERSATIONS)
+    assert collections.Counter((r["task_id"], r["termination"]) for r in lines) == {
+        (0, "harness_error"): 3,
+        (1, "harness_error"): 3,
+    }
+    assert (summary["state"], summary["missing"]) == ("incomplete", 2)
+    assert summary["missing_by_reason"] == {"infra_error": 0, "harness_error": 2, "not_run": 0}
+
+
+def test_user_errors_are_counted_but_never_redone(tmp_path: Path) -> None:
+    summary = run_in_process(
+        tmp_path,
+        [
+            *TOY,
+            "backend=scripted",
+            "backend.agent=[{text: hi}]",
+            "backend.user=[{text: ''}]",
+            "env.tasks=[0]",
+            "retry.passes=3",
+            "retry.cooldown_s=0",
+        ],
+    )
+    [record] = read_jsonl(tmp_path / CONVERSATIONS)
+    assert record["termination"] == "user_error"
+    assert (summary["state"], summary["missing"], summary["user_errors"]) == ("complete", 0, 1)
+
+
+def test_the_progress_bar_shows_the_retry_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.observers import ProgressBar
+
+    bar = ProgressBar()
+    bar.on_start({"env": "toy", "variant": "anger"}, total=10, already_done=0)
+    bar.on_retry_pass(2, 5, conversations=3)
+    bar.on_end({})
+    assert "toy/anger retry 2/5" in capsys.readouterr().err
