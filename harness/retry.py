@@ -50,9 +50,14 @@ def to_redo(keys: Iterable[Key], records: dict[Key, dict[str, Any]]) -> list[Key
 
 
 def backend_down(records: Sequence[dict[str, Any]]) -> bool:
-    """Every conversation of a pass failed on infrastructure before any model call answered."""
+    """Every conversation of a pass failed on infrastructure before the agent's model answered once.
+
+    (A simulated user on a backend of its own may still answer while the agent's is down.)
+    """
     return bool(records) and all(
-        record["termination"] == Termination.INFRA_ERROR and not record["calls"] for record in records
+        record["termination"] == Termination.INFRA_ERROR
+        and not any(call.get("role") == "agent" for call in record["calls"])
+        for record in records
     )
 
 

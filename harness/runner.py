@@ -169,7 +169,7 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
             down_in_a_row = down_in_a_row + 1 if backend_down(records) else 0
             if down_in_a_row >= policy.down_passes:
                 logger.warning(
-                    "the backend looks down for good: every model call of the last %d retry passes failed; "
+                    "the backend looks down for good: every call to the agent's model in the last %d retry passes failed; "
                     "stopping retries with %d conversations unfinished",
                     down_in_a_row,
                     len(records),
