@@ -22,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from harness.errors import ExitCode
 from harness.sweep import (
     PlannedJob,
-    exit_code,
     format_manifest,
     record_job_end,
     record_job_start,
@@ -34,6 +33,10 @@ BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 class SweepManifest(Callback):
+    def __init__(self) -> None:
+        self._planned: set[str] = set()
+        """This run's job directories (empty when they could not be listed in advance)."""
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         missing = sorted(OmegaConf.missing_keys(config.hydra.launcher))
         if missing:  # Hydra turns a callback's exceptions into warnings; stop before submitting anything
@@ -46,6 +49,7 @@ class SweepManifest(Callback):
         except Exception as error:  # the manifest must never stop a sweep
             log.warning("could not list the sweep's jobs in advance (%s); jobs will list themselves", error)
             planned = []
+        self._planned = {job.dir for job in planned}
         refresh_manifest(sweep_dir, planned, command=sweep_command(config))
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -67,8 +71,12 @@ class SweepManifest(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         manifest = refresh_manifest(Path(str(config.hydra.sweep.dir)))
         log.info("%s", format_manifest(manifest))
-        if exit_code(manifest) == ExitCode.INCOMPLETE and manifest["counts"]["incomplete"]:
-            # every job returned, some with conversations left: the sweep is not done
+        incomplete = [
+            job
+            for job in manifest["jobs"]
+            if job["state"] == "incomplete" and (not self._planned or job["dir"] in self._planned)
+        ]
+        if incomplete:  # every job returned, some with conversations left: this sweep is not done
             sys.exit(ExitCode.INCOMPLETE)
 
 
