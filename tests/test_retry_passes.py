@@ -76,7 +76,13 @@ def test_a_share_of_failing_calls_is_finished_by_retry_passes(tmp_path: Path) ->
     with fake_openai_server([Step(content="Hello.")], failure_rate=0.5, seed=3) as server:
         summary = run_in_process(
             tmp_path,
-            openai_job(server.url, "retry.passes=15", "retry.cooldown_s=0.01", "retry.growth=1"),
+            openai_job(
+                server.url,
+                "retry.passes=15",
+                "retry.cooldown_s=0.01",
+                "retry.growth=1",
+                "retry.down_passes=15",
+            ),
         )
     lines = read_jsonl(tmp_path / CONVERSATIONS)
     assert server.failed_requests > 0 and any(r["termination"] == "infra_error" for r in lines)
