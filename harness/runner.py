@@ -150,7 +150,7 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
             cooldown = policy.cooldown(number)
             if time.monotonic() + cooldown - first_pass_ended > policy.max_total_s:
                 logger.warning(
-                    "retry.max_total_s=%.0f spent: %d conversations left unfinished",
+                    "retry.max_total_s=%g spent: %d conversations left unfinished",
                     policy.max_total_s,
                     len(redo),
                 )

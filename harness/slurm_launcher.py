@@ -172,6 +172,13 @@ def request_problem(params: dict[str, Any]) -> str | None:
         ),
         "gpus_per_node": (int(params.get("gpus_per_node") or 0), [n.gpus for n in nodes], "{} GPUs"),
     }
+    timeout_min = int(params.get("timeout_min") or 0)
+    if "MaxTime" in limits and timeout_min > limits["MaxTime"]:
+        return (
+            f"hydra.launcher.timeout_min={timeout_min}: partition {partition} allows at most "
+            f"{limits['MaxTime']} minutes; lower hydra.launcher.timeout_min (jobs out of time are "
+            "requeued and resume, up to max_num_timeout times)"
+        )
     requested_nodes = int(params.get("nodes") or 1)
     if requested_nodes > min(len(nodes), limits.get("MaxNodes", len(nodes))):
         return (
@@ -203,22 +210,41 @@ def partition_nodes(partition: str) -> list[Node] | None:
         fields = line.strip().split("|")
         if len(fields) == 4:
             name, cpus, memory, gres = fields
-            nodes[name] = Node(name, _int(cpus), _int(memory), _gpus(gres))
+            nodes[name] = Node(name, _int(cpus), _int(memory), gres_gpus(gres))
     return list(nodes.values())
 
 
 def partition_limits(partition: str) -> dict[str, int]:
-    """Per-node limits the partition sets (MaxCPUsPerNode, MaxMemPerNode, MaxNodes) where numeric."""
+    """Limits the partition sets, where it sets one: MaxCPUsPerNode, MaxMemPerNode (MB), MaxNodes,
+    MaxTime (minutes)."""
     shown = _run(["scontrol", "show", "partition", partition, "--oneliner"]) or ""
     limits = {}
     for item in shown.split():
         key, _, value = item.partition("=")
         if key in ("MaxCPUsPerNode", "MaxMemPerNode", "MaxNodes") and value.isdigit():
             limits[key] = int(value)
+        elif key == "MaxTime" and (minutes := slurm_minutes(value)) is not None:
+            limits[key] = minutes
     return limits
 
 
-def _gpus(gres: str) -> int:
+def slurm_minutes(value: str) -> int | None:
+    """Minutes in a SLURM time limit (`MM`, `HH:MM:SS`, `D-HH[:MM[:SS]]`); None for UNLIMITED."""
+    days, _, clock = value.rpartition("-") if "-" in value else ("0", "", value)
+    parts = clock.split(":")
+    if not days.isdigit() or not all(part.isdigit() for part in parts) or len(parts) > 3:
+        return None
+    numbers = [int(part) for part in parts]
+    if "-" in value:  # D-HH, D-HH:MM, D-HH:MM:SS
+        hours, minutes, seconds = [*numbers, 0, 0][:3]
+    elif len(numbers) == 1:  # MM
+        hours, minutes, seconds = 0, numbers[0], 0
+    else:  # MM:SS or HH:MM:SS
+        hours, minutes, seconds = [0, *numbers][-3:] if len(numbers) == 2 else numbers
+    return int(days) * 24 * 60 + hours * 60 + minutes + (1 if seconds else 0)
+
+
+def gres_gpus(gres: str) -> int:
     """GPUs in a `sinfo %G` field such as `gpu:1`, `gpu:a100:4(S:0-1)` or `(null)`."""
     total = 0
     for item in gres.split(","):

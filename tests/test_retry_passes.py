@@ -285,3 +285,25 @@ def test_the_progress_bar_shows_the_retry_pass(capsys: pytest.CaptureFixture[str
     bar.on_retry_pass(2, 5, conversations=3)
     bar.on_end({})
     assert "toy/anger retry 2/5" in capsys.readouterr().err
+
+
+def test_no_retry_pass_starts_after_the_time_budget(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="harness.runner")
+    summary = run_in_process(
+        tmp_path,
+        [
+            *TOY,
+            "backend=scripted",
+            "backend.agent=[{fail: unavailable}]",
+            STOP_AFTER_ONE,
+            "env.tasks=[0]",
+            "retry.passes=5",
+            "retry.cooldown_s=0.2",
+            "retry.growth=2",
+            "retry.max_total_s=0.5",
+        ],
+    )
+    # pass 1 after 0.2 s; pass 2 would start 0.2 + 0.4 s after the first pass ended
+    assert len(read_jsonl(tmp_path / CONVERSATIONS)) == 2
+    assert (summary["state"], summary["missing"]) == ("incomplete", 1)
+    assert "retry.max_total_s=0.5 spent: 1 conversations left unfinished" in caplog.messages
