@@ -9,6 +9,7 @@ reason (`squeue %r`) is logged when it changes and shown in the manifest.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -78,10 +79,12 @@ class SlurmLauncher(SubmititSlurmLauncher):
         )
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        log.info(f"Submitit '{self._EXECUTOR}' sweep output dir : {sweep_dir}")
+        if "mode" in self.config.hydra.sweep:
+            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+        log.info("Submitit '%s' sweep output dir : %s", self._EXECUTOR, sweep_dir)
         job_params = []
         for number, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.info(f"\t#{number} : {' '.join(filter_overrides(overrides))}")
+            log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
             job_params.append(
                 (list(overrides), "hydra.sweep.dir", number, f"job_id_for_{number}", Singleton.get_state())
             )
@@ -118,7 +121,8 @@ def watch_pending(jobs: Sequence[Any], dirs: Sequence[str], sweep_dir: Path) -> 
             state, reason = queue.get(job_id, ("", ""))
             if state == "PENDING" and reported.get(job_id) != reason:
                 hint = STUCK_REASONS.get(reason)
-                log.warning(
+                log.log(
+                    logging.WARNING if hint else logging.INFO,
                     "SLURM job %s (%s) is pending: %s%s",
                     job_id,
                     rel,
