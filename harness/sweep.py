@@ -233,14 +233,14 @@ def format_manifest(manifest: dict[str, Any]) -> str:
 
 def _detail(job: dict[str, Any]) -> str:
     if job["state"] == "done":
-        detail = f"average reward {job.get('average_reward')}"
+        detail = f"average reward {_reward(job)}"
         if job.get("job_state") == "accepted_incomplete" or job.get("user_errors"):
             detail += f"; {describe_missing(job)}"
             if job.get("job_state") == "accepted_incomplete":
                 detail += " (accepted as final)"
         return detail
     if job["state"] == "incomplete":
-        return f"{describe_missing(job)}; average reward {job.get('average_reward')} so far"
+        return f"{describe_missing(job)}; average reward {_reward(job)} so far"
     if job["state"] == "failed":
         return str(job.get("error") or "failed")
     detail = f"{job['conversations_on_disk']} conversations on disk"
@@ -249,6 +249,10 @@ def _detail(job: dict[str, Any]) -> str:
     if job.get("note"):
         detail += f" ({job['note']})"
     return detail
+
+
+def _reward(job: dict[str, Any]) -> str:
+    return "n/a" if job.get("average_reward") is None else str(job["average_reward"])
 
 
 def exit_code(manifest: dict[str, Any]) -> ExitCode:
