@@ -139,6 +139,15 @@ def test_a_backend_down_for_good_leaves_the_job_incomplete_with_exit_3(tmp_path:
     assert (summary["state"], summary["missing"]) == ("accepted_incomplete", 2)
     assert "accepted as final" in accepted.stdout + accepted.stderr
 
+    pytest.importorskip("pandas", reason="the report needs `pip install -e '.[report]'`")
+    from harness.report.load import load_sweep
+
+    [job] = load_sweep(tmp_path).jobs.to_dict("records")
+    assert (job["state"], job["detail"]) == (
+        "accepted_incomplete",
+        "2 conversations missing (2 infra_error) (accepted as final)",
+    )
+
 
 def test_an_incomplete_job_of_a_sweep_is_reported_and_the_others_finish(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"

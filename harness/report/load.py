@@ -27,7 +27,8 @@ class Sweep:
     user_turns: pd.DataFrame
     """One row per simulated-user message: the text the manipulation check scores."""
     jobs: pd.DataFrame
-    """One row per job directory, with its state: complete, incomplete, running or failed."""
+    """One row per job directory, with its state: complete, incomplete, accepted_incomplete, running
+    or failed."""
 
 
 def find_job_dirs(sweep_dir: Path) -> list[Path]:
@@ -58,7 +59,7 @@ def _job_state(job_dir: Path, summary: dict[str, Any] | None, records: int) -> t
     if summary.get("state") == "incomplete" or (summary.get("state") is None and summary.get("missing")):
         return "incomplete", describe_missing(summary)
     if summary.get("state") == "accepted_incomplete":
-        return "complete", f"{describe_missing(summary)} (accepted as final)"
+        return "accepted_incomplete", f"{describe_missing(summary)} (accepted as final)"
     return "complete", ""
 
 
