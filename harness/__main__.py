@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from harness.errors import HarnessError
+from harness.errors import ExitCode, HarnessError
 from harness.store import ERROR_FILE
 
 
@@ -30,10 +30,17 @@ def main(cfg: DictConfig) -> float | None:
         if multirun:
             raise  # the launcher records this job as failed; the others go on
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(ExitCode.CONFIG)
     except Exception as error:
         (output_dir / ERROR_FILE).write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
         raise
+    if summary["state"] == "incomplete":
+        if not multirun:
+            sys.exit(ExitCode.INCOMPLETE)
+        from harness.slurm_requeue import requeue_incomplete
+
+        # else the job ends normally: the manifest marks it incomplete and the sweep's exit status says so
+        requeue_incomplete(output_dir, cfg.retry.requeues, summary["missing"])
     return summary["average_reward"]
 
 

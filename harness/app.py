@@ -19,6 +19,7 @@ from harness.conversation import LoopSettings
 from harness.domain import Domain
 from harness.errors import ConfigError, HarnessError, validated
 from harness.observers import JobObserver, ProgressBar
+from harness.retry import RetryPolicy, describe_missing
 from harness.runner import Job, UserSettings, run_job
 from harness.tracking.wandb_logger import wandb_observers
 from harness.types import Sampling
@@ -27,7 +28,7 @@ from harness.variants import Variant
 
 log = logging.getLogger(__name__)
 
-OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name")
+OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry")
 """Config keys that change how a job runs but not what its results mean."""
 
 
@@ -76,6 +77,21 @@ class UserConfig(_Strict):
         return framing
 
 
+class RetryConfig(_Strict):
+    """The `retry:` block: see `harness.retry.RetryPolicy` for what each key does."""
+
+    passes: int = Field(5, ge=0)
+    cooldown_s: float = Field(30.0, ge=0)
+    growth: float = Field(2.0, ge=1.0)
+    max_total_s: float = Field(1800.0, ge=0)
+    down_passes: int = Field(3, ge=1)
+    accept_incomplete: bool = False
+    requeues: int = Field(2, ge=0)
+
+    def build(self) -> RetryPolicy:
+        return RetryPolicy(**self.model_dump())
+
+
 class Settings(_Strict):
     """The typed view of the composed config: wrong types fail here, before any work."""
 
@@ -90,6 +106,7 @@ class Settings(_Strict):
     model: dict[str, Any]
     agent: dict[str, SamplingSettings]
     wandb: dict[str, Any] = {}
+    retry: RetryConfig = RetryConfig.model_validate({})
 
 
 def settings_from(cfg: DictConfig) -> Settings:
@@ -183,6 +200,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         ),
         fingerprint=fingerprint,
         info=info,
+        retry=settings.retry.build(),
         observers=[
             ProgressBar(settings.progress),
             *wandb_observers(settings.wandb, container, output_dir, info),
@@ -211,6 +229,15 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         summary["terminations"],
         output_dir,
     )
+    if summary["state"] != "complete":
+        log.warning(
+            "%s: %s%s",
+            summary["state"],
+            describe_missing(summary),
+            " (accepted as final: retry.accept_incomplete=true)"
+            if summary["state"] == "accepted_incomplete"
+            else "; run the same command again to finish them",
+        )
     return summary
 
 

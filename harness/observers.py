@@ -15,6 +15,9 @@ class JobObserver(Protocol):
 
     def on_end(self, summary: dict[str, Any]) -> None: ...
 
+    def on_retry_pass(self, number: int, passes: int, conversations: int) -> None:
+        """Retry pass `number` of at most `passes` is about to redo `conversations` conversations."""
+
     def on_abort(self, error: BaseException) -> None:
         """The job stops early (a backend that would not start, a signal); its outputs stay on disk."""
 
@@ -25,13 +28,16 @@ class ProgressBar:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._bar: tqdm[Any] | None = None
+        self._label = ""
         self._rewards = 0.0
         self._scored = 0
 
     def on_start(self, info: dict[str, Any], total: int, already_done: int) -> None:
         if self.enabled:
-            label = f"{info['env']}/{info['variant']}"
-            self._bar = tqdm(total=total, initial=already_done, desc=label, unit="conv", file=sys.stderr)
+            self._label = f"{info['env']}/{info['variant']}"
+            self._bar = tqdm(
+                total=total, initial=already_done, desc=self._label, unit="conv", file=sys.stderr
+            )
 
     def on_conversation(self, record: dict[str, Any]) -> None:
         if record["scored"]:
@@ -41,6 +47,11 @@ class ProgressBar:
             if self._scored:
                 self._bar.set_postfix(reward=f"{self._rewards / self._scored:.3f}", refresh=False)
             self._bar.update(1)
+
+    def on_retry_pass(self, number: int, passes: int, conversations: int) -> None:
+        if self._bar is not None:
+            self._bar.set_description(f"{self._label} retry {number}/{passes}", refresh=False)
+            self._bar.reset(total=conversations)
 
     def on_end(self, summary: dict[str, Any]) -> None:
         if self._bar is not None:

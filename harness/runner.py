@@ -6,6 +6,8 @@ import asyncio
 import fcntl
 import gc
 import json
+import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -18,20 +20,24 @@ from harness.domain import Domain
 from harness.errors import ConfigError
 from harness.metrics import summarize
 from harness.observers import JobObserver
+from harness.retry import RetryPolicy, backend_down, outcome, to_redo
 from harness.seeds import conversation_seed
 from harness.store import (
     JOB_FILE,
     RESULTS,
     SUMMARY,
     ConversationLog,
+    Key,
     latest_by_key,
     read_conversations,
     taubench_results,
     write_json,
 )
-from harness.types import Sampling, Termination
+from harness.types import Sampling
 from harness.user import UserSimulator, UserStrategy
 from harness.variants import Variant
+
+logger = logging.getLogger(__name__)
 
 USER_SEED_OFFSET = 1_000_003
 JOB_LOCK = ".job.lock"
@@ -62,6 +68,7 @@ class Job:
     """The config that defines this job's results; a rerun into the same directory must match it."""
     info: dict[str, Any] = field(default_factory=dict)
     observers: Sequence[JobObserver] = ()
+    retry: RetryPolicy = RetryPolicy()
 
 
 def _check_same_job(job: Job) -> None:
@@ -93,7 +100,7 @@ def _job_lock(directory: Path) -> Iterator[None]:
 
 
 async def run_job(job: Job) -> dict[str, Any]:
-    """Run what is not on disk yet, then rewrite `results.json` and `summary.json`."""
+    """Run what is not on disk yet (with retry passes), then rewrite `results.json` and `summary.json`."""
     with _job_lock(job.output_dir):
         return await _run_job(job)
 
@@ -102,16 +109,12 @@ async def _run_job(job: Job) -> dict[str, Any]:
     _check_same_job(job)
     wanted = [(task, trial) for trial in range(job.trials) for task in job.task_ids]
     with ConversationLog(job.output_dir) as log:
-        existing = latest_by_key(read_conversations(log.path))
-        finished = {
-            key for key, record in existing.items() if not Termination(record["termination"]).redo_on_resume
-        }
-        pending = [key for key in wanted if key not in finished]
+        pending = to_redo(wanted, latest_by_key(read_conversations(log.path)))
         for observer in job.observers:
             observer.on_start(job.info, total=len(wanted), already_done=len(wanted) - len(pending))
         if pending:
             try:
-                await _run_pending(job, pending, log)
+                await _run_passes(job, pending, log)
             except BaseException as error:
                 for observer in job.observers:
                     observer.on_abort(error)
@@ -122,7 +125,7 @@ async def _run_job(job: Job) -> dict[str, Any]:
         **job.info,
         **summarize(selected, job.trials),
         "fingerprint_sha": _sha(job.fingerprint),
-        "missing": len(wanted) - len(selected),
+        **outcome(wanted, records, job.retry.accept_incomplete),
     }
     write_json(job.output_dir / RESULTS, taubench_results(selected))
     write_json(job.output_dir / SUMMARY, summary)
@@ -137,8 +140,8 @@ def _sha(value: Any) -> str:
     return sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
-async def _run_pending(job: Job, pending: list[tuple[int, int]], log: ConversationLog) -> None:
-    semaphore = asyncio.Semaphore(job.concurrency)
+async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> None:
+    """The first pass over `pending`, then retry passes over what ended in a redoable error."""
     await asyncio.to_thread(job.domain.prepare)
     # The shared database lives as long as the job: keep the cyclic GC from scanning it again
     # and again (full collections over it stall the event loop for 100+ ms).
@@ -149,33 +152,86 @@ async def _run_pending(job: Job, pending: list[tuple[int, int]], log: Conversati
             await stack.enter_async_context(job.user_backend) if job.user_backend else agent_backend
         )
 
-        async def one(task_id: int, trial: int) -> None:
-            async with semaphore:
-                seed = conversation_seed(job.seed, job.domain.name, task_id, trial)
-                spec = ConversationSpec(
-                    env=job.domain.name,
-                    task_id=task_id,
-                    trial=trial,
-                    seed=seed,
-                    variant=job.variant.name,
-                    task=job.domain.tasks[task_id],
-                    scripted_opening=job.variant.scripted_opening,
-                )
-                user = UserSimulator(
-                    model=user_backend.model_for("user", spec),
-                    instruction=spec.task.instruction,
-                    variant=job.variant,
-                    framing=job.user.framing,
-                    sampling=job.user.sampling,
-                    strategy=job.user.strategy,
-                    seed=seed + USER_SEED_OFFSET,
-                )
-                record = await run_conversation(
-                    spec, job.domain, agent_backend.model_for("agent", spec), user, job.loop
-                )
-                record.update(job.info)
-                await log.write(record)
-                for observer in job.observers:
-                    observer.on_conversation(record)
+        async def run_pass(keys: list[Key]) -> list[dict[str, Any]]:
+            return await _run_pass(job, keys, log, agent_backend, user_backend)
 
-        await asyncio.gather(*(one(task, trial) for task, trial in pending))
+        records = await run_pass(pending)
+        policy = job.retry
+        first_pass_ended = time.monotonic()
+        down_in_a_row = 0
+        for number in range(1, policy.passes + 1):
+            redo = to_redo(pending, {(r["task_id"], r["trial"]): r for r in records})
+            if not redo:
+                return
+            pending = redo
+            cooldown = policy.cooldown(number)
+            if time.monotonic() + cooldown - first_pass_ended > policy.max_total_s:
+                logger.warning(
+                    "retry.max_total_s=%g spent: %d conversations left unfinished",
+                    policy.max_total_s,
+                    len(redo),
+                )
+                return
+            logger.info(
+                "retry pass %d/%d in %.1f s: %d conversations ended in infra_error or harness_error",
+                number,
+                policy.passes,
+                cooldown,
+                len(redo),
+            )
+            for observer in job.observers:
+                observer.on_retry_pass(number, policy.passes, len(redo))
+            await asyncio.sleep(cooldown)
+            records = await run_pass(redo)
+            down_in_a_row = down_in_a_row + 1 if backend_down(records) else 0
+            if down_in_a_row >= policy.down_passes:
+                logger.warning(
+                    "the backend looks down for good: every call to the agent's model in the last %d retry passes failed; "
+                    "stopping retries with %d conversations unfinished",
+                    down_in_a_row,
+                    len(records),
+                )
+                return
+        left = to_redo(pending, {(r["task_id"], r["trial"]): r for r in records})
+        if left:
+            logger.warning(
+                "retry.passes=%d spent: %d conversations left unfinished", policy.passes, len(left)
+            )
+
+
+async def _run_pass(
+    job: Job, keys: list[Key], log: ConversationLog, agent_backend: Backend, user_backend: Backend
+) -> list[dict[str, Any]]:
+    semaphore = asyncio.Semaphore(job.concurrency)
+
+    async def one(task_id: int, trial: int) -> dict[str, Any]:
+        async with semaphore:
+            seed = conversation_seed(job.seed, job.domain.name, task_id, trial)
+            spec = ConversationSpec(
+                env=job.domain.name,
+                task_id=task_id,
+                trial=trial,
+                seed=seed,
+                variant=job.variant.name,
+                task=job.domain.tasks[task_id],
+                scripted_opening=job.variant.scripted_opening,
+            )
+            user = UserSimulator(
+                model=user_backend.model_for("user", spec),
+                instruction=spec.task.instruction,
+                variant=job.variant,
+                framing=job.user.framing,
+                sampling=job.user.sampling,
+                strategy=job.user.strategy,
+                seed=seed + USER_SEED_OFFSET,
+            )
+            record = await run_conversation(
+                spec, job.domain, agent_backend.model_for("agent", spec), user, job.loop
+            )
+            record.update(job.info)
+            await log.write(record)
+            for observer in job.observers:
+                observer.on_conversation(record)
+            return record
+
+    return list(await asyncio.gather(*(one(task, trial) for task, trial in keys)))

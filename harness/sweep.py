@@ -21,12 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.errors import ExitCode
+from harness.retry import describe_missing
 from harness.store import CONVERSATIONS, ERROR_FILE, SUMMARY, write_json
 
 MANIFEST = "manifest.json"
 JOB_STATE = "job_state.json"
-STATES = ("done", "failed", "running", "missing")
-State = Literal["done", "failed", "running", "missing"]
+STATES = ("done", "incomplete", "failed", "running", "pending", "missing")
+State = Literal["done", "incomplete", "failed", "running", "pending", "missing"]
+SlurmQueue = dict[str, tuple[str, str]]
+"""SLURM job id -> (state, reason), as `squeue` lists them."""
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,13 @@ def slurm_job_id() -> str | None:
 
 
 def record_job_start(job_dir: Path) -> None:
-    previous = _read_json(job_dir / JOB_STATE) or {}
+    previous = read_json(job_dir / JOB_STATE) or {}
     write_json(
         job_dir / JOB_STATE,
         {
             "state": "running",
             "attempt": int(previous.get("attempt", 0)) + 1,
+            "requeues": int(previous.get("requeues", 0)),
             "slurm_job_id": slurm_job_id(),
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -59,9 +64,32 @@ def record_job_start(job_dir: Path) -> None:
     )
 
 
+def record_job_submitted(job_dir: Path, slurm_job_id: str) -> None:
+    """The launcher submitted this job to SLURM; it is pending until it starts."""
+    previous = read_json(job_dir / JOB_STATE) or {}
+    if previous.get("slurm_job_id") == slurm_job_id:
+        return  # it started already and keeps its own state
+    job_dir.mkdir(parents=True, exist_ok=True)
+    write_json(
+        job_dir / JOB_STATE,
+        {
+            "state": "pending",
+            "attempt": int(previous.get("attempt", 0)),
+            "requeues": 0,
+            "slurm_job_id": slurm_job_id,
+        },
+    )
+
+
 def record_job_end(job_dir: Path, succeeded: bool, error: str | None = None) -> None:
-    state = _read_json(job_dir / JOB_STATE) or {}
-    state.update(state="done" if succeeded else "failed", ended=time.time(), error=error)
+    """`done`, or `incomplete` when the job's summary says conversations are left, or `failed`."""
+    state = read_json(job_dir / JOB_STATE) or {}
+    ended: State = "failed"
+    if succeeded:
+        summary = read_json(job_dir / SUMMARY) or {}
+        ended = "incomplete" if summary.get("state") == "incomplete" else "done"
+    state.update(state=ended, ended=time.time(), error=error)
+    state.pop("note", None)
     write_json(job_dir / JOB_STATE, state)
 
 
@@ -69,14 +97,14 @@ def refresh_manifest(
     sweep_dir: Path, planned: Iterable[PlannedJob] = (), command: str | None = None
 ) -> dict[str, Any]:
     """Recompute `manifest.json` from the job directories; `planned` jobs join those already listed."""
-    previous = _read_json(sweep_dir / MANIFEST) or {}
+    previous = read_json(sweep_dir / MANIFEST) or {}
     overrides: dict[str, list[str]] = {job["dir"]: job["overrides"] for job in previous.get("jobs", [])}
     for job in planned:
         overrides[job.dir] = list(job.overrides)
     for state_file in sweep_dir.glob(f"**/{JOB_STATE}"):
         overrides.setdefault(str(state_file.parent.relative_to(sweep_dir)), [])
-    alive = functools.cache(_live_slurm_jobs)
-    jobs = [_job_entry(sweep_dir, rel, overrides[rel], alive) for rel in sorted(overrides)]
+    queue = functools.cache(slurm_queue)
+    jobs = [_job_entry(sweep_dir, rel, overrides[rel], queue) for rel in sorted(overrides)]
     manifest = {
         "sweep_dir": str(sweep_dir),
         "command": command or previous.get("command"),
@@ -90,14 +118,20 @@ def refresh_manifest(
 
 
 def _job_entry(
-    sweep_dir: Path, rel: str, overrides: list[str], alive: Callable[[], set[str] | None]
+    sweep_dir: Path, rel: str, overrides: list[str], queue: Callable[[], SlurmQueue | None]
 ) -> dict[str, Any]:
     job_dir = sweep_dir / rel
-    recorded = _read_json(job_dir / JOB_STATE) or {}
+    recorded = read_json(job_dir / JOB_STATE) or {}
     state: State = recorded.get("state", "missing")
-    note = None
-    if state == "running" and not _still_running(recorded, alive):
-        state, note = "missing", "interrupted: its process or SLURM job is gone"
+    note = recorded.get("note")
+    reason = None
+    if state in ("running", "pending"):
+        held = _slurm_status(recorded, queue)
+        if held is False:
+            state, note = "missing", "interrupted: its process or SLURM job is gone"
+        elif isinstance(held, tuple):
+            state = "pending" if held[0] == "PENDING" else "running"
+            reason = held[1] if state == "pending" else None
     entry: dict[str, Any] = {
         "dir": rel,
         "overrides": overrides,
@@ -106,22 +140,28 @@ def _job_entry(
         "slurm_job_id": recorded.get("slurm_job_id"),
         "attempt": recorded.get("attempt", 0),
     }
-    if state == "done":
-        summary = _read_json(job_dir / SUMMARY) or {}
-        entry["average_reward"] = summary.get("average_reward")
-        entry["scored"] = summary.get("scored")
+    if reason:
+        entry["slurm_reason"] = reason
+    if state in ("done", "incomplete"):
+        summary = read_json(job_dir / SUMMARY) or {}
+        for key in ("average_reward", "scored", "missing", "missing_by_reason", "user_errors"):
+            entry[key] = summary.get(key)
+        entry["job_state"] = summary.get("state")
     if state == "failed":
         entry["error"] = _first_line(job_dir / ERROR_FILE) or recorded.get("error")
-    if note:
+    if note and state not in ("done", "failed"):
         entry["note"] = note
     return entry
 
 
-def _still_running(recorded: dict[str, Any], alive: Callable[[], set[str] | None]) -> bool:
-    """`alive` lists SLURM's jobs; it is called only for a job that ran under SLURM."""
+def _slurm_status(recorded: dict[str, Any], queue: Callable[[], SlurmQueue | None]) -> tuple[str, str] | bool:
+    """What SLURM says of the job, True where it cannot be asked, False when the job is gone.
+
+    `queue` lists SLURM's jobs; it is called only for a job that ran under SLURM.
+    """
     job_id = recorded.get("slurm_job_id")
-    if job_id and (live := alive()) is not None:
-        return str(job_id) in live
+    if job_id and (live := queue()) is not None:
+        return live.get(str(job_id), False)
     if not job_id and recorded.get("host") == socket.gethostname() and recorded.get("pid"):
         try:
             os.kill(int(recorded["pid"]), 0)
@@ -133,13 +173,13 @@ def _still_running(recorded: dict[str, Any], alive: Callable[[], set[str] | None
     return True  # no way to tell from here: trust the record
 
 
-def _live_slurm_jobs() -> set[str] | None:
-    """Ids of jobs SLURM still holds (pending, running, requeued); None without `squeue`."""
+def slurm_queue() -> SlurmQueue | None:
+    """Jobs SLURM still holds (pending, running, requeued) with state and reason; None without `squeue`."""
     if shutil.which("squeue") is None:
         return None
     try:
         listed = subprocess.run(
-            ["squeue", "--noheader", "--array", "--format=%i"],
+            ["squeue", "--noheader", "--array", "--format=%i|%T|%r"],
             capture_output=True,
             text=True,
             timeout=30,
@@ -147,7 +187,13 @@ def _live_slurm_jobs() -> set[str] | None:
         ).stdout
     except (subprocess.SubprocessError, OSError):
         return None
-    return {line.strip() for line in listed.splitlines() if line.strip()}
+    queue: SlurmQueue = {}
+    for line in listed.splitlines():
+        job_id, _, rest = line.strip().partition("|")
+        state, _, reason = rest.partition("|")
+        if job_id:
+            queue[job_id] = (state, reason)
+    return queue
 
 
 def _count_lines(path: Path) -> int:
@@ -164,7 +210,7 @@ def _first_line(path: Path) -> str | None:
     return lines[0] if lines else None
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
     try:
         value = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -176,29 +222,52 @@ def format_manifest(manifest: dict[str, Any]) -> str:
     counts = manifest["counts"]
     lines = [
         f"{manifest['sweep_dir']}: {len(manifest['jobs'])} jobs: "
-        + ", ".join(f"{counts[state]} {state}" for state in STATES)
+        + ", ".join(f"{counts[state]} {state}" for state in STATES if counts.get(state))
     ]
     for job in manifest["jobs"]:
-        if job["state"] == "done":
-            detail = f"average reward {job.get('average_reward')}"
-        elif job["state"] == "failed":
-            detail = job.get("error") or "failed"
-        else:
-            detail = f"{job['conversations_on_disk']} conversations on disk"
-            if job.get("note"):
-                detail += f" ({job['note']})"
-        lines.append(f"  {job['state']:<8} {job['dir']}  {detail}")
+        lines.append(f"  {job['state']:<10} {job['dir']}  {_detail(job)}")
     if counts["done"] < len(manifest["jobs"]) and manifest.get("command"):
-        lines.append(
-            f"rerun to finish what is not done (finished conversations are kept): {manifest['command']}"
-        )
+        lines.append(f"finish the work (finished conversations are kept): {manifest['command']}")
     return "\n".join(lines)
+
+
+def _detail(job: dict[str, Any]) -> str:
+    if job["state"] == "done":
+        detail = f"average reward {_reward(job)}"
+        if job.get("job_state") == "accepted_incomplete" or job.get("user_errors"):
+            detail += f"; {describe_missing(job)}"
+            if job.get("job_state") == "accepted_incomplete":
+                detail += " (accepted as final)"
+        return detail
+    if job["state"] == "incomplete":
+        return f"{describe_missing(job)}; average reward {_reward(job)} so far"
+    if job["state"] == "failed":
+        return str(job.get("error") or "failed")
+    detail = f"{job['conversations_on_disk']} conversations on disk"
+    if job.get("slurm_reason"):
+        detail = f"SLURM job {job['slurm_job_id']} pending ({job['slurm_reason']}), {detail}"
+    if job.get("note"):
+        detail += f" ({job['note']})"
+    return detail
+
+
+def _reward(job: dict[str, Any]) -> str:
+    return "n/a" if job.get("average_reward") is None else str(job["average_reward"])
+
+
+def exit_code(manifest: dict[str, Any]) -> ExitCode:
+    """OK when every job is done, FAILED when one failed, else INCOMPLETE (work left to finish)."""
+    counts = manifest["counts"]
+    if counts["done"] == len(manifest["jobs"]):
+        return ExitCode.OK
+    return ExitCode.FAILED if counts["failed"] else ExitCode.INCOMPLETE
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness.sweep",
-        description="Recompute and print a sweep's manifest. Exit status 0 when every job is done.",
+        description="Recompute and print a sweep's manifest. Exit status: 0 every job is done, "
+        "1 a job failed, 3 work is left (incomplete, pending, running or missing jobs).",
     )
     parser.add_argument("sweep_dir", type=Path, help="e.g. outputs/sweeps/<name>")
     parser.add_argument("--json", action="store_true", help="print manifest.json instead of a table")
@@ -208,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     manifest = refresh_manifest(args.sweep_dir)
     print(json.dumps(manifest, indent=2) if args.json else format_manifest(manifest))
-    return 0 if manifest["counts"]["done"] == len(manifest["jobs"]) else 1
+    return int(exit_code(manifest))
 
 
 if __name__ == "__main__":

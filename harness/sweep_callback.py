@@ -9,22 +9,35 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import ConfigCompositionException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from harness.sweep import PlannedJob, format_manifest, record_job_end, record_job_start, refresh_manifest
+from harness.errors import ExitCode
+from harness.sweep import (
+    PlannedJob,
+    format_manifest,
+    record_job_end,
+    record_job_start,
+    refresh_manifest,
+)
 
 log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 class SweepManifest(Callback):
+    def __init__(self) -> None:
+        self._planned: set[str] = set()
+        """This run's job directories (empty when they could not be listed in advance)."""
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         missing = sorted(OmegaConf.missing_keys(config.hydra.launcher))
         if missing:  # Hydra turns a callback's exceptions into warnings; stop before submitting anything
@@ -40,6 +53,7 @@ class SweepManifest(Callback):
         except Exception as error:  # the manifest must never stop a sweep
             log.warning("could not list the sweep's jobs in advance (%s); jobs will list themselves", error)
             planned = []
+        self._planned = {job.dir for job in planned}
         refresh_manifest(sweep_dir, planned, command=sweep_command(config))
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -61,6 +75,13 @@ class SweepManifest(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         manifest = refresh_manifest(Path(str(config.hydra.sweep.dir)))
         log.info("%s", format_manifest(manifest))
+        incomplete = [
+            job
+            for job in manifest["jobs"]
+            if job["state"] == "incomplete" and (not self._planned or job["dir"] in self._planned)
+        ]
+        if incomplete:  # every job returned, some with conversations left: this sweep is not done
+            sys.exit(ExitCode.INCOMPLETE)
 
 
 def one_line(error: ConfigCompositionException) -> str:
@@ -90,14 +111,18 @@ def planned_jobs(config: DictConfig) -> list[PlannedJob]:
     arguments += list(config.hydra.overrides.task)
     loader = GlobalHydra.instance().config_loader()
     overrides = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-    jobs = []
-    for num, job_overrides in enumerate(BasicSweeper.split_arguments(overrides, None)[0]):
-        job_config = loader.load_sweep_config(config, list(job_overrides))
-        with open_dict(job_config.hydra.job):
-            job_config.hydra.job.num = num
-        subdir = str(OmegaConf.select(job_config, "hydra.sweep.subdir"))
-        jobs.append(PlannedJob(dir=subdir, overrides=list(job_overrides)))
-    return jobs
+    return [
+        PlannedJob(dir=job_subdir(config, loader, job_overrides, num), overrides=list(job_overrides))
+        for num, job_overrides in enumerate(BasicSweeper.split_arguments(overrides, None)[0])
+    ]
+
+
+def job_subdir(config: DictConfig, loader: ConfigLoader, overrides: Sequence[str], num: int) -> str:
+    """The directory of job number `num` of the sweep, relative to the sweep directory."""
+    job_config = loader.load_sweep_config(config, list(overrides))
+    with open_dict(job_config.hydra.job):
+        job_config.hydra.job.num = num
+    return str(OmegaConf.select(job_config, "hydra.sweep.subdir"))
 
 
 def sweep_command(config: DictConfig) -> str:

@@ -2,11 +2,15 @@
 
 Each chat request that carries `tools` (the agent) takes the next step of the script; the last
 step repeats. Requests without tools (the simulated user) get a plain one-line answer.
+Outages, for any chat request: a share of them fails at random (`failure_rate`), all of them fail
+while the server is down (`go_down`, `come_back`), or those whose text holds `fail_text` fail.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +46,43 @@ class FakeServer:
     most_in_flight: int = 0
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    failure_rate: float = 0.0
+    """Share of chat requests answered 500, drawn from a generator seeded with `seed`."""
+    fail_text: str | None = None
+    """Chat requests whose body contains this text are answered 503."""
+    seed: int = 0
+    failed_requests: int = 0
+    down_until: float = 0.0
+    _random: random.Random = field(default_factory=random.Random)
+
+    refusals_left: int = 0
+
+    def go_down(self, seconds: float = math.inf, requests: int | None = None) -> None:
+        """Answer every chat request with 503 for `seconds`, or for the next `requests` requests."""
+        if requests is None:
+            self.down_until = time.monotonic() + seconds
+        else:
+            self.refusals_left = requests
+
+    def come_back(self) -> None:
+        self.down_until, self.refusals_left = 0.0, 0
+
+    def outage_status(self, body: bytes) -> int | None:
+        """The error status this request gets, or None when it is served."""
+        with self.lock:
+            if self.refusals_left > 0:
+                self.refusals_left -= 1
+                status: int | None = 503
+            elif time.monotonic() < self.down_until or (
+                self.fail_text is not None and self.fail_text.encode() in body
+            ):
+                status = 503
+            elif self.failure_rate and self._random.random() < self.failure_rate:
+                status = 500
+            else:
+                return None
+            self.failed_requests += 1
+            return status
 
     def next_step(self, request: dict[str, Any]) -> Step:
         with self.lock:
@@ -99,7 +140,11 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
-            request = json.loads(self.rfile.read(length) or b"{}")
+            body = self.rfile.read(length)
+            if (status := server.outage_status(body)) is not None:
+                self._send(status, '{"error": {"message": "unavailable"}}')
+                return
+            request = json.loads(body or b"{}")
             server.headers.append(dict(self.headers))
             if not request.get("tools"):
                 server.user_requests += 1
@@ -122,11 +167,12 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def fake_openai_server(script: list[Step]) -> Iterator[FakeServer]:
-    """Serve `script` on a free port of 127.0.0.1 until the block ends."""
+def fake_openai_server(script: list[Step], **outages: Any) -> Iterator[FakeServer]:
+    """Serve `script` on a free port of 127.0.0.1 until the block ends; `outages`: FakeServer fields."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     httpd.daemon_threads = True
-    server = FakeServer(url=f"http://127.0.0.1:{httpd.server_address[1]}/v1", script=script)
+    server = FakeServer(url=f"http://127.0.0.1:{httpd.server_address[1]}/v1", script=script, **outages)
+    server._random.seed(server.seed)
     httpd.RequestHandlerClass = _handler(server)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

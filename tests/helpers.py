@@ -24,9 +24,9 @@ TOY = ["env.domain._target_=tests.toy_domain.load_toy_domain", "env.name=toy", "
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
-    """The real config from conf/, progress bar off, with `overrides`."""
+    """The real config from conf/, progress bar and retry passes off, with `overrides`."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=["progress=false", *overrides])
+        return compose(config_name="config", overrides=["progress=false", "retry.passes=0", *overrides])
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import ExitCode
 from tests.helpers import TOY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +103,10 @@ def manifest(sweep_dir: Path) -> dict:
     return json.loads((sweep_dir / "manifest.json").read_text())
 
 
+def only_nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {state: count for state, count in counts.items() if count}
+
+
 def wait_for(condition, what: str, timeout_s: float = 120.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -126,7 +132,7 @@ def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     listed = manifest(sweep_dir)
-    assert listed["counts"] == {"done": 5, "failed": 0, "running": 0, "missing": 0}
+    assert only_nonzero(listed["counts"]) == {"done": 5}
     slurm_ids = set()
     for variant in VARIANTS:
         job_dir = sweep_dir / "oracle" / "toy-test" / LABEL[variant] / "seed0"
@@ -196,14 +202,16 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
     status = subprocess.run(
         [sys.executable, "-m", "harness.sweep", str(sweep_dir)], cwd=ROOT, capture_output=True, text=True
     )
-    assert status.returncode == 1 and "1 missing" in status.stdout, status.stdout + status.stderr
+    assert status.returncode == ExitCode.INCOMPLETE and "1 missing" in status.stdout, (
+        status.stdout + status.stderr
+    )
     assert "interrupted" in status.stdout
 
     again = run_sweep(sweep_dir, *overrides)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
     assert (job_dir / "conversations.jsonl").read_bytes().startswith(kept)  # finished ones were not redone
-    assert manifest(sweep_dir)["counts"] == {"done": 1, "failed": 0, "running": 0, "missing": 0}
+    assert only_nonzero(manifest(sweep_dir)["counts"]) == {"done": 1}
 
 
 def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> None:
@@ -218,7 +226,7 @@ def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> 
     assert done.returncode != 0
     assert "deliberate test failure" in done.stdout + done.stderr
     listed = manifest(sweep_dir)
-    assert listed["counts"] == {"done": 2, "failed": 1, "running": 0, "missing": 0}
+    assert only_nonzero(listed["counts"]) == {"done": 2, "failed": 1}
     failed = next(job for job in listed["jobs"] if job["state"] == "failed")
     assert failed["dir"] == "oracle/toy-test/anger-medium/seed0"
     assert failed["error"] == "RuntimeError: deliberate test failure for variant anger"
@@ -227,6 +235,148 @@ def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> 
     for variant in ("control", "confusion"):
         summary = json.loads((sweep_dir / f"oracle/toy-test/{LABEL[variant]}/seed0/summary.json").read_text())
         assert summary["average_reward"] == 1.0
+
+
+def test_a_request_no_node_can_meet_stops_at_submission_with_one_line(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "impossible"
+    command = [
+        arg
+        for arg in sweep_command(sweep_dir, "hydra.launcher.cpus_per_task=8", "hydra.launcher.mem_gb=64")
+        if arg not in ("hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1")
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=SWEEP_TIMEOUT_S)
+    assert done.returncode == ExitCode.CONFIG, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stderr.strip().splitlines() == [
+        "error: no node of SLURM partition debug can run these jobs: hydra.launcher.cpus_per_task=8 "
+        f"(its largest node has {node_cpus()} CPUs), hydra.launcher.mem_gb=64 (its largest node has "
+        f"{node_memory_mb()} MB); lower cpus_per_task and mem_gb on the command line or in "
+        "conf/local/slurm.yaml, or choose another partition"
+    ]
+    assert not (sweep_dir / ".submitit").exists()  # nothing was submitted
+
+
+def node_cpus() -> int:
+    return int(
+        subprocess.run(["sinfo", "-h", "-p", "debug", "-o", "%c"], capture_output=True, text=True).stdout
+    )
+
+
+def node_memory_mb() -> int:
+    return int(
+        subprocess.run(["sinfo", "-h", "-p", "debug", "-o", "%m"], capture_output=True, text=True).stdout
+    )
+
+
+def test_a_pending_jobs_slurm_reason_shows_in_the_manifest_and_the_launcher_output(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "pending"
+    job_dir = sweep_dir / "oracle" / "toy-test" / "control" / "seed0"
+    sweep = subprocess.Popen(
+        sweep_command(
+            sweep_dir,
+            "variant=control",
+            "env.tasks=[0]",
+            NO_GPU,
+            "+hydra.launcher.additional_parameters.begin=now+600",
+        ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        entry = wait_for(
+            lambda: (
+                next(
+                    (job for job in manifest(sweep_dir)["jobs"] if job.get("slurm_reason") == "BeginTime"),
+                    None,
+                )
+                if (sweep_dir / "manifest.json").exists()
+                else None
+            ),
+            "the job's pending reason in the manifest",
+        )
+        assert (entry["state"], entry["dir"]) == ("pending", "oracle/toy-test/control/seed0")
+        status = subprocess.run(
+            [sys.executable, "-m", "harness.sweep", str(sweep_dir)], cwd=ROOT, capture_output=True, text=True
+        )
+        assert status.returncode == ExitCode.INCOMPLETE
+        assert f"SLURM job {entry['slurm_job_id']} pending (BeginTime)" in status.stdout
+        assert not (job_dir / "conversations.jsonl").exists()
+        subprocess.run(["scontrol", "update", f"JobId={entry['slurm_job_id']}", "StartTime=now"], check=True)
+        output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.wait()
+    assert sweep.returncode == 0, output[-3000:]
+    assert (
+        f"SLURM job {entry['slurm_job_id']} (oracle/toy-test/control/seed0) is pending: BeginTime" in output
+    )
+    assert only_nonzero(manifest(sweep_dir)["counts"]) == {"done": 1}
+
+
+def test_an_incomplete_job_requeues_itself_and_comes_back_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openai", reason="backend=openai needs `pip install -e '.[openai]'`")
+    from tests.fake_openai_server import MODEL, Step, fake_openai_server
+
+    monkeypatch.setenv("TAU_EMOTION_TEST_KEY", "sk-test")  # the SLURM job inherits the environment
+    sweep_dir = tmp_path / "requeue"
+    job_dir = sweep_dir / "gpt-4o" / "toy-test" / "control" / "seed0"
+    with fake_openai_server([Step(content="Hello.")]) as server:
+        server.go_down()
+        openai = [
+            "backend=openai",
+            "model=gpt-4o",
+            f"model.base_url={server.url}",
+            f"model.api_model={MODEL}",
+            "model.api_key_env=TAU_EMOTION_TEST_KEY",
+            "backend.max_retries=0",
+            "env.max_steps=2",
+            "env.tasks=[0,1,2]",
+            "retry.passes=1",
+            "retry.cooldown_s=0.01",
+            "retry.requeues=1",
+        ]
+        sweep = subprocess.Popen(
+            sweep_command(sweep_dir, "variant=control", NO_GPU, *openai),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            state = wait_for(
+                lambda: (
+                    (
+                        json.loads(path.read_text()) if (path := job_dir / "job_state.json").exists() else {}
+                    ).get("requeues")
+                    and json.loads(path.read_text())
+                ),
+                "the incomplete job to requeue itself",
+            )
+            job_id = state["slurm_job_id"]
+            wait_for(lambda: slurm_job_state(job_id) == "PENDING", "the job to wait in the queue again")
+            assert count_lines(job_dir / "conversations.jsonl") == 6  # 3 infra errors, twice
+            server.come_back()
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+            output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
+        finally:
+            if sweep.poll() is None:
+                os.killpg(sweep.pid, signal.SIGKILL)
+                sweep.wait()
+    assert sweep.returncode == 0, output[-4000:]
+    entry = manifest(sweep_dir)["jobs"][0]
+    assert (entry["state"], entry["attempt"], entry["missing"]) == ("done", 2, 0)
+    summary = json.loads((job_dir / "summary.json").read_text())
+    assert (summary["state"], summary["scored"]) == ("complete", 3)
+    records = [json.loads(line) for line in (job_dir / "conversations.jsonl").read_text().splitlines()]
+    assert Counter((r["task_id"], r["trial"]) for r in records if r["scored"]) == Counter(
+        {(0, 0): 1, (1, 0): 1, (2, 0): 1}
+    )
 
 
 @pytest.fixture(autouse=True)

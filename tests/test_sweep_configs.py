@@ -116,14 +116,24 @@ def test_manifest_states_come_from_the_job_directories(tmp_path: Path) -> None:
     from harness.sweep import PlannedJob
 
     planned = [
-        PlannedJob(f"m/{name}", [f"variant={name}"]) for name in ("done", "failed", "live", "dead", "new")
+        PlannedJob(f"m/{name}", [f"variant={name}"])
+        for name in ("done", "failed", "live", "dead", "new", "partial")
     ]
     refresh_manifest(sweep, planned, command="python -m harness -m variant=a,b")
-    for name in ("done", "failed", "live", "dead"):
+    for name in ("done", "failed", "live", "dead", "partial"):
         (sweep / "m" / name).mkdir(parents=True)
         record_job_start(sweep / "m" / name)
     (sweep / "m" / "done" / "summary.json").write_text(json.dumps({"average_reward": 0.5, "scored": 4}))
     record_job_end(sweep / "m" / "done", succeeded=True)
+    partial = {
+        "state": "incomplete",
+        "average_reward": 1.0,
+        "missing": 3,
+        "missing_by_reason": {"infra_error": 2, "harness_error": 0, "not_run": 1},
+        "user_errors": 1,
+    }
+    (sweep / "m" / "partial" / "summary.json").write_text(json.dumps(partial))
+    record_job_end(sweep / "m" / "partial", succeeded=True)
     (sweep / "m" / "failed" / "error.txt").write_text("RuntimeError: boom\n\nTraceback ...\n")
     record_job_end(sweep / "m" / "failed", succeeded=False, error="RuntimeError: boom")
     (sweep / "m" / "dead" / "conversations.jsonl").write_text('{"task_id": 0}\n{"task_id": 1')
@@ -146,15 +156,26 @@ def test_manifest_states_come_from_the_job_directories(tmp_path: Path) -> None:
         "m/failed": "failed",
         "m/live": "running",
         "m/new": "missing",
+        "m/partial": "incomplete",
     }
-    assert manifest["counts"] == {"done": 1, "failed": 1, "running": 1, "missing": 2}
+    assert manifest["counts"] == {
+        "done": 1,
+        "incomplete": 1,
+        "failed": 1,
+        "running": 1,
+        "pending": 0,
+        "missing": 2,
+    }
+    assert states["m/partial"]["missing_by_reason"] == partial["missing_by_reason"]
+    assert states["m/partial"]["user_errors"] == 1
     assert states["m/done"]["average_reward"] == 0.5
     assert states["m/failed"]["error"] == "RuntimeError: boom"
     assert states["m/dead"]["conversations_on_disk"] == 1 and "interrupted" in states["m/dead"]["note"]
     assert states["m/new"]["overrides"] == ["variant=new"]
     assert json.loads((sweep / "manifest.json").read_text())["counts"] == manifest["counts"]
     text = format_manifest(manifest)
-    assert "5 jobs: 1 done, 1 failed, 1 running, 2 missing" in text
+    assert "6 jobs: 1 done, 1 incomplete, 1 failed, 1 running, 2 missing" in text
+    assert "m/partial  3 conversations missing (2 infra_error, 1 not_run); 1 user_error" in text
     assert text.endswith("python -m harness -m variant=a,b")
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.metrics import is_success
+from harness.retry import describe_missing
 from harness.store import CONVERSATIONS, ERROR_FILE, JOB_FILE, SUMMARY, latest_by_key, read_conversations
 from harness.types import STOP_TOKEN
 
@@ -26,7 +27,8 @@ class Sweep:
     user_turns: pd.DataFrame
     """One row per simulated-user message: the text the manipulation check scores."""
     jobs: pd.DataFrame
-    """One row per job directory, with its state: complete, incomplete, running or failed."""
+    """One row per job directory, with its state: complete, incomplete, accepted_incomplete, running
+    or failed."""
 
 
 def find_job_dirs(sweep_dir: Path) -> list[Path]:
@@ -54,9 +56,10 @@ def _job_state(job_dir: Path, summary: dict[str, Any] | None, records: int) -> t
         return "failed", lines[0] if lines else ERROR_FILE
     if summary is None:
         return ("running" if records else "not started"), "no summary.json yet"
-    missing = int(summary.get("missing") or 0)
-    if missing:
-        return "incomplete", f"{missing} conversations missing"
+    if summary.get("state") == "incomplete" or (summary.get("state") is None and summary.get("missing")):
+        return "incomplete", describe_missing(summary)
+    if summary.get("state") == "accepted_incomplete":
+        return "accepted_incomplete", f"{describe_missing(summary)} (accepted as final)"
     return "complete", ""
 
 
@@ -160,7 +163,9 @@ def load_sweep(sweep_dir: Path) -> Sweep:
                 "env": info.get("env"),
                 "variant": info.get("variant"),
                 "conversations": len(records),
-                "expected": (summary["conversations"] + summary.get("missing", 0)) if summary else None,
+                "expected": summary.get("expected", summary["conversations"] + summary.get("missing", 0))
+                if summary
+                else None,
             }
         )
         for record in records:

@@ -160,6 +160,9 @@ class WandbObserver:
         self._segment_agent_tokens += usage["agent_prompt_tokens"] + usage["agent_completion_tokens"]
         self._log_conversation(record)
 
+    def on_retry_pass(self, number: int, passes: int, conversations: int) -> None:
+        """Nothing to do: a redone conversation is logged as a row of its own when it ends."""
+
     def on_abort(self, error: BaseException) -> None:
         """Nothing to do: the rows logged so far are in the run's file, W&B's exit hook closes it,
         and the next attempt of the job resumes the same run."""
