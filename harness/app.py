@@ -13,8 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness import __version__
-from harness.backends.base import Backend
+from harness.backends.base import Backend, request_shapes
 from harness.conversation import LoopSettings
+from harness.cost import preset_prices
 from harness.domain import Domain
 from harness.errors import ConfigError, HarnessError, validated
 from harness.observers import JobObserver, ProgressBar
@@ -140,6 +141,19 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         "backend": backend.name,
         "plumbing_check": backend.plumbing_check,
         "harness_version": __version__,
+        "gpus": settings.model.get("gpus", 0),
+        "prices": {
+            "agent": preset_prices(settings.model),
+            "user": preset_prices(
+                settings.user.backend.get("model") if settings.user.backend else settings.model
+            ),
+        },
+        "request_shape": request_shapes(
+            backend,
+            user_backend or backend,
+            settings.agent["sampling"].build(),
+            settings.user.sampling.build(),
+        ),
     }
     return Job(
         domain=domain,

@@ -20,9 +20,9 @@ class Prices(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    input: float | None = Field(None, ge=0)
-    cached_input: float | None = Field(None, ge=0)
-    output: float | None = Field(None, ge=0)
+    input: float | None = Field(default=None, ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+    output: float | None = Field(default=None, ge=0)
 
 
 class ModelPreset(BaseModel):

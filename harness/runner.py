@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 from harness.backends.base import Backend, ConversationSpec
 from harness.conversation import LoopSettings, run_conversation
+from harness.cost import job_cost, previous_wall_s
 from harness.domain import Domain
 from harness.errors import ConfigError
 from harness.metrics import summarize
@@ -82,6 +84,7 @@ def _check_same_job(job: Job) -> None:
 
 async def run_job(job: Job) -> dict[str, Any]:
     """Run what is not on disk yet, then rewrite `results.json` and `summary.json`."""
+    started = time.perf_counter()
     _check_same_job(job)
     wanted = [(task, trial) for trial in range(job.trials) for task in job.task_ids]
     with ConversationLog(job.output_dir) as log:
@@ -106,6 +109,9 @@ async def run_job(job: Job) -> dict[str, Any]:
         **summarize(selected, job.trials),
         "fingerprint_sha": _sha(job.fingerprint),
         "missing": len(wanted) - len(selected),
+        "cost": job_cost(
+            selected, job.info, previous_wall_s(job.output_dir / SUMMARY) + time.perf_counter() - started
+        ),
     }
     write_json(job.output_dir / RESULTS, taubench_results(selected))
     write_json(job.output_dir / SUMMARY, summary)

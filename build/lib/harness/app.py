@@ -1,0 +1,196 @@
+"""Builds one job from the composed config and runs it. `DictConfig` stops here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness import __version__
+from harness.backends.base import Backend
+from harness.conversation import LoopSettings
+from harness.domain import Domain
+from harness.errors import ConfigError, HarnessError, validated
+from harness.observers import JobObserver, ProgressBar
+from harness.runner import Job, UserSettings, run_job
+from harness.tracking.wandb_logger import wandb_observers
+from harness.types import Sampling
+from harness.variants import Variant
+
+log = logging.getLogger(__name__)
+
+OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name")
+"""Config keys that change how a job runs but not what its results mean."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SamplingSettings(_Strict):
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(1024, ge=1)
+
+    def build(self) -> Sampling:
+        return Sampling(self.temperature, self.top_p, self.max_tokens)
+
+
+class EnvSettings(_Strict):
+    name: str
+    split: str = "test"
+    domain: dict[str, Any]
+    tasks: list[int] | None = None
+    task_range: tuple[int, int] | None = None
+    trials: int = Field(1, ge=1)
+    max_steps: int = Field(30, ge=1)
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> EnvSettings:
+        if self.tasks is not None and self.task_range is not None:
+            raise ValueError("set env.tasks or env.task_range, not both")
+        return self
+
+
+class UserConfig(_Strict):
+    strategy: Literal["llm", "react"] = "llm"
+    framing: str
+    sampling: SamplingSettings = SamplingSettings(temperature=1.0, top_p=1.0, max_tokens=512)
+    backend: dict[str, Any] | None = None
+
+
+class Settings(_Strict):
+    """The typed view of the composed config: wrong types fail here, before any work."""
+
+    name: str
+    seed: int = 0
+    concurrency: int = Field(32, ge=1)
+    progress: bool = True
+    env: EnvSettings
+    variant: dict[str, Any]
+    user: UserConfig
+    backend: dict[str, Any]
+    model: dict[str, Any]
+    agent: dict[str, SamplingSettings]
+    wandb: dict[str, Any] = {}
+
+
+def settings_from(cfg: DictConfig) -> Settings:
+    container = OmegaConf.to_container(cfg, resolve=True)
+    return validated(Settings, container)
+
+
+def select_tasks(env: EnvSettings, domain: Domain) -> list[int]:
+    count = len(domain.tasks)
+    if env.tasks is not None:
+        ids = list(env.tasks)
+    elif env.task_range is not None:
+        ids = list(range(*env.task_range))
+    else:
+        ids = list(range(count))
+    bad = [i for i in ids if not 0 <= i < count]
+    if bad:
+        raise ConfigError(
+            f"env.tasks has ids out of range {bad[:5]}: {env.name}/{env.split} has tasks 0..{count - 1}"
+        )
+    if not ids:
+        raise ConfigError("env.tasks selects no task")
+    return sorted(set(ids))
+
+
+def build(config: dict[str, Any]) -> Any:
+    """`hydra.utils.instantiate`, letting a component's own `HarnessError` through unwrapped."""
+    try:
+        return instantiate(config, _convert_="all")
+    except InstantiationException as error:
+        if isinstance(error.__cause__, HarnessError):
+            raise error.__cause__ from None
+        raise
+
+
+def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | None = None) -> Job:
+    settings = settings_from(cfg)
+    domain: Domain = build(settings.env.domain)
+    try:
+        variant = Variant(**settings.variant)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"config error in `variant`: {error}") from None
+    backend: Backend = build(settings.backend)
+    user_backend: Backend | None = build(settings.user.backend) if settings.user.backend else None
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    fingerprint = {str(key): value for key, value in container.items() if key not in OPERATIONAL_KEYS}
+    fingerprint["env"] = {
+        k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
+    }
+    info = {
+        "job_name": settings.name,
+        "env": domain.name,
+        "split": domain.split,
+        "variant": variant.name,
+        "intensity": None if variant.is_control else variant.intensity,
+        "onset_after_turns": variant.onset_after_turns,
+        "model": settings.model.get("name"),
+        "backend": backend.name,
+        "plumbing_check": backend.plumbing_check,
+        "harness_version": __version__,
+    }
+    return Job(
+        domain=domain,
+        variant=variant,
+        backend=backend,
+        user_backend=user_backend,
+        task_ids=select_tasks(settings.env, domain),
+        trials=settings.env.trials,
+        output_dir=output_dir,
+        seed=settings.seed,
+        concurrency=settings.concurrency,
+        loop=LoopSettings(
+            max_steps=settings.env.max_steps, agent_sampling=settings.agent["sampling"].build()
+        ),
+        user=UserSettings(
+            strategy=settings.user.strategy,
+            framing=settings.user.framing,
+            sampling=settings.user.sampling.build(),
+        ),
+        fingerprint=fingerprint,
+        info=info,
+        observers=[
+            ProgressBar(settings.progress),
+            *wandb_observers(settings.wandb, container, output_dir, info),
+            *(observers or []),
+        ],
+    )
+
+
+def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    job = build_job(cfg, output_dir)
+    summary = asyncio.run(run_job(job))
+    label = (
+        f"PLUMBING CHECK (backend={job.backend.name}, not a model result)"
+        if job.backend.plumbing_check
+        else f"model={job.info['model']}"
+    )
+    log.info(
+        "%s | %s/%s | %s: average reward %s over %d scored conversations, pass^k %s, terminations %s -> %s",
+        label,
+        job.domain.name,
+        job.domain.split,
+        job.variant.name,
+        _fmt(summary["average_reward"]),
+        summary["scored"],
+        {k: round(v, 4) for k, v in summary["pass_hat_k"].items()},
+        summary["terminations"],
+        output_dir,
+    )
+    return summary
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,1 @@
+"""Model backends. Each module imports its optional dependency only when built."""

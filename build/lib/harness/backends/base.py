@@ -1,0 +1,76 @@
+"""The two small interfaces every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
+
+from harness.types import Message, Reply, Role, Sampling, ToolSchema
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSpec:
+    """Which conversation a model is asked to serve: what a scripted backend needs to know."""
+
+    env: str
+    task_id: int
+    trial: int
+    seed: int
+    variant: str
+    task: Any
+    """The τ-bench task (instruction, actions, outputs)."""
+    scripted_opening: str = ""
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    async def chat(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
+    ) -> Reply:
+        """Answer the conversation so far; raise `BackendUnavailable` when it cannot."""
+        ...
+
+
+class Backend(Protocol):
+    """What a `backend=` config builds. Cheap to construct; resources start in `__aenter__`."""
+
+    name: str
+    plumbing_check: bool
+    """True for backends that do not measure a model (the oracle)."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
+        """The chat model that plays `role` in one conversation."""
+        ...
+
+
+class SharedModelBackend:
+    """Base for backends where one model serves every conversation and role."""
+
+    name = "shared"
+    plumbing_check = False
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
+        assert isinstance(self, ChatModel)
+        return self

@@ -1,0 +1,83 @@
+"""A deterministic backend that plays replies written in its config: a test double as config.
+
+Each conversation replays the same script from its start, one item per call; the last item
+repeats. An item is one of:
+  {text: "..."}                                  a plain reply
+  {tool: name, arguments: {...} | "raw json"}    a tool call (a string is passed through as is)
+  {fail: unavailable}                            the backend is down (an infrastructure error)
+  {fail: crash}                                  an unexpected exception inside the backend
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
+from harness.errors import BackendUnavailable, ConfigError
+from harness.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
+
+ScriptItem = dict[str, Any]
+
+
+def _check(script: Sequence[ScriptItem], where: str) -> list[ScriptItem]:
+    if not script:
+        raise ConfigError(f"backend.{where} is empty: give at least one reply")
+    for item in script:
+        if sum(key in item for key in ("text", "tool", "fail")) != 1:
+            raise ConfigError(f"backend.{where}: each item needs exactly one of text/tool/fail, got {item}")
+        if item.get("fail") not in (None, "unavailable", "crash"):
+            raise ConfigError(f"backend.{where}: fail must be 'unavailable' or 'crash', got {item['fail']!r}")
+    return list(script)
+
+
+def _reply(item: ScriptItem, call_index: int) -> Reply:
+    if "text" in item:
+        return Reply(content=str(item["text"]))
+    if "tool" in item:
+        arguments = item.get("arguments", {})
+        raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        return Reply(content=None, tool_calls=[ToolCall(f"call_{call_index}", item["tool"], raw)])
+    if item["fail"] == "unavailable":
+        raise BackendUnavailable("scripted backend: unavailable")
+    raise RuntimeError("scripted backend: crash")
+
+
+@dataclass
+class _ScriptedModel:
+    script: list[ScriptItem]
+    counts_messages_of: str
+    delay_s: float
+
+    async def chat(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
+    ) -> Reply:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        index = sum(1 for m in messages if m["role"] == self.counts_messages_of)
+        return _reply(self.script[min(index, len(self.script) - 1)], index)
+
+
+class ScriptedBackend(SharedModelBackend):
+    name = "scripted"
+    plumbing_check = True
+
+    def __init__(
+        self,
+        agent: Sequence[ScriptItem],
+        user: Sequence[ScriptItem] = ({"text": "###STOP###"},),
+        delay_s: float = 0.0,
+    ) -> None:
+        self.agent_script = _check(agent, "agent")
+        self.user_script = _check(user, "user")
+        self.delay_s = delay_s
+
+    def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
+        if role == "agent":
+            # agent call i sees i earlier assistant messages
+            return _ScriptedModel(self.agent_script, "assistant", self.delay_s)
+        # in the simulator's own view the user's earlier replies are the "assistant" messages
+        return _ScriptedModel(self.user_script, "assistant", self.delay_s)

@@ -1,0 +1,47 @@
+"""Job-level metrics: average reward and pass^k as τ-bench defines them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from math import comb
+from typing import Any
+
+
+def is_success(reward: float) -> bool:
+    return abs(reward - 1.0) <= 1e-6
+
+
+def pass_hat_k(successes_per_task: Mapping[Any, int], trials: int) -> dict[int, float]:
+    """pass^k for k = 1..trials: the mean over tasks of C(c, k) / C(n, k) (τ-bench paper)."""
+    if not successes_per_task or trials < 1:
+        return {}
+    return {
+        k: sum(comb(c, k) / comb(trials, k) for c in successes_per_task.values()) / len(successes_per_task)
+        for k in range(1, trials + 1)
+    }
+
+
+def summarize(records: Iterable[dict[str, Any]], trials: int) -> dict[str, Any]:
+    """Metrics over scored conversations; errors not caused by the agent are only counted."""
+    records = list(records)
+    scored = [r for r in records if r["scored"]]
+    terminations = Counter(r["termination"] for r in records)
+    successes: dict[int, int] = {}
+    trials_seen: dict[int, int] = {}
+    for record in scored:
+        task = record["task_id"]
+        successes[task] = successes.get(task, 0) + int(is_success(record["reward"]))
+        trials_seen[task] = trials_seen.get(task, 0) + 1
+    complete = {task: c for task, c in successes.items() if trials_seen[task] == trials}
+    return {
+        "conversations": len(records),
+        "scored": len(scored),
+        "average_reward": sum(r["reward"] for r in scored) / len(scored) if scored else None,
+        "pass_hat_k": {str(k): v for k, v in pass_hat_k(complete, trials).items()},
+        "pass_hat_k_tasks": len(complete),
+        "terminations": dict(sorted(terminations.items())),
+        "unscored_errors": sum(1 for r in records if not r["scored"]),
+        "tool_calls": sum(r["counts"]["tool_calls"] for r in records),
+        "tool_errors": sum(r["counts"]["tool_errors"] for r in records),
+    }

@@ -1,0 +1,120 @@
+"""The conversation record: one line of `conversations.jsonl`, read by every module.
+
+`harness.conversation.run_conversation` writes it, the runner adds the job's facts
+(`JobFacts`), and the store, metrics, report, W&B logger and viewer read it. The JSON on disk
+is exactly this shape; `RECORD_SCHEMA` validates a line read back.
+"""
+
+from __future__ import annotations
+
+from typing import (
+    Any,
+    NotRequired,  # pydantic validates only these on Python 3.11
+)
+
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
+
+from harness.types import Message
+
+
+class Counts(TypedDict):
+    steps: int
+    """Agent steps taken (one model call each)."""
+    tool_calls: int
+    """Tool calls executed (only the first call of an agent message runs, as in τ-bench)."""
+    tool_errors: int
+    """Tool calls whose observation was an error."""
+    malformed_tool_calls: int
+    """Replies whose tool call could not be parsed or whose arguments were not a JSON object."""
+    user_turns: int
+    """Messages the simulated user produced, the opening included."""
+    agent_replies: int
+    """Text replies the agent sent to the user."""
+
+
+class Usage(TypedDict, total=False):
+    agent_prompt_tokens: int
+    agent_completion_tokens: int
+    agent_cached_tokens: int
+    agent_latency_s: float
+    user_prompt_tokens: int
+    user_completion_tokens: int
+    user_latency_s: float
+
+
+class ModelCall(TypedDict, total=False):
+    role: str
+    """`agent` or `user`."""
+    step: int
+    turn: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cached_tokens: int | None
+    latency_s: float
+    parse_error: str | None
+
+
+class JobFacts(TypedDict, total=False):
+    """The job's facts, copied into every record so a line stands on its own."""
+
+    job_name: str
+    """The `name` the job ran under (one sweep, one name)."""
+    model: str | None
+    """The agent model's preset name."""
+    backend: str
+    """The agent's backend (`vllm`, `openai`, `oracle`, `scripted`)."""
+    plumbing_check: bool
+    """True for test backends: the numbers test the harness, not a model."""
+    intensity: str | None
+    """The variant's intensity (`low|medium|high`); null for control."""
+    onset_after_turns: int
+    """User turns before the emotion sets in."""
+    harness_version: str
+
+
+class ConversationRecord(JobFacts):
+    env: str
+    """The environment (`retail`, `airline`, ...)."""
+    split: str
+    """The task split (`test`, `train`, `dev`)."""
+    task_id: int
+    trial: int
+    seed: int
+    """The (task, trial)'s seed, the same in every variant of a sweep."""
+    variant: str
+    """The user's emotional variant (`control`, `neutral`, `anger`, ...)."""
+    reward: float
+    """τ-bench's reward: 1.0 iff the final database and the required outputs match; 0 when unscored."""
+    termination: str
+    """Why it ended: a `harness.types.Termination` value."""
+    scored: bool
+    """Whether it counts in the agent's metrics (false for user, infrastructure and harness errors)."""
+    error: str | None
+    """What went wrong, for every ending but a normal one."""
+    reward_info: dict[str, Any] | None
+    """τ-bench's `RewardResult` as a dict (ground-truth actions, outputs found); null when not scored."""
+    user_id: str
+    instruction: str
+    """The task's instruction, as the simulated user received it."""
+    instruction_affect: list[str]
+    """Mood words the instruction itself uses (e.g. "impatient"), to split results on them."""
+    counts: Counts
+    usage: Usage
+    calls: list[ModelCall]
+    """Every model call of the conversation, agent's and user's, in order."""
+    started_at: float
+    """Unix time the conversation started."""
+    duration_s: float
+    messages: list[Message]
+    """The agent's view: system (policy), user, assistant (with tool calls) and tool messages."""
+    user_messages: list[Message]
+    """The simulated user's view of the conversation (its own side as `assistant`)."""
+    actions: list[dict[str, Any]]
+    """The agent's actions as τ-bench records them: `{name, kwargs}`, `respond` for text replies."""
+    extra: NotRequired[dict[str, Any]]
+    """Anything an environment or backend adds that has no field of its own."""
+
+
+RECORD_SCHEMA: TypeAdapter[ConversationRecord] = TypeAdapter(ConversationRecord)
+"""Validates a record read back from disk (extra keys are kept out of the result, not refused)."""

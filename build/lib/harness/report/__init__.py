@@ -1,0 +1,1 @@
+"""Sweep report: per-variant metrics, paired comparisons with control, manipulation check, figures."""

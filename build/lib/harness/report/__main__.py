@@ -1,0 +1,56 @@
+"""`python -m harness.report SWEEP_DIR`: tables, figures and a report from a sweep's outputs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.report.build import ReportError, Settings, build_report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__)
+    parser.add_argument("sweep_dir", type=Path, help="a sweep directory, e.g. outputs/sweeps/<name>")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: SWEEP_DIR/report)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutations")
+    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--no-mixed", action="store_true", help="skip the mixed-effects model")
+    parser.add_argument(
+        "--wandb-project", default=None, help="also log the report as a W&B run in this project"
+    )
+    parser.add_argument("--wandb-entity", default=None, help="W&B entity (team or user) of that project")
+    args = parser.parse_args(argv)
+    try:
+        report = build_report(
+            args.sweep_dir, args.out, Settings(args.seed, args.resamples, not args.no_mixed)
+        )
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if report.test_backends:
+        backends = ", ".join(report.test_backends)
+        print(f"PLUMBING CHECK (backend {backends}): these numbers test the harness, not a model.")
+    jobs = report.tables["jobs"]
+    unfinished = jobs[jobs["state"] != "complete"]
+    for row in unfinished.itertuples():
+        print(f"not complete: {row.job} ({row.state}: {row.detail})")
+    deltas = report.tables["deltas"]
+    if deltas.empty:
+        print("no comparison with control: no (model, env, split) has both control and another variant")
+    for row in deltas.itertuples():
+        print(
+            f"{row.model}/{row.env}/{row.condition}: delta {row.delta:+.3f} "
+            f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}] p={row.p_value:.3g} p_holm={row.p_holm:.3g} ({row.pairs} pairs)"
+        )
+    print(f"report: {report.markdown} and {report.html}")
+    if args.wandb_project:
+        from harness.report.wandb_log import log_report
+
+        name = f"report-{args.sweep_dir.resolve().name}"
+        print(f"W&B run: {log_report(report, args.wandb_project, args.wandb_entity, name)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

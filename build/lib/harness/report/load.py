@@ -1,0 +1,204 @@
+"""Reads a sweep directory: every job's conversations into one table, and each job's state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.metrics import is_success
+from harness.store import CONVERSATIONS, ERROR_FILE, JOB_FILE, SUMMARY, latest_by_key, read_conversations
+from harness.types import STOP_TOKEN
+
+
+class ReportError(HarnessError):
+    """A sweep directory the report cannot read; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    conversations: pd.DataFrame
+    """One row per conversation (the latest record of each (task, trial) in each job)."""
+    user_turns: pd.DataFrame
+    """One row per simulated-user message: the text the manipulation check scores."""
+    jobs: pd.DataFrame
+    """One row per job directory, with its state: complete, incomplete, running or failed."""
+
+
+def find_job_dirs(sweep_dir: Path) -> list[Path]:
+    """Every directory under the sweep that holds a job: a job.json, conversations or an error."""
+    markers = (JOB_FILE, CONVERSATIONS, ERROR_FILE)
+    found = {path.parent for marker in markers for path in sweep_dir.rglob(marker)}
+    return sorted(found)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _job_state(job_dir: Path, summary: dict[str, Any] | None, records: int) -> tuple[str, str]:
+    error, summary_path = job_dir / ERROR_FILE, job_dir / SUMMARY
+    rerun_since_error = (
+        error.exists() and summary_path.exists() and summary_path.stat().st_mtime > error.stat().st_mtime
+    )
+    if error.exists() and not rerun_since_error:
+        lines = (job_dir / ERROR_FILE).read_text(errors="replace").strip().splitlines()
+        return "failed", lines[0] if lines else ERROR_FILE
+    if summary is None:
+        return ("running" if records else "not started"), "no summary.json yet"
+    missing = int(summary.get("missing") or 0)
+    if missing:
+        return "incomplete", f"{missing} conversations missing"
+    return "complete", ""
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    return content if isinstance(content, str) else ""
+
+
+def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[str, Any]:
+    messages = record.get("messages") or []
+    user_texts = [_text(m).replace(STOP_TOKEN, "").strip() for m in messages if m.get("role") == "user"]
+    user_texts = [t for t in user_texts if t]
+    agent_texts = [_text(m) for m in messages if m.get("role") == "assistant" and _text(m).strip()]
+    counts = record.get("counts") or {}
+    usage = record.get("usage") or {}
+    scored = bool(record.get("scored"))
+    return {
+        "job": job,
+        "model": record.get("model", "?"),
+        "backend": record.get("backend", "?"),
+        "env": record["env"],
+        "split": record.get("split", "?"),
+        "variant": record["variant"],
+        "intensity": record.get("intensity"),
+        "onset_after_turns": record.get("onset_after_turns"),
+        "run_seed": run_seed,
+        "task_id": int(record["task_id"]),
+        "trial": int(record["trial"]),
+        "seed": record.get("seed"),
+        "scored": scored,
+        "success": float(is_success(record["reward"])) if scored else float("nan"),
+        "reward": record["reward"],
+        "termination": record["termination"],
+        "error": record.get("error"),
+        "instruction_affect": ",".join(record.get("instruction_affect") or []),
+        "plumbing_check": bool(record.get("plumbing_check", False)),
+        "steps": counts.get("steps", 0),
+        "user_turns": counts.get("user_turns", len(user_texts)),
+        "tool_calls": counts.get("tool_calls", 0),
+        "tool_errors": counts.get("tool_errors", 0),
+        "malformed_tool_calls": counts.get("malformed_tool_calls", 0),
+        "user_words_per_turn": sum(map(_words, user_texts)) / len(user_texts) if user_texts else float("nan"),
+        "agent_words_per_turn": sum(map(_words, agent_texts)) / len(agent_texts)
+        if agent_texts
+        else float("nan"),
+        "duration_s": record.get("duration_s", float("nan")),
+        "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
+        "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
+    }
+
+
+def _user_turn_rows(record: dict[str, Any], row: dict[str, Any]) -> list[dict[str, Any]]:
+    active = {
+        c.get("turn"): c.get("affect_active") for c in record.get("calls") or [] if c.get("role") == "user"
+    }
+    turns = [m for m in record.get("messages") or [] if m.get("role") == "user"]
+    rows = []
+    for turn, message in enumerate(turns):
+        text = _text(message).replace(STOP_TOKEN, "").strip()
+        if text:
+            rows.append(
+                {
+                    **{k: row[k] for k in ("job", "model", "env", "split", "condition", "task_id", "trial")},
+                    "turn": turn,
+                    "affect_active": active.get(turn),
+                    "text": text,
+                }
+            )
+    return rows
+
+
+def _condition(variant: str, intensity: Any, onset: Any, several: bool) -> str:
+    if variant == "control" or not several:
+        return variant
+    return f"{variant}@{intensity},onset{onset}"
+
+
+def load_sweep(sweep_dir: Path) -> Sweep:
+    job_rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    records_by_row: list[dict[str, Any]] = []
+    for job_dir in find_job_dirs(sweep_dir):
+        name = str(job_dir.relative_to(sweep_dir))
+        job = _read_json(job_dir / JOB_FILE) or {}
+        summary = _read_json(job_dir / SUMMARY)
+        run_seed = int((job.get("fingerprint") or {}).get("seed", 0))
+        records = list(latest_by_key(read_conversations(job_dir / CONVERSATIONS)).values())
+        state, detail = _job_state(job_dir, summary, len(records))
+        info = job.get("info") or {}
+        job_rows.append(
+            {
+                "job": name,
+                "state": state,
+                "detail": detail,
+                "model": info.get("model"),
+                "backend": info.get("backend"),
+                "env": info.get("env"),
+                "variant": info.get("variant"),
+                "conversations": len(records),
+                "expected": (summary["conversations"] + summary.get("missing", 0)) if summary else None,
+            }
+        )
+        for record in records:
+            try:
+                rows.append(_conversation_row(record, name, run_seed))
+            except (KeyError, TypeError, ValueError) as error:
+                raise ReportError(
+                    f"{job_dir / CONVERSATIONS}: task {record.get('task_id')!r} trial {record.get('trial')!r} "
+                    f"is not a conversation record ({type(error).__name__}: {error})"
+                ) from error
+            records_by_row.append(record)
+    conversations = pd.DataFrame(rows)
+    jobs = pd.DataFrame(job_rows)
+    if conversations.empty:
+        return Sweep(conversations, pd.DataFrame(), jobs)
+    settings = conversations[conversations["variant"] != "control"].groupby("variant")[
+        ["intensity", "onset_after_turns"]
+    ]
+    several = {variant for variant, group in settings if len(group.drop_duplicates()) > 1}
+    conversations["condition"] = [
+        _condition(v, i, o, v in several)
+        for v, i, o in zip(
+            conversations["variant"],
+            conversations["intensity"],
+            conversations["onset_after_turns"],
+            strict=True,
+        )
+    ]
+    key = ["model", "env", "split", "condition", "run_seed", "task_id", "trial"]
+    duplicated = conversations.duplicated(key, keep="last")
+    turn_rows = [
+        turn
+        for keep, record, row in zip(
+            ~duplicated, records_by_row, conversations.to_dict("records"), strict=True
+        )
+        if keep
+        for turn in _user_turn_rows(record, row)
+    ]
+    conversations = conversations[~duplicated].reset_index(drop=True)
+    conversations.attrs["duplicates_dropped"] = int(duplicated.sum())
+    return Sweep(conversations, pd.DataFrame(turn_rows), jobs)

@@ -1,0 +1,215 @@
+"""The sweep manifest: every job of a sweep directory, its overrides and its state.
+
+Jobs record their own state in `<job dir>/job_state.json`; `manifest.json` in the sweep
+directory is recomputed from those files, so it is right even after the submitting process died.
+`python -m harness.sweep outputs/sweeps/<name>` recomputes and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.store import CONVERSATIONS, ERROR_FILE, SUMMARY, write_json
+
+MANIFEST = "manifest.json"
+JOB_STATE = "job_state.json"
+STATES = ("done", "failed", "running", "missing")
+State = Literal["done", "failed", "running", "missing"]
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    dir: str
+    """The job's directory, relative to the sweep directory."""
+    overrides: list[str]
+
+
+def slurm_job_id() -> str | None:
+    """This process's SLURM job id, as `squeue` shows it (`<array job>_<task>` for array jobs)."""
+    array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array_job and task:
+        return f"{array_job}_{task}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def record_job_start(job_dir: Path) -> None:
+    previous = _read_json(job_dir / JOB_STATE) or {}
+    write_json(
+        job_dir / JOB_STATE,
+        {
+            "state": "running",
+            "attempt": int(previous.get("attempt", 0)) + 1,
+            "slurm_job_id": slurm_job_id(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": time.time(),
+        },
+    )
+
+
+def record_job_end(job_dir: Path, succeeded: bool, error: str | None = None) -> None:
+    state = _read_json(job_dir / JOB_STATE) or {}
+    state.update(state="done" if succeeded else "failed", ended=time.time(), error=error)
+    write_json(job_dir / JOB_STATE, state)
+
+
+def refresh_manifest(
+    sweep_dir: Path, planned: Iterable[PlannedJob] = (), command: str | None = None
+) -> dict[str, Any]:
+    """Recompute `manifest.json` from the job directories; `planned` jobs join those already listed."""
+    previous = _read_json(sweep_dir / MANIFEST) or {}
+    overrides: dict[str, list[str]] = {job["dir"]: job["overrides"] for job in previous.get("jobs", [])}
+    for job in planned:
+        overrides[job.dir] = list(job.overrides)
+    for state_file in sweep_dir.glob(f"**/{JOB_STATE}"):
+        overrides.setdefault(str(state_file.parent.relative_to(sweep_dir)), [])
+    alive = functools.cache(_live_slurm_jobs)
+    jobs = [_job_entry(sweep_dir, rel, overrides[rel], alive) for rel in sorted(overrides)]
+    manifest = {
+        "sweep_dir": str(sweep_dir),
+        "command": command or previous.get("command"),
+        "updated": time.time(),
+        "counts": {state: sum(job["state"] == state for job in jobs) for state in STATES},
+        "jobs": jobs,
+    }
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    write_json(sweep_dir / MANIFEST, manifest)
+    return manifest
+
+
+def _job_entry(
+    sweep_dir: Path, rel: str, overrides: list[str], alive: Callable[[], set[str] | None]
+) -> dict[str, Any]:
+    job_dir = sweep_dir / rel
+    recorded = _read_json(job_dir / JOB_STATE) or {}
+    state: State = recorded.get("state", "missing")
+    note = None
+    if state == "running" and not _still_running(recorded, alive):
+        state, note = "missing", "interrupted: its process or SLURM job is gone"
+    entry: dict[str, Any] = {
+        "dir": rel,
+        "overrides": overrides,
+        "state": state,
+        "conversations_on_disk": _count_lines(job_dir / CONVERSATIONS),
+        "slurm_job_id": recorded.get("slurm_job_id"),
+        "attempt": recorded.get("attempt", 0),
+    }
+    if state == "done":
+        summary = _read_json(job_dir / SUMMARY) or {}
+        entry["average_reward"] = summary.get("average_reward")
+        entry["scored"] = summary.get("scored")
+    if state == "failed":
+        entry["error"] = _first_line(job_dir / ERROR_FILE) or recorded.get("error")
+    if note:
+        entry["note"] = note
+    return entry
+
+
+def _still_running(recorded: dict[str, Any], alive: Callable[[], set[str] | None]) -> bool:
+    """`alive` lists SLURM's jobs; it is called only for a job that ran under SLURM."""
+    job_id = recorded.get("slurm_job_id")
+    if job_id and (live := alive()) is not None:
+        return str(job_id) in live
+    if not job_id and recorded.get("host") == socket.gethostname() and recorded.get("pid"):
+        try:
+            os.kill(int(recorded["pid"]), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return True  # no way to tell from here: trust the record
+
+
+def _live_slurm_jobs() -> set[str] | None:
+    """Ids of jobs SLURM still holds (pending, running, requeued); None without `squeue`."""
+    if shutil.which("squeue") is None:
+        return None
+    try:
+        listed = subprocess.run(
+            ["squeue", "--noheader", "--array", "--format=%i"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return {line.strip() for line in listed.splitlines() if line.strip()}
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open("rb") as file:
+        return sum(1 for line in file if line.endswith(b"\n"))
+
+
+def _first_line(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    lines = path.read_text(errors="replace").strip().splitlines()
+    return lines[0] if lines else None
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def format_manifest(manifest: dict[str, Any]) -> str:
+    counts = manifest["counts"]
+    lines = [
+        f"{manifest['sweep_dir']}: {len(manifest['jobs'])} jobs: "
+        + ", ".join(f"{counts[state]} {state}" for state in STATES)
+    ]
+    for job in manifest["jobs"]:
+        if job["state"] == "done":
+            detail = f"average reward {job.get('average_reward')}"
+        elif job["state"] == "failed":
+            detail = job.get("error") or "failed"
+        else:
+            detail = f"{job['conversations_on_disk']} conversations on disk"
+            if job.get("note"):
+                detail += f" ({job['note']})"
+        lines.append(f"  {job['state']:<8} {job['dir']}  {detail}")
+    if counts["done"] < len(manifest["jobs"]) and manifest.get("command"):
+        lines.append(
+            f"rerun to finish what is not done (finished conversations are kept): {manifest['command']}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.sweep",
+        description="Recompute and print a sweep's manifest. Exit status 0 when every job is done.",
+    )
+    parser.add_argument("sweep_dir", type=Path, help="e.g. outputs/sweeps/<name>")
+    parser.add_argument("--json", action="store_true", help="print manifest.json instead of a table")
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        print(f"error: {args.sweep_dir} is not a directory", file=sys.stderr)
+        return 2
+    manifest = refresh_manifest(args.sweep_dir)
+    print(json.dumps(manifest, indent=2) if args.json else format_manifest(manifest))
+    return 0 if manifest["counts"]["done"] == len(manifest["jobs"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Plain data passed between the loop, the backends and the stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+Message = dict[str, Any]
+"""An OpenAI-style chat message: role, content, optional tool_calls / tool_call_id / name."""
+
+ToolSchema = dict[str, Any]
+"""An OpenAI-style tool description, as τ-bench's `Tool.get_info()` returns it."""
+
+Role = Literal["agent", "user"]
+
+STOP_TOKEN = "###STOP###"
+RESPOND_ACTION_NAME = "respond"
+
+
+class Termination(StrEnum):
+    """Why a conversation ended."""
+
+    USER_STOP = "user_stop"
+    TRANSFER = "transfer_to_human"
+    STEP_CAP = "step_cap"
+    AGENT_ERROR = "agent_error"
+    USER_ERROR = "user_error"
+    INFRA_ERROR = "infra_error"
+    HARNESS_ERROR = "harness_error"
+
+    @property
+    def scored(self) -> bool:
+        """Whether the conversation counts in the agent's metrics.
+
+        Failures of the simulated user, the infrastructure or the harness say nothing about
+        the agent, so they are counted apart and left out of reward and pass^k.
+        """
+        return self in _SCORED
+
+    @property
+    def redo_on_resume(self) -> bool:
+        return self in (Termination.INFRA_ERROR, Termination.HARNESS_ERROR)
+
+
+_SCORED = frozenset(
+    {Termination.USER_STOP, Termination.TRANSFER, Termination.STEP_CAP, Termination.AGENT_ERROR}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 1024
+    seed: int | None = None
+
+    def with_seed(self, seed: int) -> Sampling:
+        return Sampling(self.temperature, self.top_p, self.max_tokens, seed)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+    """The raw JSON text of the arguments, exactly as the model produced it."""
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(slots=True)
+class Reply:
+    """One model reply: text and/or tool calls, with what it cost."""
+
+    content: str | None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    latency_s: float = 0.0
+    parse_error: str | None = None
+    """Set when the model's text looked like a tool call the parser could not read."""
+
+    def to_message(self) -> Message:
+        message: Message = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_message() for call in self.tool_calls]
+        return message
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What τ-bench calls an action: a tool name (or `respond`) and its keyword arguments."""
+
+    name: str
+    kwargs: dict[str, Any]

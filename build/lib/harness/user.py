@@ -1,0 +1,128 @@
+"""The simulated user: τ-bench's user prompt plus the variant's emotional block."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.backends.base import ChatModel
+from harness.errors import ContextWindowExceeded, UserSimulatorError
+from harness.types import STOP_TOKEN, Message, Reply, Sampling
+from harness.variants import Variant
+
+UserStrategy = Literal["llm", "react"]
+AGENT_GREETING = "Hi! How can I help you today?"
+
+_LLM_RULES = """Rules:
+- Just generate one line at a time to simulate the user's message.
+- Do not give away all the instruction at once. Only provide the information that is necessary for the current step.
+- Do not hallucinate information that is not provided in the instruction. For example, if the agent asks for the order id but it is not mentioned in the instruction, do not make up an order id, just say you do not remember or have it.
+- If the instruction goal is satisified, generate '###STOP###' as a standalone message without anything else to end the conversation.
+- Do not repeat the exact instruction in the conversation. Instead, use your own words to convey the same information.
+- Try to make the conversation as natural as possible, and stick to the personalities in the instruction."""
+
+_REACT_RULES = """Rules:
+- First, generate a Thought about what to do next (this message will not be sent to the agent).
+- Then, generate a one line User Response to simulate the user's message (this message will be sent to the agent).
+- Do not give away all the instruction at once. Only provide the information that is necessary for the current step.
+- Do not hallucinate information that is not provided in the instruction. For example, if the agent asks for the order id but it is not mentioned in the instruction, do not make up an order id, just say you do not remember or have it.
+- If the instruction goal is satisified, generate '###STOP###' as the User Response without anything else to end the conversation.
+- Do not repeat the exact instruction in the conversation. Instead, use your own words to convey the same information.
+- Try to make the conversation as natural as possible, and stick to the personalities in the instruction.
+
+Format:
+
+Thought:
+<the thought>
+
+User Response:
+<the user response (this will be parsed and sent to the agent)>"""
+
+
+def taubench_user_prompt(instruction: str, strategy: UserStrategy = "llm") -> str:
+    """τ-bench's own user system prompt (`LLMUserSimulationEnv` / `ReactUserSimulationEnv`)."""
+    rules = _LLM_RULES if strategy == "llm" else _REACT_RULES
+    return f"You are a user interacting with an agent.\n\nInstruction: {instruction}\n\n{rules}"
+
+
+def variant_block(variant: Variant, framing: str) -> str:
+    """The text a variant appends to τ-bench's user prompt; empty for control."""
+    if variant.is_control:
+        return ""
+    return framing.format(
+        variant=variant.name, intensity=variant.intensity, persona=variant.persona_text().strip()
+    ).strip()
+
+
+def user_prompt(
+    instruction: str, strategy: UserStrategy, variant: Variant, framing: str, active: bool
+) -> str:
+    prompt = taubench_user_prompt(instruction, strategy)
+    block = variant_block(variant, framing) if active else ""
+    return f"{prompt}\n\n{block}" if block else prompt
+
+
+def parse_react(text: str) -> str:
+    if STOP_TOKEN in text:
+        return STOP_TOKEN
+    if "User Response:" in text:
+        return text.split("User Response:", 1)[1].strip()
+    raise UserSimulatorError(f"react user reply has no 'User Response:' section: {text[:200]!r}")
+
+
+@dataclass
+class UserSimulator:
+    """Plays the customer. Its own view of the chat has the roles swapped."""
+
+    model: ChatModel
+    instruction: str
+    variant: Variant
+    framing: str
+    sampling: Sampling
+    strategy: UserStrategy = "llm"
+    seed: int = 0
+    history: list[Message] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    turns: int = 0
+
+    def system_prompt(self, turn: int) -> str:
+        return user_prompt(
+            self.instruction, self.strategy, self.variant, self.framing, self.variant.active_at(turn)
+        )
+
+    async def reset(self) -> str:
+        self.history = [{"role": "user", "content": AGENT_GREETING}]
+        self.turns = 0
+        return await self._next()
+
+    async def step(self, agent_message: str) -> str:
+        self.history.append({"role": "user", "content": agent_message})
+        return await self._next()
+
+    async def _next(self) -> str:
+        prompt = self.system_prompt(self.turns)
+        messages = [{"role": "system", "content": prompt}, *self.history]
+        started = time.perf_counter()
+        try:
+            reply: Reply = await self.model.chat(
+                messages, None, self.sampling.with_seed(self.seed + self.turns)
+            )
+        except ContextWindowExceeded as error:
+            raise UserSimulatorError(f"the simulated user's context is full: {error}") from error
+        text = (reply.content or "").strip()
+        self.history.append({"role": "assistant", "content": text})
+        self.calls.append(
+            {
+                "role": "user",
+                "turn": self.turns,
+                "affect_active": self.variant.active_at(self.turns),
+                "prompt_tokens": reply.prompt_tokens,
+                "completion_tokens": reply.completion_tokens,
+                "latency_s": round(reply.latency_s or time.perf_counter() - started, 6),
+            }
+        )
+        self.turns += 1
+        if not text:
+            raise UserSimulatorError("the simulated user returned an empty message")
+        return parse_react(text) if self.strategy == "react" else text
