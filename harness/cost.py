@@ -88,7 +88,7 @@ def job_cost(records: Sequence[Mapping[str, Any]], info: Mapping[str, Any], wall
         )
     gpus = int(info.get("gpus") or 0)
     cost["wall_s"] = round(wall_s, 3)
-    cost["gpu_hours"] = gpus * wall_s / 3600 if gpus else None
+    cost["gpu_hours"] = gpus * cost["wall_s"] / 3600 if gpus else None
     return cost
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness.cost import conversation_cost
 from harness.metrics import is_success
 
 TOOL_OUTPUT_SHOWN = 600
@@ -14,6 +15,7 @@ TOOL_OUTPUT_SHOWN = 600
 def conversation_metrics(record: dict[str, Any]) -> dict[str, Any]:
     """The per-conversation numbers logged as one history row (prefix `conversation/`)."""
     counts, usage = record["counts"], record["usage"]
+    cost = {f"{key.removesuffix('usd')}cost_usd": value for key, value in conversation_cost(record).items()}
     return {
         "task_id": record["task_id"],
         "trial": record["trial"],
@@ -29,6 +31,9 @@ def conversation_metrics(record: dict[str, Any]) -> dict[str, Any]:
         "malformed_tool_calls": counts["malformed_tool_calls"],
         "agent_tokens": usage["agent_prompt_tokens"] + usage["agent_completion_tokens"],
         "user_tokens": usage["user_prompt_tokens"] + usage["user_completion_tokens"],
+        "agent_reasoning_tokens": usage.get("agent_reasoning_tokens", 0),
+        "user_reasoning_tokens": usage.get("user_reasoning_tokens", 0),
+        **{key: value for key, value in cost.items() if value is not None},  # absent where unpriced
         "agent_latency_s": usage["agent_latency_s"],
         "user_latency_s": usage["user_latency_s"],
         "latency_s": record["duration_s"],
