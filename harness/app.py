@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from harness import __version__
 from harness.backends.base import Backend, request_shapes
 from harness.conversation import LoopSettings
-from harness.cost import preset_prices
+from harness.cost import cost_line, preset_prices
 from harness.domain import Domain
 from harness.errors import ConfigError, HarnessError, validated
 from harness.observers import JobObserver, ProgressBar
@@ -192,7 +192,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         else f"model={job.info['model']}"
     )
     log.info(
-        "%s | %s/%s | %s: average reward %s over %d scored conversations, pass^k %s, terminations %s -> %s",
+        "%s | %s/%s | %s: average reward %s over %d scored conversations, pass^k %s, terminations %s%s -> %s",
         label,
         job.domain.name,
         job.domain.split,
@@ -201,6 +201,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         summary["scored"],
         {k: round(v, 4) for k, v in summary["pass_hat_k"].items()},
         summary["terminations"],
+        cost_line(summary.get("cost") or {}),
         output_dir,
     )
     return summary

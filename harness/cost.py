@@ -11,18 +11,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.presets import ModelPreset, Prices, model_preset
+from harness.errors import validated
+from harness.presets import Prices
 
 PER_MILLION = 1_000_000
 ROLES = ("agent", "user")
 
 
 def preset_prices(model: Mapping[str, Any] | None) -> dict[str, float | None] | None:
-    """A model config's prices as plain data (for job.json), or None where it has no preset."""
+    """A model config's `prices` as plain data (for job.json), or None where there is no model.
+
+    Only `prices` is read: the backend validates the rest of its preset.
+    """
     if not model:
         return None
-    preset = model if isinstance(model, ModelPreset) else model_preset(dict(model))
-    return preset.prices.model_dump()
+    return validated(Prices, model.get("prices") or {}, prefix="model.prices.").model_dump()
 
 
 def tokens_cost(
@@ -99,3 +102,19 @@ def previous_wall_s(summary_path: Path) -> float:
         return float(summary["cost"]["wall_s"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0.0
+
+
+def cost_line(cost: Mapping[str, Any]) -> str:
+    """The cost for the job's closing log line: dollars per role where priced, GPU-hours; '' if neither."""
+    parts = [f"{role} ${cost[f'{role}_usd']:.4f}" for role in ROLES if cost.get(f"{role}_usd") is not None]
+    if cost.get("usd") is not None:
+        parts.insert(0, f"${cost['usd']:.4f}")
+    elif parts:
+        parts.append("the rest unpriced")
+    if cost.get("gpu_hours") is not None:
+        parts.append(f"{cost['gpu_hours']:.2f} GPU-hours")
+    return (
+        f", cost {' '.join(parts[:1])}{' (' + ', '.join(parts[1:]) + ')' if parts[1:] else ''}"
+        if parts
+        else ""
+    )

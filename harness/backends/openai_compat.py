@@ -121,6 +121,8 @@ class OpenAIBackend:
         """Roles whose requests the endpoint has answered: their shape is known to be good."""
         self._rejected: str | None = None
         """Why the endpoint refused a request's shape: every later request of the job is refused too."""
+        self._first_answer: dict[Role, asyncio.Event] = {}
+        """Per role, set once its first request is answered: until then that request goes alone."""
 
     def request_shape(self, sampling: Sampling) -> dict[str, Any]:
         return request_shape(self.model, sampling)
@@ -196,6 +198,29 @@ class OpenAIBackend:
         request: dict[str, Any] = {"messages": list(messages), **request_fields(self.model, sampling)}
         if tools:
             request["tools"] = list(tools)
+        first = await self._first_of(role)
+        try:
+            return await self._complete(request, role)
+        finally:
+            if first:
+                self._first_answer[role].set()
+
+    async def _first_of(self, role: Role) -> bool:
+        """Whether this is the role's first request; later ones wait until it is answered.
+
+        A refused request shape then costs one request, not one per conversation in flight.
+        """
+        if role in self._accepted:
+            return False
+        answered = self._first_answer.get(role)
+        if answered is None:
+            self._first_answer[role] = asyncio.Event()
+            return True
+        await answered.wait()
+        return False
+
+    async def _complete(self, request: dict[str, Any], role: Role) -> Reply:
+        assert self._slots is not None
         last = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
