@@ -106,9 +106,9 @@ def test_reasoning_model_runs_whole_conversations_as_agent(tmp_path: Path) -> No
     assert shape["agent"] == {
         "model": MODEL,
         "max_completion_tokens": 1024,
-        "not_sent": {"temperature": 0.0, "top_p": 1.0},
+        "not_sent": {"temperature": 0.0, "top_p": 1.0, "seed": "derived per call"},
     }
-    assert shape["user"]["not_sent"] == {"temperature": 1.0, "top_p": 1.0}
+    assert shape["user"]["not_sent"] == {"temperature": 1.0, "top_p": 1.0, "seed": "derived per call"}
 
 
 def test_reasoning_model_plays_the_simulated_user(tmp_path: Path) -> None:
@@ -180,7 +180,10 @@ def test_extra_body_arrives_exactly_as_configured(tmp_path: Path) -> None:
     assert server.bodies
     for body in server.bodies:
         assert {key: body[key] for key in extra} == extra
-    assert job["info"]["request_shape"]["agent"]["extra_body"] == extra
+    shape = job["info"]["request_shape"]["agent"]
+    assert shape["extra_body"] == extra and "not_sent" not in shape
+    assert (shape["temperature"], shape["top_p"], shape["seed"]) == (0.0, 1.0, "derived per call")
+    assert all(isinstance(body["seed"], int) for body in server.bodies)
 
 
 def test_context_overflow_stays_on_its_conversation(tmp_path: Path) -> None:

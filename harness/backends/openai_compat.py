@@ -66,13 +66,15 @@ def request_fields(preset: ModelPreset, sampling: Sampling) -> dict[str, Any]:
 def request_shape(preset: ModelPreset, sampling: Sampling) -> dict[str, Any]:
     """What a role's requests carry, for job.json: the fields sent and the values left out."""
     fields = request_fields(preset, sampling)
-    if "seed" in fields:
-        fields["seed"] = "derived per call"
-    left_out = {
+    if "seed" in preset.sampling_fields:
+        fields["seed"] = "derived per call"  # from the run seed, task, trial and step
+    left_out: dict[str, Any] = {
         name: getattr(sampling, name)
         for name in ("temperature", "top_p")
         if name not in preset.sampling_fields
     }
+    if "seed" not in preset.sampling_fields:
+        left_out["seed"] = "derived per call"
     return {**fields, "not_sent": left_out} if left_out else fields
 
 
