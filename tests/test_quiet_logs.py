@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.logs import VLLM_LEVEL_ENV, quiet_libraries, verbose_loggers
 from tests.fake_openai_server import MODEL, Step, fake_openai_server
 from tests.helpers import ROOT, TOY
 
@@ -41,3 +43,20 @@ def test_a_40_conversation_api_job_prints_under_10_lines(tmp_path: Path) -> None
     assert "HTTP Request" not in quiet
     assert "average reward 0.0000 over 40 scored conversations" in quiet  # the harness's own line stays
     assert verbose.count("HTTP Request: POST") >= 40 * 2  # hydra.verbose brings the client's lines back
+
+
+def test_verbose_names_are_spared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(VLLM_LEVEL_ENV, raising=False)
+    loggers = [logging.getLogger(), logging.getLogger("harness"), logging.getLogger("httpx2")]
+    saved = [logger.level for logger in loggers]
+    try:
+        for logger, level in zip(loggers, [logging.INFO, logging.NOTSET, logging.DEBUG], strict=True):
+            logger.setLevel(level)  # the client's DEBUG is what hydra.verbose=[httpx2,vllm] sets
+        quiet_libraries(["httpx2", "vllm"])
+        assert [logger.level for logger in loggers] == [logging.WARNING, logging.INFO, logging.DEBUG]
+    finally:
+        for logger, level in zip(loggers, saved, strict=True):
+            logger.setLevel(level)
+    assert os.environ[VLLM_LEVEL_ENV] == "DEBUG"
+    assert verbose_loggers(True) is None and verbose_loggers("root") is None
+    assert verbose_loggers(False) == set() and verbose_loggers("harness") == {"harness"}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +14,13 @@ import pytest
 
 from harness.app import build_job
 from harness.backends.openai_compat import request_fields
-from harness.errors import RequestRejected
+from harness.errors import ExitCode, RequestRejected
 from harness.presets import model_preset
 from harness.runner import run_job
 from harness.store import CONVERSATIONS, JOB_FILE
 from harness.types import Sampling
 from tests.fake_openai_server import MODEL, REASONING_TOKENS, Step, fake_openai_server
-from tests.helpers import compose_config, conversation_domain, read_jsonl
+from tests.helpers import ROOT, TOY, compose_config, conversation_domain, read_jsonl
 
 pytest.importorskip("openai", reason="backend=openai needs `pip install -e '.[openai]'`")
 
@@ -201,3 +204,24 @@ def test_context_overflow_stays_on_its_conversation(tmp_path: Path) -> None:
         summary, records, _ = run(tmp_path, agent_on("gpt-4o", server.url))
     assert summary["terminations"] == {"agent_error": 3}
     assert all("maximum context length" in r["error"] for r in records)
+
+
+def test_the_command_line_stops_with_one_line_and_the_config_exit_code(tmp_path: Path) -> None:
+    with fake_openai_server(TEXT_THEN_TOOL, reasoning=True) as server:
+        command = [
+            sys.executable, "-m", "harness", *agent_on("gpt-4.1", server.url), *TOY,
+            "env.task_range=[0,5]", "wandb.mode=disabled", f"hydra.run.dir={tmp_path}",
+        ]  # fmt: skip
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == ExitCode.CONFIG
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "in the model preset 'gpt-4.1' set `token_limit_field" in line
+    assert len(server.bodies) == 1
