@@ -1,1 +1,0 @@
-"""Model backends. Each module imports its optional dependency only when built."""

@@ -1,1 +1,0 @@
-"""Sweep report: per-variant metrics, paired comparisons with control, manipulation check, figures."""

@@ -1,1 +1,0 @@
-"""Experiment trackers that mirror a job's local outputs (W&B); `conversations.jsonl` stays the truth."""
