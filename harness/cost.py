@@ -42,8 +42,6 @@ def tokens_cost(
     if prices is None:
         return None
     table = prices.model_dump() if isinstance(prices, Prices) else dict(prices)
-    if not (prompt_tokens or completion_tokens):
-        return 0.0 if table.get("input") is not None and table.get("output") is not None else None
     input_price, output_price = table.get("input"), table.get("output")
     if input_price is None or output_price is None:
         return None
