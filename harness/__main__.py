@@ -12,6 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.errors import ExitCode, HarnessError
+from harness.logs import quiet_libraries
 from harness.store import ERROR_FILE
 
 
@@ -20,6 +21,7 @@ def main(cfg: DictConfig) -> float | None:
     from harness.app import run
 
     hydra_cfg = HydraConfig.get()
+    quiet_libraries(hydra_cfg.verbose)
     output_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     (output_dir / ERROR_FILE).unlink(missing_ok=True)

@@ -14,8 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness import __version__
-from harness.backends.base import Backend
+from harness.backends.base import Backend, request_shapes
 from harness.conversation import LoopSettings
+from harness.cost import cost_line, preset_prices
 from harness.domain import Domain
 from harness.errors import ConfigError, HarnessError, validated
 from harness.observers import JobObserver, ProgressBar
@@ -179,6 +180,19 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             sampling=settings.user.sampling.model_dump(),
             framing=settings.user.framing,
         ),
+        "gpus": settings.model.get("gpus", 0),
+        "prices": {
+            "agent": preset_prices(settings.model),
+            "user": preset_prices(
+                settings.user.backend.get("model") if settings.user.backend else settings.model
+            ),
+        },
+        "request_shape": request_shapes(
+            backend,
+            user_backend or backend,
+            settings.agent["sampling"].build(),
+            settings.user.sampling.build(),
+        ),
     }
     return Job(
         domain=domain,
@@ -218,7 +232,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         else f"model={job.info['model']}"
     )
     log.info(
-        "%s | %s/%s | %s: average reward %s over %d scored conversations, pass^k %s, terminations %s -> %s",
+        "%s | %s/%s | %s: average reward %s over %d scored conversations, pass^k %s, terminations %s%s -> %s",
         label,
         job.domain.name,
         job.domain.split,
@@ -227,6 +241,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         summary["scored"],
         {k: round(v, 4) for k, v in summary["pass_hat_k"].items()},
         summary["terminations"],
+        cost_line(summary.get("cost") or {}),
         output_dir,
     )
     if summary["state"] != "complete":

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.domain import Domain
-from harness.errors import BackendUnavailable, ContextWindowExceeded, UserSimulatorError
+from harness.errors import BackendUnavailable, ContextWindowExceeded, RequestRejected, UserSimulatorError
 from harness.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Sampling, Termination
 from harness.user import UserSimulator
 from harness.variants import instruction_affect
@@ -81,6 +81,7 @@ async def run_conversation(
                     "prompt_tokens": reply.prompt_tokens,
                     "completion_tokens": reply.completion_tokens,
                     "cached_tokens": reply.cached_tokens,
+                    "reasoning_tokens": reply.reasoning_tokens,
                     "latency_s": round(reply.latency_s, 6),
                     "parse_error": reply.parse_error,
                 }
@@ -128,6 +129,8 @@ async def run_conversation(
         termination, error = Termination.USER_ERROR, str(user_error)
     except BackendUnavailable as infra_error:
         termination, error = Termination.INFRA_ERROR, str(infra_error)
+    except RequestRejected:
+        raise  # the request's shape is wrong for every conversation: the job stops
     except Exception:  # one conversation's bug must not take the job down
         termination, error = Termination.HARNESS_ERROR, traceback.format_exc(limit=8)
 
@@ -170,8 +173,11 @@ def _usage(agent_calls: list[dict[str, Any]], user_calls: list[dict[str, Any]]) 
         "agent_prompt_tokens": total(agent_calls, "prompt_tokens"),
         "agent_completion_tokens": total(agent_calls, "completion_tokens"),
         "agent_cached_tokens": total(agent_calls, "cached_tokens"),
+        "agent_reasoning_tokens": total(agent_calls, "reasoning_tokens"),
         "agent_latency_s": round(sum(c["latency_s"] for c in agent_calls), 6),
         "user_prompt_tokens": total(user_calls, "prompt_tokens"),
         "user_completion_tokens": total(user_calls, "completion_tokens"),
+        "user_cached_tokens": total(user_calls, "cached_tokens"),
+        "user_reasoning_tokens": total(user_calls, "reasoning_tokens"),
         "user_latency_s": round(sum(c["latency_s"] for c in user_calls), 6),
     }

@@ -36,6 +36,13 @@ class MissingDependencyError(HarnessError):
     pass
 
 
+class RequestRejected(ConfigError):
+    """The endpoint refuses the request itself (a parameter, the model, a tool schema).
+
+    Every conversation would fail the same way, so the job stops instead of recording each one.
+    """
+
+
 class BackendUnavailable(Exception):
     """The model backend could not answer after its retries: an infrastructure failure."""
 

@@ -34,12 +34,17 @@ class Counts(TypedDict):
 
 
 class Usage(TypedDict, total=False):
+    """Token totals per role. Prompt tokens include the cached ones, completion tokens the reasoning ones."""
+
     agent_prompt_tokens: int
     agent_completion_tokens: int
     agent_cached_tokens: int
+    agent_reasoning_tokens: int
     agent_latency_s: float
     user_prompt_tokens: int
     user_completion_tokens: int
+    user_cached_tokens: int
+    user_reasoning_tokens: int
     user_latency_s: float
 
 
@@ -51,6 +56,8 @@ class ModelCall(TypedDict, total=False):
     prompt_tokens: int | None
     completion_tokens: int | None
     cached_tokens: int | None
+    reasoning_tokens: int | None
+    """Completion tokens spent reasoning (reasoning models report them; null elsewhere)."""
     latency_s: float
     parse_error: str | None
 
@@ -75,6 +82,12 @@ class JobFacts(TypedDict, total=False):
     user_simulator: dict[str, Any]
     """Who played the user: `backend`, `model`, `strategy`, `sampling`, `framing_sha` (the
     framing text's SHA-256, 16 hex digits). Jobs compared with each other must share it."""
+    gpus: int
+    """GPUs the agent model's job holds (0 for API models)."""
+    prices: dict[str, dict[str, float | None] | None]
+    """Per role (`agent`, `user`): the preset's US dollars per million tokens; null fields unknown."""
+    request_shape: dict[str, Any]
+    """Per role: the request fields actually sent (besides messages and tools), and `not_sent`."""
 
 
 class ConversationRecord(JobFacts):

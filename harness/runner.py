@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.backends.base import Backend, ConversationSpec
 from harness.conversation import LoopSettings, run_conversation
+from harness.cost import job_cost, previous_wall_s
 from harness.domain import Domain
 from harness.errors import ConfigError
 from harness.metrics import summarize
@@ -106,6 +107,7 @@ async def run_job(job: Job) -> dict[str, Any]:
 
 
 async def _run_job(job: Job) -> dict[str, Any]:
+    started = time.perf_counter()
     _check_same_job(job)
     wanted = [(task, trial) for trial in range(job.trials) for task in job.task_ids]
     with ConversationLog(job.output_dir) as log:
@@ -126,6 +128,9 @@ async def _run_job(job: Job) -> dict[str, Any]:
         **summarize(selected, job.trials),
         "fingerprint_sha": _sha(job.fingerprint),
         **outcome(wanted, records, job.retry.accept_incomplete),
+        "cost": job_cost(
+            selected, job.info, previous_wall_s(job.output_dir / SUMMARY) + time.perf_counter() - started
+        ),
     }
     write_json(job.output_dir / RESULTS, taubench_results(selected))
     write_json(job.output_dir / SUMMARY, summary)

@@ -86,6 +86,8 @@ class Reply:
     latency_s: float = 0.0
     parse_error: str | None = None
     """Set when the model's text looked like a tool call the parser could not read."""
+    reasoning_tokens: int | None = None
+    """Completion tokens the model spent reasoning (part of `completion_tokens`), where reported."""
 
     def to_message(self) -> Message:
         message: Message = {"role": "assistant", "content": self.content}

@@ -131,6 +131,8 @@ class UserSimulator:
                 "affect_active": self.variant.active_at(self.turns),
                 "prompt_tokens": reply.prompt_tokens,
                 "completion_tokens": reply.completion_tokens,
+                "cached_tokens": reply.cached_tokens,
+                "reasoning_tokens": reply.reasoning_tokens,
                 "latency_s": round(reply.latency_s or time.perf_counter() - started, 6),
             }
         )

@@ -4,6 +4,8 @@ Each chat request that carries `tools` (the agent) takes the next step of the sc
 step repeats. Requests without tools (the simulated user) get a plain one-line answer.
 Outages, for any chat request: a share of them fails at random (`failure_rate`), all of them fail
 while the server is down (`go_down`, `come_back`), or those whose text holds `fail_text` fail.
+With `reasoning=True` it behaves like OpenAI's reasoning models: a request with `max_tokens`, or a
+temperature or top_p other than 1, gets their HTTP 400, and usage reports reasoning tokens.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 
 MODEL = "fake-model"
 USER_LINE = "I would like to check on my order, please."
+REASONING_TOKENS = 5
+"""Reasoning tokens a reasoning-mode reply reports (part of its 7 completion tokens)."""
 
 
 @dataclass
@@ -42,6 +46,9 @@ class FakeServer:
     agent_requests: list[dict[str, Any]] = field(default_factory=list)
     agent_times: list[float] = field(default_factory=list)
     user_requests: int = 0
+    reasoning: bool = False
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    """Every chat request as received, the agent's and the user's, refused ones included."""
     in_flight: int = 0
     most_in_flight: int = 0
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -92,7 +99,31 @@ class FakeServer:
             return self.script[index]
 
 
-def completion(content: str | None, tool_call: tuple[str, str] | None = None) -> dict[str, Any]:
+def reasoning_refusal(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The error body OpenAI's reasoning models answer this request with, or None if they accept it."""
+    if "max_tokens" in request:
+        return {
+            "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "unsupported_parameter",
+        }
+    for name in ("temperature", "top_p"):
+        if name in request and request[name] != 1:
+            return {
+                "message": f"Unsupported value: '{name}' does not support {request[name]} with this model. "
+                "Only the default (1) value is supported.",
+                "type": "invalid_request_error",
+                "param": name,
+                "code": "unsupported_value",
+            }
+    return None
+
+
+def completion(
+    content: str | None, tool_call: tuple[str, str] | None = None, reasoning: bool = False
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_call:
         message["tool_calls"] = [
@@ -113,6 +144,7 @@ def completion(content: str | None, tool_call: tuple[str, str] | None = None) ->
             "completion_tokens": 7,
             "total_tokens": 107,
             "prompt_tokens_details": {"cached_tokens": 64},
+            **({"completion_tokens_details": {"reasoning_tokens": REASONING_TOKENS}} if reasoning else {}),
         },
     }
 
@@ -146,9 +178,15 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 return
             request = json.loads(body or b"{}")
             server.headers.append(dict(self.headers))
+            with server.lock:
+                server.bodies.append(request)
+            refusal = reasoning_refusal(request) if server.reasoning else None
+            if refusal is not None:
+                self._send(400, json.dumps({"error": refusal}))
+                return
             if not request.get("tools"):
                 server.user_requests += 1
-                self._send(200, json.dumps(completion(USER_LINE)))
+                self._send(200, json.dumps(completion(USER_LINE, reasoning=server.reasoning)))
                 return
             step = server.next_step(request)
             with server.lock:
@@ -161,17 +199,19 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             if step.body is not None or step.status != 200:
                 self._send(step.status, step.body if step.body is not None else '{"error": {"message": "x"}}')
                 return
-            self._send(200, json.dumps(completion(step.content, step.tool_call)))
+            self._send(200, json.dumps(completion(step.content, step.tool_call, server.reasoning)))
 
     return Handler
 
 
 @contextmanager
-def fake_openai_server(script: list[Step], **outages: Any) -> Iterator[FakeServer]:
+def fake_openai_server(script: list[Step], reasoning: bool = False, **outages: Any) -> Iterator[FakeServer]:
     """Serve `script` on a free port of 127.0.0.1 until the block ends; `outages`: FakeServer fields."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     httpd.daemon_threads = True
-    server = FakeServer(url=f"http://127.0.0.1:{httpd.server_address[1]}/v1", script=script, **outages)
+    server = FakeServer(
+        url=f"http://127.0.0.1:{httpd.server_address[1]}/v1", script=script, reasoning=reasoning, **outages
+    )
     server._random.seed(server.seed)
     httpd.RequestHandlerClass = _handler(server)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

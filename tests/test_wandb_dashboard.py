@@ -209,7 +209,8 @@ def test_no_login_is_one_line_and_creates_nothing(
 def test_every_logged_conversation_metric_has_one_name(sweep: Path) -> None:
     """The logger builds its rows from `keys.Conversation`: a renamed metric renames the panels too."""
     record = read_jsonl(next(sweep.rglob("conversations.jsonl")))[0]
-    assert set(conversation_metrics(record)) | {Conversation.STARTED_AT} == set(Conversation)
+    priced = {Conversation.AGENT_COST_USD, Conversation.USER_COST_USD, Conversation.COST_USD}
+    assert set(conversation_metrics(record)) | {Conversation.STARTED_AT} == set(Conversation) - priced
     sections = dashboard_sections(read_sweep_runs(sweep))
     shown = {m for s in sections for p in s.panels for m in p.metrics}
     assert Conversation.USER_WORDS_PER_TURN.key in shown

@@ -74,3 +74,22 @@ class SharedModelBackend:
     def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
         assert isinstance(self, ChatModel)
         return self
+
+
+@runtime_checkable
+class ShapesRequests(Protocol):
+    """A backend whose requests the model preset shapes: it says what each request carries."""
+
+    def request_shape(self, sampling: Sampling) -> dict[str, Any]: ...
+
+
+def request_shapes(
+    agent: Backend, user: Backend, agent_sampling: Sampling, user_sampling: Sampling
+) -> dict[str, Any]:
+    """What the agent's and the user's requests carry, for the job's record; empty if not shaped."""
+    shapes: dict[str, Any] = {}
+    if isinstance(agent, ShapesRequests):
+        shapes["agent"] = agent.request_shape(agent_sampling)
+    if isinstance(user, ShapesRequests):
+        shapes["user"] = user.request_shape(user_sampling)
+    return shapes

@@ -1,24 +1,28 @@
 """Any OpenAI-compatible chat endpoint through the official `openai` client.
 
-Retries 429, 5xx, timeouts, connection errors and unreadable responses with exponential
+The request's shape comes from the model preset (`harness.presets.ModelPreset`): which sampling
+fields the model accepts, how the token limit is named, `reasoning_effort`, and extra fields sent
+verbatim. Retries 429, 5xx, timeouts, connection errors and unreadable responses with exponential
 backoff; after the last retry the call raises `BackendUnavailable` (recorded as infra_error).
-Tool calls are passed through exactly as the server sent them, malformed arguments included.
+A 400/404/422 that refuses the request itself (not one conversation's context) raises
+`RequestRejected`, which stops the job. Tool calls are passed through exactly as the server sent
+them, malformed arguments included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.errors import (
@@ -26,9 +30,10 @@ from harness.errors import (
     ConfigError,
     ContextWindowExceeded,
     HarnessError,
-    validated,
+    RequestRejected,
 )
 from harness.extras import require
+from harness.presets import ModelPreset, model_preset
 from harness.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 
 log = logging.getLogger(__name__)
@@ -36,16 +41,41 @@ log = logging.getLogger(__name__)
 NO_KEY = "EMPTY"
 """Sent when `api_key_env` is null: local servers such as `vllm serve` accept any key."""
 
+PRESET_HINT = "; backend=openai needs an API model preset with base_url, e.g. model=gpt-4o"
+REQUEST_ERROR_CODES = frozenset(
+    {"unsupported_parameter", "unsupported_value", "unknown_parameter", "model_not_found", "invalid_tools"}
+)
+"""Error codes that describe the request's shape, whichever conversation it came from."""
 
-class APIModelSettings(BaseModel):
-    """The `model` config group as this backend reads it (other keys, e.g. `gpus`, are ignored)."""
 
-    model_config = ConfigDict(extra="ignore")
+def request_fields(preset: ModelPreset, sampling: Sampling) -> dict[str, Any]:
+    """The request's fields besides messages and tools, as the preset shapes them."""
+    values = {"temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed}
+    fields: dict[str, Any] = {"model": preset.api_model or preset.name}
+    for name in preset.sampling_fields:
+        if values[name] is not None:
+            fields[name] = values[name]
+    fields[preset.token_limit_field] = sampling.max_tokens
+    if preset.reasoning_effort is not None:
+        fields["reasoning_effort"] = preset.reasoning_effort
+    if preset.extra_body:
+        fields["extra_body"] = copy.deepcopy(preset.extra_body)
+    return fields
 
-    name: str
-    api_model: str | None = None
-    base_url: str = Field(min_length=1)
-    api_key_env: str | None = None
+
+def request_shape(preset: ModelPreset, sampling: Sampling) -> dict[str, Any]:
+    """What a role's requests carry, for job.json: the fields sent and the values left out."""
+    fields = request_fields(preset, sampling)
+    if "seed" in preset.sampling_fields:
+        fields["seed"] = "derived per call"  # from the run seed, task, trial and step
+    left_out: dict[str, Any] = {
+        name: getattr(sampling, name)
+        for name in ("temperature", "top_p")
+        if name not in preset.sampling_fields
+    }
+    if "seed" not in preset.sampling_fields:
+        left_out["seed"] = "derived per call"
+    return {**fields, "not_sent": left_out} if left_out else fields
 
 
 class _Retriable(Exception):
@@ -68,12 +98,9 @@ class OpenAIBackend:
         backoff_max_s: float = 60.0,
         check_endpoint: bool = True,
     ) -> None:
-        self.model = validated(
-            APIModelSettings,
-            model,
-            prefix="model.",
-            hint="; backend=openai needs an API model preset with base_url, e.g. model=gpt-4o",
-        )
+        self.model = model_preset(model, hint=PRESET_HINT)
+        if not self.model.base_url:
+            raise ConfigError(f"config error at `model.base_url`: it is not set{PRESET_HINT}")
         if max_concurrency < 1 or timeout_s <= 0 or max_retries < 0 or backoff_s < 0:
             raise ConfigError(
                 "backend: max_concurrency must be >= 1, timeout_s > 0, max_retries >= 0, backoff_s >= 0"
@@ -92,6 +119,15 @@ class OpenAIBackend:
         self.check_endpoint = check_endpoint
         self.client: Any = None
         self._slots: asyncio.Semaphore | None = None
+        self._accepted: set[Role] = set()
+        """Roles whose requests the endpoint has answered: their shape is known to be good."""
+        self._rejected: str | None = None
+        """Why the endpoint refused a request's shape: every later request of the job is refused too."""
+        self._first_answer: dict[Role, asyncio.Event] = {}
+        """Per role, set once its first request is answered: until then that request goes alone."""
+
+    def request_shape(self, sampling: Sampling) -> dict[str, Any]:
+        return request_shape(self.model, sampling)
 
     async def __aenter__(self) -> Self:
         AsyncOpenAI = require("openai", "openai", "backend=openai").AsyncOpenAI
@@ -140,7 +176,7 @@ class OpenAIBackend:
             self.client = None
 
     def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
-        return OpenAIChat(self)
+        return OpenAIChat(self, role)
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before retry `attempt` (1-based): exponential with full jitter."""
@@ -148,29 +184,51 @@ class OpenAIBackend:
         return random.uniform(ceiling / 2, ceiling)
 
     async def complete(
-        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema] | None,
+        sampling: Sampling,
+        role: Role = "agent",
     ) -> Reply:
         if self.client is None or self._slots is None:
             raise BackendUnavailable("the OpenAI-compatible backend is not started")
-        request: dict[str, Any] = {
-            "model": self.api_model,
-            "messages": list(messages),
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "max_tokens": sampling.max_tokens,
-        }
+        request: dict[str, Any] = {"messages": list(messages), **request_fields(self.model, sampling)}
         if tools:
             request["tools"] = list(tools)
-        if sampling.seed is not None:
-            request["seed"] = sampling.seed
+        first = await self._first_of(role)
+        try:
+            return await self._complete(request, role)
+        finally:
+            if first:
+                self._first_answer[role].set()
+
+    async def _first_of(self, role: Role) -> bool:
+        """Whether this is the role's first request; later ones wait until it is answered.
+
+        A refused request shape then costs one request, not one per conversation in flight.
+        """
+        if role in self._accepted:
+            return False
+        answered = self._first_answer.get(role)
+        if answered is None:
+            self._first_answer[role] = asyncio.Event()
+            return True
+        await answered.wait()
+        return False
+
+    async def _complete(self, request: dict[str, Any], role: Role) -> Reply:
+        assert self._slots is not None
         last = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
                 await asyncio.sleep(self.backoff(attempt))
             async with self._slots:
+                if self._rejected is not None:
+                    raise RequestRejected(self._rejected)
                 started = time.perf_counter()
                 try:
-                    response = await self._create(request)
+                    response = await self._create(request, role)
+                    self._accepted.add(role)
                     return _reply(response, time.perf_counter() - started)
                 except _Retriable as error:
                     last = str(error)
@@ -179,7 +237,7 @@ class OpenAIBackend:
             f"{self.model.base_url} ({self.api_model}) failed after {self.max_retries + 1} attempts: {last}"
         )
 
-    async def _create(self, request: dict[str, Any]) -> Any:
+    async def _create(self, request: dict[str, Any], role: Role) -> Any:
         import openai
 
         try:
@@ -189,6 +247,9 @@ class OpenAIBackend:
                 raise _Retriable(_describe(error)) from error
             if error.status_code == 400 and _is_context_overflow(error):
                 raise ContextWindowExceeded(_describe(error)) from error
+            if _refuses_request(error, first_call=role not in self._accepted):
+                self._rejected = self._rejection(error, role)
+                raise RequestRejected(self._rejected) from None
             raise BackendUnavailable(
                 f"{self.model.base_url} refused the request: {_describe(error)}"
             ) from error
@@ -198,15 +259,24 @@ class OpenAIBackend:
             raise _Retriable(f"response without choices: {str(response)[:200]!r}")
         return response
 
+    def _rejection(self, error: Any, role: Role) -> str:
+        """One line: what the endpoint refused, and which preset key to change."""
+        said = _server_message(error)
+        return (
+            f"{self.model.base_url} refused {self.api_model}'s request as the {role} "
+            f"(HTTP {error.status_code}): {said} -> {_fix(self.model, _parameter(error, said), error)}"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class OpenAIChat:
     backend: OpenAIBackend
+    role: Role = "agent"
 
     async def chat(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
     ) -> Reply:
-        return await self.backend.complete(messages, tools, sampling)
+        return await self.backend.complete(messages, tools, sampling, self.role)
 
 
 def _reply(response: Any, latency_s: float) -> Reply:
@@ -217,13 +287,15 @@ def _reply(response: Any, latency_s: float) -> Reply:
         if getattr(call, "function", None) is not None
     ]
     usage = response.usage
-    details = getattr(usage, "prompt_tokens_details", None) if usage else None
+    prompt_details = getattr(usage, "prompt_tokens_details", None)
+    completion_details = getattr(usage, "completion_tokens_details", None)
     return Reply(
         content=message.content,
         tool_calls=calls,
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
-        cached_tokens=getattr(details, "cached_tokens", None) if details else None,
+        cached_tokens=getattr(prompt_details, "cached_tokens", None),
+        reasoning_tokens=getattr(completion_details, "reasoning_tokens", None),
         latency_s=latency_s,
     )
 
@@ -237,3 +309,54 @@ def _describe(error: BaseException) -> str:
 def _is_context_overflow(error: Any) -> bool:
     text = str(error).lower()
     return "context_length_exceeded" in text or "maximum context length" in text or "context length" in text
+
+
+def _refuses_request(error: Any, first_call: bool) -> bool:
+    """Whether a client error is about the request's shape rather than one conversation.
+
+    Before a role's first answer any 400/404/422 is taken as the shape's fault (every conversation
+    sends the same fields); later only errors that say so (an unsupported parameter, an unknown model).
+    """
+    if error.status_code not in (400, 404, 422):
+        return False
+    if first_call or error.status_code == 404 or getattr(error, "code", None) in REQUEST_ERROR_CODES:
+        return True
+    text = _server_message(error).lower()
+    return "unsupported parameter" in text or "unsupported value" in text
+
+
+def _server_message(error: Any) -> str:
+    body = getattr(error, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message:
+        message = str(error)
+    return " ".join(message.split())[:300]
+
+
+def _parameter(error: Any, said: str) -> str | None:
+    """The request field the endpoint named, from the error's `param` or its message."""
+    param = getattr(error, "param", None)
+    if isinstance(param, str) and param:
+        return param
+    quoted = re.search(r"[Uu]nsupported (?:parameter|value):? '([A-Za-z_.\[\]0-9]+)'", said)
+    return quoted.group(1) if quoted else None
+
+
+def _fix(preset: ModelPreset, param: str | None, error: Any) -> str:
+    where = f"in the model preset {preset.name!r}"
+    root = (param or "").split(".")[0].split("[")[0]
+    if root in ("max_tokens", "max_completion_tokens"):
+        other = "max_completion_tokens" if root == "max_tokens" else "max_tokens"
+        return f"{where} set `token_limit_field: {other}`"
+    if root in ("temperature", "top_p", "seed"):
+        return f"{where} remove {root!r} from `sampling_fields` (the model accepts only its default)"
+    if root == "reasoning_effort":
+        return f"{where} set `reasoning_effort` to a value the model accepts, or null"
+    if root in preset.extra_body:
+        return f"{where} fix or remove `extra_body.{root}`"
+    if root == "tools" or "tool" in _server_message(error).lower():
+        return "the endpoint refuses the environment's tool schemas: check that the model supports tool calls"
+    if root == "model" or error.status_code == 404:
+        return f"{where} check `api_model` ({preset.api_model or preset.name!r}) and `base_url`"
+    named = f" ({param!r})" if param else ""
+    return f"{where} check the request fields{named}: sampling_fields, token_limit_field, reasoning_effort, extra_body"

@@ -10,6 +10,7 @@ import pandas as pd
 
 from harness.report import figures
 from harness.report.affect import manipulation_check, score_user_turns
+from harness.report.cost import cost_section, cost_table
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
 from harness.report.tables import (
@@ -134,6 +135,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         "manipulation_check": manipulation,
         "failure_examples": examples,
         "mixed_model": mixed,
+        "cost": cost_table(sweep_dir),
     }
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
@@ -262,6 +264,7 @@ def _sections(
             "per variant shown here; failure_examples.csv lists all.",
             shown,
         ),
+        cost_section(tables["cost"]),
         Section(
             "Settings",
             f"bootstrap resamples: {settings.resamples}; random seed: {settings.seed}. "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness.cost import conversation_cost
 from harness.metrics import is_success
 from harness.tracking.keys import Conversation, Running
 
@@ -16,6 +17,7 @@ def conversation_metrics(record: dict[str, Any]) -> dict[str, Any]:
     """The per-conversation numbers logged as one history row (prefix `conversation/`)."""
     counts, usage = record["counts"], record["usage"]
     c = Conversation
+    cost = {f"{key.removesuffix('usd')}cost_usd": value for key, value in conversation_cost(record).items()}
     return {
         c.TASK_ID: record["task_id"],
         c.TRIAL: record["trial"],
@@ -32,6 +34,11 @@ def conversation_metrics(record: dict[str, Any]) -> dict[str, Any]:
         c.USER_WORDS_PER_TURN: user_words_per_turn(record.get("messages") or []),
         c.AGENT_TOKENS: usage["agent_prompt_tokens"] + usage["agent_completion_tokens"],
         c.USER_TOKENS: usage["user_prompt_tokens"] + usage["user_completion_tokens"],
+        c.AGENT_REASONING_TOKENS: usage.get("agent_reasoning_tokens", 0),
+        c.USER_REASONING_TOKENS: usage.get("user_reasoning_tokens", 0),
+        **{
+            Conversation(key): value for key, value in cost.items() if value is not None
+        },  # absent where unpriced
         c.AGENT_LATENCY_S: usage["agent_latency_s"],
         c.USER_LATENCY_S: usage["user_latency_s"],
         c.LATENCY_S: record["duration_s"],
