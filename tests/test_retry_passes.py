@@ -162,9 +162,9 @@ def test_an_incomplete_job_of_a_sweep_is_reported_and_the_others_finish(tmp_path
     assert {k: v for k, v in manifest["counts"].items() if v} == {"done": 1, "incomplete": 1}
     jobs = {job["dir"].split("/")[2]: job for job in manifest["jobs"]}
     assert (jobs["control"]["state"], jobs["control"]["missing"]) == ("done", 0)
-    assert jobs["anger"]["state"] == "incomplete"
-    assert jobs["anger"]["missing_by_reason"] == {"infra_error": 2, "harness_error": 0, "not_run": 0}
-    assert "incomplete gpt-4o/toy-test/anger/seed0  2 conversations missing (2 infra_error)" in output
+    assert jobs["anger-medium"]["state"] == "incomplete"
+    assert jobs["anger-medium"]["missing_by_reason"] == {"infra_error": 2, "harness_error": 0, "not_run": 0}
+    assert "incomplete gpt-4o/toy-test/anger-medium/seed0  2 conversations missing (2 infra_error)" in output
     assert "finish the work (finished conversations are kept): python -m harness -m" in output
 
     status = subprocess.run(
