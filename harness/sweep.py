@@ -21,12 +21,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.store import CONVERSATIONS, ERROR_FILE, SUMMARY, write_json
+from harness.store import (
+    CONVERSATIONS,
+    ERROR_FILE,
+    JOB_FILE,
+    SUMMARY,
+    DamagedFile,
+    job_progress,
+    read_json_object,
+    write_json,
+)
 
 MANIFEST = "manifest.json"
 JOB_STATE = "job_state.json"
-STATES = ("done", "failed", "running", "missing")
-State = Literal["done", "failed", "running", "missing"]
+STATES = ("done", "incomplete", "failed", "running", "missing")
+State = Literal["done", "incomplete", "failed", "running", "missing"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,8 @@ def refresh_manifest(
     for state_file in sweep_dir.glob(f"**/{JOB_STATE}"):
         overrides.setdefault(str(state_file.parent.relative_to(sweep_dir)), [])
     alive = functools.cache(_live_slurm_jobs)
-    jobs = [_job_entry(sweep_dir, rel, overrides[rel], alive) for rel in sorted(overrides)]
+    checked = {job["dir"]: job for job in previous.get("jobs", []) if "checked" in job}
+    jobs = [_job_entry(sweep_dir, rel, overrides[rel], alive, checked.get(rel)) for rel in sorted(overrides)]
     manifest = {
         "sweep_dir": str(sweep_dir),
         "command": command or previous.get("command"),
@@ -90,7 +100,11 @@ def refresh_manifest(
 
 
 def _job_entry(
-    sweep_dir: Path, rel: str, overrides: list[str], alive: Callable[[], set[str] | None]
+    sweep_dir: Path,
+    rel: str,
+    overrides: list[str],
+    alive: Callable[[], set[str] | None],
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     job_dir = sweep_dir / rel
     recorded = _read_json(job_dir / JOB_STATE) or {}
@@ -98,11 +112,22 @@ def _job_entry(
     note = None
     if state == "running" and not _still_running(recorded, alive):
         state, note = "missing", "interrupted: its process or SLURM job is gone"
+    checked = _files_stamp(job_dir)
+    if previous is not None and previous["checked"] == checked:
+        on_disk, unfinished = previous["conversations_on_disk"], previous["progress"]
+    else:
+        on_disk, unfinished = _read_progress(job_dir)
+    if unfinished.startswith(DAMAGED):
+        state, note = "failed", unfinished.removeprefix(DAMAGED)
+    elif state == "done" and unfinished:
+        state, note = "incomplete", unfinished  # the records on disk say what is finished
     entry: dict[str, Any] = {
         "dir": rel,
         "overrides": overrides,
         "state": state,
-        "conversations_on_disk": _count_lines(job_dir / CONVERSATIONS),
+        "conversations_on_disk": on_disk,
+        "progress": unfinished,
+        "checked": checked,
         "slurm_job_id": recorded.get("slurm_job_id"),
         "attempt": recorded.get("attempt", 0),
     }
@@ -111,10 +136,37 @@ def _job_entry(
         entry["average_reward"] = summary.get("average_reward")
         entry["scored"] = summary.get("scored")
     if state == "failed":
-        entry["error"] = _first_line(job_dir / ERROR_FILE) or recorded.get("error")
+        entry["error"] = _first_line(job_dir / ERROR_FILE) or recorded.get("error") or note
     if note:
         entry["note"] = note
     return entry
+
+
+DAMAGED = "damaged: "
+
+
+def _read_progress(job_dir: Path) -> tuple[int, str]:
+    """(finished records, what is not finished: empty when complete, `damaged: ...` for a bad job.json)."""
+    try:
+        progress = job_progress(job_dir)
+    except DamagedFile as error:
+        return 0, f"{DAMAGED}{error}"
+    if progress.complete or (progress.wanted is None and not progress.damaged):  # None: an older job.json
+        return len(progress.finished), ""
+    return len(progress.finished), progress.describe()
+
+
+def _files_stamp(job_dir: Path) -> list[int]:
+    """Size and modification time of the files progress is read from, to skip rereading them."""
+    stamp = []
+    for name in (CONVERSATIONS, JOB_FILE):
+        try:
+            info = (job_dir / name).stat()
+        except FileNotFoundError:
+            stamp += [-1, -1]
+        else:
+            stamp += [info.st_size, info.st_mtime_ns]
+    return stamp
 
 
 def _still_running(recorded: dict[str, Any], alive: Callable[[], set[str] | None]) -> bool:
@@ -150,13 +202,6 @@ def _live_slurm_jobs() -> set[str] | None:
     return {line.strip() for line in listed.splitlines() if line.strip()}
 
 
-def _count_lines(path: Path) -> int:
-    if not path.exists():
-        return 0
-    with path.open("rb") as file:
-        return sum(1 for line in file if line.endswith(b"\n"))
-
-
 def _first_line(path: Path) -> str | None:
     if not path.exists():
         return None
@@ -165,11 +210,11 @@ def _first_line(path: Path) -> str | None:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """A state, manifest or summary file; each is rewritten whole, so a damaged one counts as absent."""
     try:
-        value = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return read_json_object(path)
+    except DamagedFile:
         return None
-    return value if isinstance(value, dict) else None
 
 
 def format_manifest(manifest: dict[str, Any]) -> str:
