@@ -347,9 +347,14 @@ class ConversationLog:
                         done.set_result(None)
 
     def _write_lines(self, lines: list[bytes]) -> None:
-        self._file.write(b"".join(lines))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.write(b"".join(lines))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            if error.filename is None:  # a failed write does not say which file
+                raise OSError(error.errno, error.strerror, str(self.path)) from error
+            raise
 
     def close(self) -> None:
         try:

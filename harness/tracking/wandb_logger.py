@@ -12,13 +12,16 @@ import logging
 import os
 import secrets
 import string
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import validated
+from harness.guards import mask_argv
 from harness.observers import JobObserver
 from harness.store import CONVERSATIONS, JOB_FILE, RESULTS, SUMMARY, latest_by_key, read_conversations
 from harness.tracking.conversation_rows import (
@@ -108,6 +111,16 @@ def run_tags(info: dict[str, Any], extra: list[str]) -> list[str]:
     return [tag[:64] for tag in (*tags, *extra)]
 
 
+@contextlib.contextmanager
+def _masked_argv() -> Iterator[None]:
+    saved = sys.argv
+    sys.argv = mask_argv(saved)
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def _new_run_id() -> str:
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(12))
@@ -140,7 +153,8 @@ class WandbObserver:
         run_id = self._run_id()
         self._load_logged_rows(run_id)
         try:
-            self._run = self._init_run(run_id)
+            with _masked_argv():  # wandb records the command line
+                self._run = self._init_run(run_id)
         except Exception as error:
             self._fail("run init", error)
             return
@@ -306,8 +320,12 @@ class WandbObserver:
             metadata={"job_name": self.info["job_name"], "variant": self.info["variant"]},
         )
         for name in ARTIFACT_FILES:
-            if (self.output_dir / name).exists():
-                artifact.add_file(str(self.output_dir / name), name=name)
+            path = self.output_dir / name
+            if name == JOB_FILE and path.exists():  # the job's config, masked like the run's
+                path = self.state_dir / JOB_FILE
+                path.write_text(json.dumps(mask_secrets(json.loads((self.output_dir / name).read_text()))))
+            if path.exists():
+                artifact.add_file(str(path), name=name)
         self._run.log_artifact(artifact)
 
     def _finish(self) -> None:
