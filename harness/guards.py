@@ -207,7 +207,7 @@ def _probe_or_exit(config: DictConfig, key: str) -> None:
     try:
         probe_writable(directory)
     except OSError as error:
-        line, code = file_error(error) or (f"cannot write {directory}: {error}", ExitCode.FAILED)
+        line, code = file_error(OSError(error.errno, error.strerror, str(directory))) or ("", ExitCode.FAILED)
         print(f"error: {line}", file=sys.stderr)
         sys.exit(code)
 

@@ -150,6 +150,8 @@ def _set_aside(read: JsonlRead) -> None:
         tmp.unlink(missing_ok=True)
     if read.bad:
         log.warning("%s; moved to %s (nothing is deleted)", read.describe(), quarantine)
+    else:
+        log.info("%s: its unfinished last line (from a stopped writer) is moved to %s", read.path, quarantine)
 
 
 def _quarantine_entry(source: str, bad: BadLine, when: str) -> bytes:
