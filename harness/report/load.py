@@ -169,7 +169,7 @@ def load_sweep(sweep_dir: Path) -> Sweep:
             job_rows.append({"job": name, "state": "failed", "detail": str(error), "conversations": 0})
             continue
         summary = _read_summary(job_dir / SUMMARY)
-        run_seed = job.fingerprint.get("seed", 0) if job else 0
+        run_seed = int(job.fingerprint.get("seed", 0)) if job else 0
         progress = job_progress(job_dir, job.wanted() if job else None)
         records = list(progress.records.values())
         state, detail = _job_state(job_dir, summary, progress)

@@ -322,8 +322,10 @@ class WandbObserver:
         for name in ARTIFACT_FILES:
             path = self.output_dir / name
             if name == JOB_FILE and path.exists():  # the job's config, masked like the run's
-                path = self.state_dir / JOB_FILE
-                path.write_text(json.dumps(mask_secrets(json.loads((self.output_dir / name).read_text()))))
+                job = json.loads(path.read_text())
+                if mask_secrets(job) != job:
+                    path = self.state_dir / JOB_FILE
+                    path.write_text(json.dumps(mask_secrets(job), indent=2))
             if path.exists():
                 artifact.add_file(str(path), name=name)
         self._run.log_artifact(artifact)
