@@ -124,7 +124,7 @@ def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     listed = manifest(sweep_dir)
-    assert listed["counts"] == {"done": 5, "failed": 0, "running": 0, "missing": 0}
+    assert listed["counts"] == {"done": 5, "incomplete": 0, "failed": 0, "running": 0, "missing": 0}
     slurm_ids = set()
     for variant in VARIANTS:
         job_dir = sweep_dir / "oracle" / "toy-test" / variant / "seed0"
@@ -201,7 +201,7 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
     assert (job_dir / "conversations.jsonl").read_bytes().startswith(kept)  # finished ones were not redone
-    assert manifest(sweep_dir)["counts"] == {"done": 1, "failed": 0, "running": 0, "missing": 0}
+    assert manifest(sweep_dir)["counts"] == {"done": 1, "incomplete": 0, "failed": 0, "running": 0, "missing": 0}
 
 
 def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> None:
@@ -216,7 +216,7 @@ def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> 
     assert done.returncode != 0
     assert "deliberate test failure" in done.stdout + done.stderr
     listed = manifest(sweep_dir)
-    assert listed["counts"] == {"done": 2, "failed": 1, "running": 0, "missing": 0}
+    assert listed["counts"] == {"done": 2, "incomplete": 0, "failed": 1, "running": 0, "missing": 0}
     failed = next(job for job in listed["jobs"] if job["state"] == "failed")
     assert failed["dir"] == "oracle/toy-test/anger/seed0"
     assert failed["error"] == "RuntimeError: deliberate test failure for variant anger"
