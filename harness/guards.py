@@ -54,6 +54,15 @@ def is_credential_name(name: str) -> bool:
     return bool(words) and words[-1] in CREDENTIAL_WORDS
 
 
+def is_variable_name(value: Any) -> bool:
+    """`OPENAI_API_KEY`, `my_key`; not `a-b`, nor a long mix of cases and digits (a pasted key)."""
+    text = str(value)
+    pasted = len(text) >= 24 and all(
+        any(test(c) for c in text) for test in (str.islower, str.isupper, str.isdigit)
+    )
+    return ENV_NAME.fullmatch(text) is not None and not pasted
+
+
 def looks_like_key(value: Any) -> bool:
     """A string holding something shaped like a known provider's API key or token."""
     return isinstance(value, str) and KEY_SHAPES.search(value) is not None
@@ -76,9 +85,7 @@ def credential_paths(config: Mapping[Any, Any]) -> list[str]:
     found = []
     for path, value in _leaves({k: v for k, v in config.items() if k != "hydra"}, ""):
         named = path.split(".")[0] in CHECKED_SECTIONS and is_credential_name(re.sub(r"\[\d+\]$", "", path))
-        not_a_variable = (
-            path.endswith("api_key_env") and value is not None and not ENV_NAME.fullmatch(str(value))
-        )
+        not_a_variable = path.endswith("api_key_env") and value is not None and not is_variable_name(value)
         if (named and value not in (None, "")) or looks_like_key(value) or not_a_variable:
             found.append(path)
     return found

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError, ExitCode, validated
-from harness.guards import check_command_line, is_credential_name, looks_like_key, mask_argv, mask_credentials
+from harness.guards import (
+    check_command_line,
+    is_credential_name,
+    is_variable_name,
+    looks_like_key,
+    mask_argv,
+    mask_credentials,
+)
 from harness.presets import ModelPreset
 from tests.helpers import TOY, harness_cli, run_toy_job
 from tests.wandb_support import isolate_wandb
@@ -91,6 +98,8 @@ def test_a_bad_name_is_refused_in_code_too(tmp_path: Path) -> None:
 
 
 def test_credential_names_and_shapes() -> None:
+    assert is_variable_name("OPENAI_API_KEY") and is_variable_name("my_key")
+    assert not is_variable_name("hunter2-not-a-variable") and not is_variable_name("aB3" * 10)
     assert all(map(is_credential_name, ["api_key", "apiKey", "HF_TOKEN", "client_secret", "password", "key"]))
     assert not any(
         map(is_credential_name, ["api_key_env", "max_tokens", "token_limit_field", "keys", "tokenizer"])

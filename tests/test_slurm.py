@@ -201,7 +201,13 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
     assert (job_dir / "conversations.jsonl").read_bytes().startswith(kept)  # finished ones were not redone
-    assert manifest(sweep_dir)["counts"] == {"done": 1, "incomplete": 0, "failed": 0, "running": 0, "missing": 0}
+    assert manifest(sweep_dir)["counts"] == {
+        "done": 1,
+        "incomplete": 0,
+        "failed": 0,
+        "running": 0,
+        "missing": 0,
+    }
 
 
 def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> None:
