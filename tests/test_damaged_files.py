@@ -24,7 +24,9 @@ from harness.store import (
     read_jsonl_records,
 )
 from harness.sweep import record_job_end, record_job_start, refresh_manifest
+from harness.tracking.wandb_logger import RUN_FILE, WANDB_SUBDIR
 from tests.helpers import TOY, harness_cli, run_toy_job
+from tests.wandb_support import isolate_wandb
 
 TRIALS = ["env.trials=2"]  # 5 toy tasks x 2 trials: 10 conversations
 Damage = Callable[[list[bytes]], tuple[list[bytes], dict[int, str]]]
@@ -207,3 +209,18 @@ def test_the_manifest_reads_completeness_from_the_records(tmp_path: Path) -> Non
     (job / JOB_FILE).unlink()
     run_toy_job(job, TRIALS)
     assert refresh_manifest(tmp_path)["jobs"][0]["state"] == "done"
+
+
+def test_a_damaged_wandb_run_file_starts_a_new_run_and_the_job_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    isolate_wandb(tmp_path, monkeypatch)
+    job = tmp_path / "job"
+    run_toy_job(job, ["wandb.mode=offline"])
+    run_file = job / WANDB_SUBDIR / RUN_FILE
+    first = json.loads(run_file.read_text())["id"]
+    run_file.write_bytes(bytes(32))
+    caplog.set_level(logging.WARNING)
+    assert run_toy_job(job, ["wandb.mode=offline"])["conversations"] == 5
+    assert any(f"W&B: {run_file} is damaged" in r.getMessage() for r in caplog.records)
+    assert json.loads(run_file.read_text())["id"] != first

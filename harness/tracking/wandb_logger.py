@@ -23,7 +23,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.errors import validated
 from harness.guards import mask_argv
 from harness.observers import JobObserver
-from harness.store import CONVERSATIONS, JOB_FILE, RESULTS, SUMMARY, latest_by_key, read_conversations
+from harness.store import (
+    CONVERSATIONS,
+    JOB_FILE,
+    RESULTS,
+    SUMMARY,
+    DamagedFile,
+    latest_by_key,
+    read_conversations,
+    read_json_object,
+)
 from harness.tracking.conversation_rows import (
     TRANSCRIPT_COLUMNS,
     RunningAverages,
@@ -201,8 +210,13 @@ class WandbObserver:
 
     def _run_id(self) -> str:
         run_file = self.state_dir / RUN_FILE
-        if run_file.exists():
-            return str(json.loads(run_file.read_text())["id"])
+        try:
+            recorded = read_json_object(run_file) or {}
+        except DamagedFile as error:
+            log.warning("W&B: %s; this attempt starts a new run", error)
+            recorded = {}
+        if isinstance(recorded.get("id"), str):
+            return recorded["id"]
         run_id = _new_run_id()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps({"id": run_id}) + "\n")
