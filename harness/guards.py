@@ -137,11 +137,14 @@ def mask_argv(argv: list[str]) -> list[str]:
 
 def path_name_error(key: str, value: Any) -> ConfigError | None:
     """Why `value` cannot name a directory (`/`, `\\`, `..`, empty, NUL), or None when it can."""
-    text = "" if value is None else str(value)
-    if text in ("", ".", "..") or any(bad in text for bad in ("/", "\\", "\0")) or ".." in Path(text).parts:
+    if value is None:  # not set: the schemas say whether it must be
+        return None
+    text = str(value)
+    if text in ("", ".", "..") or any(bad in text for bad in ("/", "\\", "\0")):
+        shown = "" if looks_like_key(text) else f" (got {text[:40]!r})"
         return ConfigError(
             f"`{key}` is used as a directory name under outputs/ and cannot be empty, `.` or `..` "
-            f"or contain `/` or `\\` (got {text[:40]!r}); use letters, digits, `-`, `_` or `.`"
+            f"or contain `/` or `\\`{shown}; use letters, digits, `-`, `_` or `.`"
         )
     return None
 
