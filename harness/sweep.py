@@ -113,7 +113,7 @@ def _job_entry(
     if state == "running" and not _still_running(recorded, alive):
         state, note = "missing", "interrupted: its process or SLURM job is gone"
     checked = _files_stamp(job_dir)
-    if previous is not None and previous["checked"] == checked:
+    if previous is not None and previous.get("checked") == checked and "progress" in previous:
         on_disk, unfinished = previous["conversations_on_disk"], previous["progress"]
     else:
         on_disk, unfinished = _read_progress(job_dir)
