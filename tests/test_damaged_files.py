@@ -7,6 +7,8 @@ import collections
 import json
 import logging
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from harness.store import (
 )
 from harness.sweep import record_job_end, record_job_start, refresh_manifest
 from harness.tracking.wandb_logger import RUN_FILE, WANDB_SUBDIR
-from tests.helpers import TOY, harness_cli, run_toy_job
+from tests.helpers import ROOT, TOY, harness_cli, run_toy_job
 from tests.wandb_support import isolate_wandb
 
 TRIALS = ["env.trials=2"]  # 5 toy tasks x 2 trials: 10 conversations
@@ -224,3 +226,27 @@ def test_a_damaged_wandb_run_file_starts_a_new_run_and_the_job_goes_on(
     assert run_toy_job(job, ["wandb.mode=offline"])["conversations"] == 5
     assert any(f"W&B: {run_file} is damaged" in r.getMessage() for r in caplog.records)
     assert json.loads(run_file.read_text())["id"] != first
+
+
+def test_a_damaged_job_in_a_sweep_is_incomplete_until_the_sweep_is_rerun(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    command = ["-m", *TOY, *TRIALS, "variant=control,anger", f"hydra.sweep.dir={sweep}"]
+    assert harness_cli(command).returncode == 0
+    damaged = sweep / "oracle" / "toy-test" / "anger" / "seed0"
+    log = damaged / CONVERSATIONS
+    log.write_bytes(b"".join(nul_block(log.read_bytes().splitlines(keepends=True))[0]))
+
+    status = subprocess.run(
+        [sys.executable, "-m", "harness.sweep", str(sweep)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert status.returncode == 1
+    assert "2 jobs: 1 done, 1 incomplete" in status.stdout
+    jobs = load_sweep(sweep).jobs.set_index("job")
+    assert jobs.loc["oracle/toy-test/anger/seed0", "state"] == "incomplete"
+    assert jobs.loc["oracle/toy-test/control/seed0", "state"] == "complete"
+
+    rerun = harness_cli(command)
+    assert rerun.returncode == 0, rerun.stderr
+    assert refresh_manifest(sweep)["counts"]["done"] == 2
+    assert set(load_sweep(sweep).jobs["state"]) == {"complete"}
+    assert (damaged / f"{CONVERSATIONS}.quarantine").exists()
