@@ -11,7 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from harness.errors import ExitCode, HarnessError
+from harness.errors import ExitCode, HarnessError, file_error
+from harness.guards import check_command_line
 from harness.logs import quiet_libraries
 from harness.store import ERROR_FILE
 
@@ -24,18 +25,25 @@ def main(cfg: DictConfig) -> float | None:
     quiet_libraries(hydra_cfg.verbose)
     output_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    (output_dir / ERROR_FILE).unlink(missing_ok=True)
     try:
+        (output_dir / ERROR_FILE).unlink(missing_ok=True)
         summary = run(cfg, output_dir)
     except HarnessError as error:
-        (output_dir / ERROR_FILE).write_text(f"{error}\n")
+        _write_error(output_dir, f"{error}\n")
         if multirun:
             raise  # the launcher records this job as failed; the others go on
         print(f"error: {error}", file=sys.stderr)
         sys.exit(ExitCode.CONFIG)
     except Exception as error:
-        (output_dir / ERROR_FILE).write_text(f"{type(error).__name__}: {error}\n\n{traceback.format_exc()}")
-        raise
+        described = file_error(error, output_dir) if isinstance(error, OSError) else None
+        first = described[0] if described else f"{type(error).__name__}: {error}"
+        _write_error(output_dir, f"{first}\n\n{traceback.format_exc()}")
+        if described is None:
+            raise
+        if multirun:
+            raise HarnessError(described[0]) from None
+        print(f"error: {described[0]}", file=sys.stderr)
+        sys.exit(described[1])
     if summary["state"] == "incomplete":
         if not multirun:
             sys.exit(ExitCode.INCOMPLETE)
@@ -46,5 +54,20 @@ def main(cfg: DictConfig) -> float | None:
     return summary["average_reward"]
 
 
+def _write_error(output_dir: Path, text: str) -> None:
+    """Write `error.txt` whole or not at all (the disk may be what failed)."""
+    tmp = output_dir / f"{ERROR_FILE}.tmp"
+    try:
+        tmp.write_text(text)
+        tmp.replace(output_dir / ERROR_FILE)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
 if __name__ == "__main__":
+    try:
+        check_command_line(sys.argv[1:])  # before Hydra, whose errors would echo a key given here
+    except HarnessError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(ExitCode.CONFIG)
     main()

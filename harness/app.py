@@ -19,6 +19,7 @@ from harness.conversation import LoopSettings
 from harness.cost import cost_line, preset_prices
 from harness.domain import Domain
 from harness.errors import ConfigError, HarnessError, validated
+from harness.guards import refuse_bad_path_names, refuse_credentials
 from harness.observers import JobObserver, ProgressBar
 from harness.retry import RetryPolicy, describe_missing
 from harness.runner import Job, UserSettings, run_job
@@ -144,13 +145,15 @@ def build(config: dict[str, Any]) -> Any:
 
 
 def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | None = None) -> Job:
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    refuse_credentials(container)  # ConfigGuard did, for the command line; this covers every job of a sweep
+    refuse_bad_path_names(container)
     settings = settings_from(cfg)
     domain: Domain = build(settings.env.domain)
     variant = Variant.from_config(settings.variant)
     backend: Backend = build(settings.backend)
     user_backend: Backend | None = build(settings.user.backend) if settings.user.backend else None
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
     fingerprint = {str(key): value for key, value in container.items() if key not in OPERATIONAL_KEYS}
     fingerprint["env"] = {
         k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 from typing import Any, TypeVar
 
@@ -62,6 +63,41 @@ def validated(schema: type[M], data: Any, prefix: str = "", hint: str = "") -> M
     except ValidationError as error:
         first = error.errors()[0]
         key = prefix + ".".join(str(part) for part in first["loc"])
-        raise ConfigError(
-            f"config error at `{key}`: {first['msg']} (got {first.get('input')!r}){hint}"
-        ) from None
+        shown = _shown_input(key, first.get("input"))
+        raise ConfigError(f"config error at `{key}`: {first['msg']}{shown}{hint}") from None
+
+
+def _shown_input(key: str, value: Any) -> str:
+    """` (got ...)`, unless the key or the value might be a credential."""
+    from harness.guards import is_credential_name, looks_like_key
+
+    name = key.split(".")[-1]
+    if is_credential_name(name) or name == "api_key_env" or looks_like_key(repr(value)):
+        return ""
+    return f" (got {value!r})"
+
+
+_USER_FIXABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+_DISK = frozenset({*_USER_FIXABLE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def file_error(error: OSError, where: Any = None) -> tuple[str, ExitCode] | None:
+    """One line naming the path and the cause of a file-system error, and the exit code it deserves:
+    CONFIG for a place the user cannot write (choose another), FAILED for a full or failing disk.
+
+    `where` names the path when the error does not (a failed `write` says only "No space left");
+    None for an OSError that is not about files (a socket, a subprocess).
+    """
+    path = error.filename or (where if error.errno in _DISK else None)
+    if path is None:
+        return None
+    line = f"cannot write {path}: {error.strerror or type(error).__name__}"
+    if error.errno in _USER_FIXABLE:
+        return (
+            f"{line} (choose a writable place with hydra.run.dir=... or hydra.sweep.dir=...)",
+            ExitCode.CONFIG,
+        )
+    return (
+        f"{line} (free space or fix the disk, then rerun: finished conversations are kept)",
+        ExitCode.FAILED,
+    )

@@ -15,7 +15,7 @@ from typing import (
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from harness.types import Message
+from harness.types import Message, Termination
 
 
 class Counts(TypedDict):
@@ -103,8 +103,8 @@ class ConversationRecord(JobFacts):
     """The user's emotional variant (`control`, `neutral`, `anger`, ...)."""
     reward: float
     """τ-bench's reward: 1.0 iff the final database and the required outputs match; 0 when unscored."""
-    termination: str
-    """Why it ended: a `harness.types.Termination` value."""
+    termination: Termination
+    """Why it ended (written as the `Termination` value, e.g. `user_stop`)."""
     scored: bool
     """Whether it counts in the agent's metrics (false for user, infrastructure and harness errors)."""
     error: str | None
@@ -137,4 +137,9 @@ class ConversationRecord(JobFacts):
 
 
 RECORD_SCHEMA: TypeAdapter[ConversationRecord] = TypeAdapter(ConversationRecord)
-"""Validates a record read back from disk (extra keys are kept out of the result, not refused)."""
+"""Validates a record read back from disk (extra keys are kept out of the result, not refused).
+
+`harness.store.read_jsonl_records` applies it to each line's JSON in strict mode: a string or
+null reward, a missing `counts` or an unknown termination fails, an integer reward passes.
+A field added later must be `NotRequired`, or records written before it are set aside.
+"""

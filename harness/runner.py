@@ -31,6 +31,7 @@ from harness.store import (
     Key,
     latest_by_key,
     read_conversations,
+    read_job_file,
     taubench_results,
     write_json,
 )
@@ -74,8 +75,9 @@ class Job:
 
 def _check_same_job(job: Job) -> None:
     path = job.output_dir / JOB_FILE
-    if path.exists():
-        previous = json.loads(path.read_text()).get("fingerprint", {})
+    recorded = read_job_file(job.output_dir)
+    if recorded is not None:
+        previous = recorded.fingerprint
         if previous != job.fingerprint:
             differing = sorted(
                 key
@@ -87,7 +89,9 @@ def _check_same_job(job: Job) -> None:
                 "choose another `name=` or remove that directory"
             )
     job.output_dir.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"fingerprint": job.fingerprint, "info": job.info})
+    write_json(
+        path, {"fingerprint": job.fingerprint, "info": job.info, "tasks": job.task_ids, "trials": job.trials}
+    )
 
 
 @contextmanager

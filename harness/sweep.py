@@ -23,7 +23,16 @@ from typing import Any, Literal
 
 from harness.errors import ExitCode
 from harness.retry import describe_missing
-from harness.store import CONVERSATIONS, ERROR_FILE, SUMMARY, write_json
+from harness.store import (
+    CONVERSATIONS,
+    ERROR_FILE,
+    JOB_FILE,
+    SUMMARY,
+    DamagedFile,
+    job_progress,
+    read_json_object,
+    write_json,
+)
 
 MANIFEST = "manifest.json"
 JOB_STATE = "job_state.json"
@@ -104,7 +113,8 @@ def refresh_manifest(
     for state_file in sweep_dir.glob(f"**/{JOB_STATE}"):
         overrides.setdefault(str(state_file.parent.relative_to(sweep_dir)), [])
     queue = functools.cache(slurm_queue)
-    jobs = [_job_entry(sweep_dir, rel, overrides[rel], queue) for rel in sorted(overrides)]
+    checked = {job["dir"]: job for job in previous.get("jobs", []) if "checked" in job}
+    jobs = [_job_entry(sweep_dir, rel, overrides[rel], queue, checked.get(rel)) for rel in sorted(overrides)]
     manifest = {
         "sweep_dir": str(sweep_dir),
         "command": command or previous.get("command"),
@@ -118,7 +128,11 @@ def refresh_manifest(
 
 
 def _job_entry(
-    sweep_dir: Path, rel: str, overrides: list[str], queue: Callable[[], SlurmQueue | None]
+    sweep_dir: Path,
+    rel: str,
+    overrides: list[str],
+    queue: Callable[[], SlurmQueue | None],
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     job_dir = sweep_dir / rel
     recorded = read_json(job_dir / JOB_STATE) or {}
@@ -132,11 +146,22 @@ def _job_entry(
         elif isinstance(held, tuple):
             state = "pending" if held[0] == "PENDING" else "running"
             reason = held[1] if state == "pending" else None
+    checked = _files_stamp(job_dir)
+    if previous is not None and previous.get("checked") == checked and "progress" in previous:
+        on_disk, unfinished = previous["conversations_on_disk"], previous["progress"]
+    else:
+        on_disk, unfinished = _read_progress(job_dir)
+    if unfinished.startswith(DAMAGED):
+        state, note = "failed", unfinished.removeprefix(DAMAGED)
+    elif state == "done" and unfinished:
+        state, note = "incomplete", unfinished  # the records on disk say what is finished
     entry: dict[str, Any] = {
         "dir": rel,
         "overrides": overrides,
         "state": state,
-        "conversations_on_disk": _count_lines(job_dir / CONVERSATIONS),
+        "conversations_on_disk": on_disk,
+        "progress": unfinished,
+        "checked": checked,
         "slurm_job_id": recorded.get("slurm_job_id"),
         "attempt": recorded.get("attempt", 0),
     }
@@ -148,10 +173,37 @@ def _job_entry(
             entry[key] = summary.get(key)
         entry["job_state"] = summary.get("state")
     if state == "failed":
-        entry["error"] = _first_line(job_dir / ERROR_FILE) or recorded.get("error")
-    if note and state not in ("done", "failed"):
+        entry["error"] = _first_line(job_dir / ERROR_FILE) or recorded.get("error") or note
+    if note and state != "done":
         entry["note"] = note
     return entry
+
+
+DAMAGED = "damaged: "
+
+
+def _read_progress(job_dir: Path) -> tuple[int, str]:
+    """(finished records, what is not finished: empty when complete, `damaged: ...` for a bad job.json)."""
+    try:
+        progress = job_progress(job_dir)
+    except DamagedFile as error:
+        return 0, f"{DAMAGED}{error}"
+    if progress.complete or (progress.wanted is None and not progress.damaged):  # None: an older job.json
+        return len(progress.finished), ""
+    return len(progress.finished), progress.describe()
+
+
+def _files_stamp(job_dir: Path) -> list[int]:
+    """Size and modification time of the files progress is read from, to skip rereading them."""
+    stamp = []
+    for name in (CONVERSATIONS, JOB_FILE):
+        try:
+            info = (job_dir / name).stat()
+        except FileNotFoundError:
+            stamp += [-1, -1]
+        else:
+            stamp += [info.st_size, info.st_mtime_ns]
+    return stamp
 
 
 def _slurm_status(recorded: dict[str, Any], queue: Callable[[], SlurmQueue | None]) -> tuple[str, str] | bool:
@@ -196,13 +248,6 @@ def slurm_queue() -> SlurmQueue | None:
     return queue
 
 
-def _count_lines(path: Path) -> int:
-    if not path.exists():
-        return 0
-    with path.open("rb") as file:
-        return sum(1 for line in file if line.endswith(b"\n"))
-
-
 def _first_line(path: Path) -> str | None:
     if not path.exists():
         return None
@@ -211,11 +256,11 @@ def _first_line(path: Path) -> str | None:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
+    """A state, manifest or summary file; each is rewritten whole, so a damaged one counts as absent."""
     try:
-        value = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return read_json_object(path)
+    except DamagedFile:
         return None
-    return value if isinstance(value, dict) else None
 
 
 def format_manifest(manifest: dict[str, Any]) -> str:
@@ -240,6 +285,8 @@ def _detail(job: dict[str, Any]) -> str:
                 detail += " (accepted as final)"
         return detail
     if job["state"] == "incomplete":
+        if job.get("job_state") != "incomplete" and job.get("note"):  # the records disagree with its summary
+            return f"{job['note']}; average reward {_reward(job)} so far"
         return f"{describe_missing(job)}; average reward {_reward(job)} so far"
     if job["state"] == "failed":
         return str(job.get("error") or "failed")

@@ -66,7 +66,10 @@ def record(
             "user_completion_tokens": 10,
         },
         "calls": [{"role": "user", "turn": 0, "affect_active": variant != "control"}],
+        "started_at": 0.0,
         "duration_s": 1.5,
+        "user_messages": [],
+        "actions": [],
         "messages": [
             {"role": "system", "content": "policy"},
             {"role": "user", "content": text},

@@ -17,9 +17,10 @@ from hydra.types import RunMode
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import OmegaConf
 
-from harness.store import ConversationLog, read_conversations
+from harness.store import ConversationLog, read_jsonl_records
 from harness.sweep import format_manifest, record_job_end, record_job_start, refresh_manifest
 from harness.sweep_callback import planned_jobs, sweep_command
+from tests.report_synthetic import record
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -136,7 +137,9 @@ def test_manifest_states_come_from_the_job_directories(tmp_path: Path) -> None:
     record_job_end(sweep / "m" / "partial", succeeded=True)
     (sweep / "m" / "failed" / "error.txt").write_text("RuntimeError: boom\n\nTraceback ...\n")
     record_job_end(sweep / "m" / "failed", succeeded=False, error="RuntimeError: boom")
-    (sweep / "m" / "dead" / "conversations.jsonl").write_text('{"task_id": 0}\n{"task_id": 1')
+    (sweep / "m" / "dead" / "conversations.jsonl").write_text(
+        json.dumps(record("x", "a", 0, 0, True)) + "\n{"
+    )
     dead_pid = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
@@ -223,9 +226,9 @@ def test_a_sweep_without_partition_stops_with_one_line() -> None:
 def test_an_interrupted_line_is_dropped_and_appends_stay_whole(tmp_path: Path) -> None:
     log_path = tmp_path / "conversations.jsonl"
     log_path.write_bytes(b'{"task_id": 0, "trial": 0}\n{"task_id": 1, "tri')
-    with ConversationLog(tmp_path) as log:
+    with ConversationLog(tmp_path, schema=None) as log:
         log.append({"task_id": 1, "trial": 0, "text": "x" * 100_000})
-    assert [(r["task_id"], r["trial"]) for r in read_conversations(log_path)] == [(0, 0), (1, 0)]
+    assert [(r["task_id"], r["trial"]) for r in read_jsonl_records(log_path).records] == [(0, 0), (1, 0)]
     assert log_path.read_bytes().count(b"\n") == 2
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,17 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.metrics import is_success
 from harness.retry import describe_missing
-from harness.store import CONVERSATIONS, ERROR_FILE, JOB_FILE, SUMMARY, latest_by_key, read_conversations
+from harness.store import (
+    CONVERSATIONS,
+    ERROR_FILE,
+    JOB_FILE,
+    SUMMARY,
+    DamagedFile,
+    JobProgress,
+    job_progress,
+    read_job_file,
+    read_json_object,
+)
 from harness.types import STOP_TOKEN
 
 
@@ -38,15 +47,15 @@ def find_job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(found)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _read_summary(path: Path) -> dict[str, Any] | None:
+    """`summary.json`, derived from the conversations: a damaged one counts as not written yet."""
     try:
-        value = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return read_json_object(path)
+    except DamagedFile:
         return None
-    return value if isinstance(value, dict) else None
 
 
-def _job_state(job_dir: Path, summary: dict[str, Any] | None, records: int) -> tuple[str, str]:
+def _job_state(job_dir: Path, summary: dict[str, Any] | None, progress: JobProgress) -> tuple[str, str]:
     error, summary_path = job_dir / ERROR_FILE, job_dir / SUMMARY
     rerun_since_error = (
         error.exists() and summary_path.exists() and summary_path.stat().st_mtime > error.stat().st_mtime
@@ -54,13 +63,26 @@ def _job_state(job_dir: Path, summary: dict[str, Any] | None, records: int) -> t
     if error.exists() and not rerun_since_error:
         lines = (job_dir / ERROR_FILE).read_text(errors="replace").strip().splitlines()
         return "failed", lines[0] if lines else ERROR_FILE
-    if summary is None:
-        return ("running" if records else "not started"), "no summary.json yet"
-    if summary.get("state") == "incomplete" or (summary.get("state") is None and summary.get("missing")):
-        return "incomplete", describe_missing(summary)
-    if summary.get("state") == "accepted_incomplete":
+    if summary is None and not progress.damaged:
+        return ("running" if progress.records else "not started"), "no summary.json yet"
+    if summary is not None and summary.get("state") == "accepted_incomplete":
         return "accepted_incomplete", f"{describe_missing(summary)} (accepted as final)"
+    if summary is not None and summary.get("state") == "incomplete" and not progress.damaged:
+        return "incomplete", describe_missing(summary)
+    if progress.wanted is None and not progress.damaged:  # job.json written before it listed its tasks
+        missing = int((summary or {}).get("missing") or 0)
+        return ("incomplete", f"{missing} conversations missing") if missing else ("complete", "")
+    if not progress.complete:
+        return "incomplete", progress.describe()
     return "complete", ""
+
+
+def _expected(progress: JobProgress, summary: dict[str, Any] | None) -> int | None:
+    if progress.wanted is not None:
+        return len(progress.wanted)
+    if summary:
+        return int(summary.get("conversations") or 0) + int(summary.get("missing") or 0)
+    return None
 
 
 def _words(text: str) -> int:
@@ -147,12 +169,17 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     records_by_row: list[dict[str, Any]] = []
     for job_dir in find_job_dirs(sweep_dir):
         name = str(job_dir.relative_to(sweep_dir))
-        job = _read_json(job_dir / JOB_FILE) or {}
-        summary = _read_json(job_dir / SUMMARY)
-        run_seed = int((job.get("fingerprint") or {}).get("seed", 0))
-        records = list(latest_by_key(read_conversations(job_dir / CONVERSATIONS)).values())
-        state, detail = _job_state(job_dir, summary, len(records))
-        info = job.get("info") or {}
+        try:
+            job = read_job_file(job_dir)
+        except DamagedFile as error:  # its conversations cannot be placed: leave them out
+            job_rows.append({"job": name, "state": "failed", "detail": str(error), "conversations": 0})
+            continue
+        summary = _read_summary(job_dir / SUMMARY)
+        run_seed = int(job.fingerprint.get("seed", 0)) if job else 0
+        progress = job_progress(job_dir, job.wanted() if job else None)
+        records = list(progress.records.values())
+        state, detail = _job_state(job_dir, summary, progress)
+        info = job.info if job else {}
         job_rows.append(
             {
                 "job": name,
@@ -163,9 +190,9 @@ def load_sweep(sweep_dir: Path) -> Sweep:
                 "env": info.get("env"),
                 "variant": info.get("variant"),
                 "conversations": len(records),
-                "expected": summary.get("expected", summary["conversations"] + summary.get("missing", 0))
-                if summary
-                else None,
+                "expected": _expected(progress, summary),
+                "damaged_lines": len(progress.damaged),
+                "set_aside_lines": progress.set_aside,
             }
         )
         for record in records:

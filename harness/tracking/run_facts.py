@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
@@ -11,28 +10,19 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.guards import MASK, is_credential_name, mask_credentials
 
-MASK = "***"
-_SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "credential", "credentials"}
+__all__ = ["MASK", "looks_secret", "mask_secrets", "run_facts"]
 
 
 def looks_secret(name: str) -> bool:
-    """`api_key`, `hf_token`, `WANDB_API_KEY`, `clientSecret`; not `max_tokens` or `keys`."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    words = {word.lower() for word in re.split(r"[^A-Za-z0-9]+", spaced) if word}
-    return bool(words & _SECRET_WORDS)
+    """`api_key`, `hf_token`, `WANDB_API_KEY`, `clientSecret`; not `max_tokens`, `keys` or `api_key_env`."""
+    return is_credential_name(name)
 
 
 def mask_secrets(value: Any) -> Any:
-    """A copy of a config tree with every secret-looking key's value replaced by `***`."""
-    if isinstance(value, dict):
-        return {
-            key: (MASK if looks_secret(str(key)) and item not in (None, "") else mask_secrets(item))
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [mask_secrets(item) for item in value]
-    return value
+    """A copy of a config tree with every credential's value (by key or by shape) replaced by `***`."""
+    return mask_credentials(value)
 
 
 def _run(command: list[str], cwd: Path | None = None) -> str | None:

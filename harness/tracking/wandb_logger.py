@@ -12,7 +12,9 @@ import logging
 import os
 import secrets
 import string
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,8 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.errors import validated
 from harness.extras import install_hint
 from harness.metrics import is_success
+from harness.guards import mask_argv
 from harness.observers import JobObserver
-from harness.store import CONVERSATIONS, JOB_FILE, RESULTS, SUMMARY, latest_by_key, read_conversations
+from harness.store import (
+    CONVERSATIONS,
+    JOB_FILE,
+    RESULTS,
+    SUMMARY,
+    DamagedFile,
+    latest_by_key,
+    read_conversations,
+    read_json_object,
+)
 from harness.tracking.conversation_rows import (
     TRANSCRIPT_COLUMNS,
     RunningAverages,
@@ -110,6 +122,16 @@ def run_tags(info: dict[str, Any], extra: list[str]) -> list[str]:
     return [tag[:64] for tag in (*tags, *extra)]
 
 
+@contextlib.contextmanager
+def _masked_argv() -> Iterator[None]:
+    saved = sys.argv
+    sys.argv = mask_argv(saved)
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def _new_run_id() -> str:
     alphabet = string.ascii_lowercase + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(12))
@@ -142,7 +164,8 @@ class WandbObserver:
         run_id = self._run_id()
         self._load_logged_rows(run_id)
         try:
-            self._run = self._init_run(run_id)
+            with _masked_argv():  # wandb records the command line
+                self._run = self._init_run(run_id)
         except Exception as error:
             self._fail("run init", error)
             return
@@ -192,8 +215,13 @@ class WandbObserver:
 
     def _run_id(self) -> str:
         run_file = self.state_dir / RUN_FILE
-        if run_file.exists():
-            return str(json.loads(run_file.read_text())["id"])
+        try:
+            recorded = read_json_object(run_file) or {}
+        except DamagedFile as error:
+            log.warning("W&B: %s; this attempt starts a new run", error)
+            recorded = {}
+        if isinstance(recorded.get("id"), str):
+            return recorded["id"]
         run_id = _new_run_id()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         run_file.write_text(json.dumps({"id": run_id}) + "\n")
@@ -316,8 +344,14 @@ class WandbObserver:
             metadata={"job_name": self.info["job_name"], "variant": self.info["variant"]},
         )
         for name in ARTIFACT_FILES:
-            if (self.output_dir / name).exists():
-                artifact.add_file(str(self.output_dir / name), name=name)
+            path = self.output_dir / name
+            if name == JOB_FILE and path.exists():  # the job's config, masked like the run's
+                job = json.loads(path.read_text())
+                if mask_secrets(job) != job:
+                    path = self.state_dir / JOB_FILE
+                    path.write_text(json.dumps(mask_secrets(job), indent=2))
+            if path.exists():
+                artifact.add_file(str(path), name=name)
         self._run.log_artifact(artifact)
 
     def _finish(self) -> None:
