@@ -8,6 +8,7 @@ errors would echo an override's value), and on the composed config in the `Confi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -197,7 +198,12 @@ class ConfigGuard(Callback):
 
 
 def probe_writable(directory: Path) -> None:
-    """Create `directory` and write a byte in it: an OSError says it cannot hold the job's files."""
+    """Write a byte in `directory`: an OSError says it cannot hold the job's files.
+
+    The directories it had to create are removed again, so a run that stops later (a config that
+    cannot compose) leaves nothing behind.
+    """
+    created = [path for path in (directory, *directory.parents) if not path.exists()]
     directory.mkdir(parents=True, exist_ok=True)
     probe = directory / f".write-probe-{os.getpid()}"
     try:
@@ -207,6 +213,9 @@ def probe_writable(directory: Path) -> None:
             os.fsync(file.fileno())
     finally:
         probe.unlink(missing_ok=True)
+        for path in created:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def _probe_or_exit(config: DictConfig, key: str) -> None:

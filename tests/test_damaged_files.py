@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.errors import ExitCode, HarnessError
 from harness.record import RECORD_SCHEMA
 from harness.report.load import load_sweep
 from harness.store import (
@@ -232,17 +232,17 @@ def test_a_damaged_job_in_a_sweep_is_incomplete_until_the_sweep_is_rerun(tmp_pat
     sweep = tmp_path / "sweep"
     command = ["-m", *TOY, *TRIALS, "variant=control,anger", f"hydra.sweep.dir={sweep}"]
     assert harness_cli(command).returncode == 0
-    damaged = sweep / "oracle" / "toy-test" / "anger" / "seed0"
+    damaged = sweep / "oracle" / "toy-test" / "anger-medium" / "seed0"
     log = damaged / CONVERSATIONS
     log.write_bytes(b"".join(nul_block(log.read_bytes().splitlines(keepends=True))[0]))
 
     status = subprocess.run(
         [sys.executable, "-m", "harness.sweep", str(sweep)], cwd=ROOT, capture_output=True, text=True
     )
-    assert status.returncode == 1
+    assert status.returncode == ExitCode.INCOMPLETE
     assert "2 jobs: 1 done, 1 incomplete" in status.stdout
     jobs = load_sweep(sweep).jobs.set_index("job")
-    assert jobs.loc["oracle/toy-test/anger/seed0", "state"] == "incomplete"
+    assert jobs.loc["oracle/toy-test/anger-medium/seed0", "state"] == "incomplete"
     assert jobs.loc["oracle/toy-test/control/seed0", "state"] == "complete"
 
     rerun = harness_cli(command)

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from harness.errors import validated
 from harness.extras import install_hint
-from harness.metrics import is_success
 from harness.guards import mask_argv
+from harness.metrics import is_success
 from harness.observers import JobObserver
 from harness.store import (
     CONVERSATIONS,
