@@ -36,7 +36,7 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-test")
 
 
-def openai_job(url: str, *extra: str) -> list[str]:
+def openai_job(url: str, *extra: str, max_retries: int = 1) -> list[str]:
     """10 toy conversations (5 tasks × 2 trials) of 5 model calls each against the fake server."""
     return [
         *TOY,
@@ -45,7 +45,7 @@ def openai_job(url: str, *extra: str) -> list[str]:
         f"model.base_url={url}",
         f"model.api_model={MODEL}",
         f"model.api_key_env={KEY_ENV}",
-        "backend.max_retries=1",
+        f"backend.max_retries={max_retries}",
         "backend.backoff_s=0.01",
         "backend.backoff_max_s=0.02",
         "env.max_steps=2",
@@ -82,6 +82,9 @@ def test_a_share_of_failing_calls_is_finished_by_retry_passes(tmp_path: Path) ->
                 "retry.cooldown_s=0.01",
                 "retry.growth=1",
                 "retry.down_passes=15",
+                # a call fails with p = 0.5^3: some conversation fails its first pass (p > 0.998) and
+                # every conversation is finished within 15 passes (p > 0.9998)
+                max_retries=2,
             ),
         )
     lines = read_jsonl(tmp_path / CONVERSATIONS)
