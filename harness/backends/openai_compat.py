@@ -153,7 +153,11 @@ class OpenAIBackend:
         return random.uniform(ceiling / 2, ceiling)
 
     async def complete(
-        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema] | None,
+        sampling: Sampling,
+        response_format: dict[str, Any] | None = None,
     ) -> Reply:
         if self.client is None or self._slots is None:
             raise BackendUnavailable("the OpenAI-compatible backend is not started")
@@ -168,6 +172,8 @@ class OpenAIBackend:
             request["tools"] = list(tools)
         if sampling.seed is not None:
             request["seed"] = sampling.seed
+        if response_format is not None:
+            request["response_format"] = response_format
         last = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
