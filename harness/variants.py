@@ -22,6 +22,8 @@ class Variant:
     """Persona instructions per intensity; empty for control."""
     scripted_opening: str = "Hi, I need some help with a request."
     """What the oracle's scripted user says first (a plumbing check, not a model result)."""
+    markers: list[str] = field(default_factory=list)
+    """Regexes of this emotion's words for the report's lexicon check; none may occur in a persona text."""
 
     def __post_init__(self) -> None:
         if self.intensity not in INTENSITIES:
