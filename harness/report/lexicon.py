@@ -33,15 +33,17 @@ def sweep_markers(sweep_dir: Path, jobs: list[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for job in jobs:
         try:
-            variant = json.loads((sweep_dir / job / JOB_FILE).read_text())["fingerprint"]["variant"]
-        except (OSError, KeyError, TypeError, json.JSONDecodeError):
+            data = json.loads((sweep_dir / job / JOB_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
             continue
-        if variant.get("markers"):
-            found.setdefault(variant["name"], list(variant["markers"]))
-        elif (CONF_VARIANTS / f"{variant.get('name')}.yaml").is_file():
-            data: dict[str, Any] = yaml.safe_load((CONF_VARIANTS / f"{variant['name']}.yaml").read_text())
-            if data.get("markers"):
-                found.setdefault(variant["name"], list(data["markers"]))
+        variant = (data.get("fingerprint") or {}).get("variant") or {}
+        name = variant.get("name") or (data.get("info") or {}).get("variant")
+        markers = variant.get("markers")
+        if not markers and name and (CONF_VARIANTS / f"{name}.yaml").is_file():
+            conf: dict[str, Any] = yaml.safe_load((CONF_VARIANTS / f"{name}.yaml").read_text())
+            markers = conf.get("markers")
+        if name and markers:
+            found.setdefault(name, list(markers))
     return found
 
 
