@@ -161,5 +161,7 @@ def test_verdicts_are_checked_against_the_conversation() -> None:
             parse_verdict(text, [0], [0, 1])
     schema = verdict_schema([0, 2], [0, 1, 2])
     assert schema["properties"]["turns"]["minItems"] == schema["properties"]["turns"]["maxItems"] == 2
-    assert schema["$defs"]["TurnJudgment"]["properties"]["turn"]["enum"] == [0, 2]
-    assert schema["$defs"]["TurnJudgment"]["properties"]["emotion"]["enum"] == list(EMOTIONS)
+    judgments = schema["properties"]["turns"]["prefixItems"]
+    assert [item["properties"]["turn"]["enum"] for item in judgments] == [[0], [2]]
+    assert judgments[0]["properties"]["emotion"]["enum"] == list(EMOTIONS)
+    assert schema["$defs"]["FidelityFlag"]["properties"]["turn"]["enum"] == [0, 1, 2]

@@ -243,6 +243,9 @@ class Judge:
             self.tally.prompt_tokens += judgment["usage"]["prompt_tokens"]
             self.tally.completion_tokens += judgment["usage"]["completion_tokens"]
 
+        from harness.judge.structured import prepare
+
+        prepare(self.backend)
         try:
             async with self.backend:
                 await asyncio.gather(*(one(job.job_dir, r) for job in work for r in job.pending))

@@ -69,13 +69,14 @@ def verdict_schema(judged: Sequence[int], turns: Sequence[int], limits: Limits =
     """The JSON schema for one conversation: `judged` are the turns to judge, `turns` every customer turn."""
     schema = copy.deepcopy(Verdict.model_json_schema())
     definitions = schema["$defs"]
-    turn_props = definitions["TurnJudgment"]["properties"]
-    turn_props["turn"] = {
-        "type": "integer",
-        "enum": list(judged),
-        "description": turn_props["turn"]["description"],
-    }
-    turn_props["reason"]["maxLength"] = limits.reason_chars
+    turn_judgment = definitions.pop("TurnJudgment")
+    turn_judgment["properties"]["reason"]["maxLength"] = limits.reason_chars
+
+    def judgment_of(turn: int) -> dict[str, Any]:
+        item = copy.deepcopy(turn_judgment)
+        item["properties"]["turn"] = {"type": "integer", "enum": [turn], "description": "This customer turn."}
+        return item
+
     flag_props = definitions["FidelityFlag"]["properties"]
     flag_props["turn"] = {
         "type": "integer",
@@ -84,7 +85,14 @@ def verdict_schema(judged: Sequence[int], turns: Sequence[int], limits: Limits =
     }
     flag_props["quote"]["maxLength"] = limits.quote_chars
     properties = schema["properties"]
-    properties["turns"].update(minItems=len(judged), maxItems=len(judged))
+    properties["turns"] = {
+        "type": "array",
+        "description": "One judgment per numbered customer turn, in order.",
+        "prefixItems": [judgment_of(turn) for turn in judged],
+        "items": False,
+        "minItems": len(judged),
+        "maxItems": len(judged),
+    }
     properties["fidelity"]["maxItems"] = limits.flags
     return schema
 
@@ -95,7 +103,7 @@ def parse_verdict(
     """The answer as a `Verdict`, or `InvalidVerdict` saying what is wrong (fed back on a retry)."""
     body = _strip_fence(text or "")
     try:
-        data = json.loads(body)
+        data = json.loads(body, strict=False)  # a raw tab or newline inside a string is harmless here
     except json.JSONDecodeError as error:
         raise InvalidVerdict(f"not valid JSON ({error.msg} at character {error.pos})") from None
     try:

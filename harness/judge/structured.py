@@ -29,12 +29,28 @@ class _ResponseFormatChat:
         return reply
 
 
+def prepare(backend: Backend) -> None:
+    """Before the backend starts: an in-process vLLM engine that only writes JSON gets compact JSON.
+
+    vLLM 0.32 reads `disable_any_whitespace` from the engine's config, not from the request; without
+    it a weak model can fill its whole token budget with whitespace between two JSON tokens.
+    """
+    from harness.backends.vllm import VLLMBackend
+
+    if isinstance(backend, VLLMBackend) and "structured_outputs_config" not in backend.engine_args:
+        from vllm.config import StructuredOutputsConfig
+
+        backend.engine_args["structured_outputs_config"] = StructuredOutputsConfig(
+            backend="xgrammar", disable_any_whitespace=True
+        )
+
+
 def json_chat(backend: Backend, schema: dict[str, Any], spec: ConversationSpec) -> ChatModel:
     from harness.backends.openai_compat import OpenAIBackend
     from harness.backends.vllm import VLLMBackend, VLLMChat
 
     if isinstance(backend, VLLMBackend):
-        return VLLMChat(backend, {"json": schema, "disable_any_whitespace": True})
+        return VLLMChat(backend, {"json": schema})
     if isinstance(backend, OpenAIBackend):
         # strict mode refuses maxLength and similar keywords; the answer is validated here instead
         response_format = {
