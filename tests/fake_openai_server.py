@@ -1,7 +1,7 @@
 """A scripted OpenAI-compatible HTTP server on 127.0.0.1 for testing retries and bad replies.
 
-Each chat request that carries `tools` (the agent) takes the next step of the script; the last
-step repeats. Requests without tools (the simulated user) get a plain one-line answer.
+Each chat request that carries `tools` (the agent) or a `response_format` (the judge) takes the next
+step of the script; the last step repeats. Other requests (the simulated user) get a plain one-line answer.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", 0))
             request = json.loads(self.rfile.read(length) or b"{}")
             server.headers.append(dict(self.headers))
-            if not request.get("tools"):
+            if not request.get("tools") and "response_format" not in request:
                 server.user_requests += 1
                 self._send(200, json.dumps(completion(USER_LINE)))
                 return
