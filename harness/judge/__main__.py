@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.errors import ExitCode, HarnessError
@@ -14,22 +16,26 @@ from harness.errors import ExitCode, HarnessError
 def main(cfg: DictConfig) -> int:
     from harness.judge.app import run
 
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         code = run(cfg)
     except HarnessError as error:
+        if multirun:
+            raise  # the launcher records the job as failed, with this message
         print(f"error: {error}", file=sys.stderr)
         sys.exit(ExitCode.CONFIG)
-    if code != ExitCode.OK:
+    if code != ExitCode.OK and not multirun:
         sys.exit(code)
     return int(code)
 
 
 def cli() -> None:
+    """Takes the sweep directory as the first argument, as `sweep_dir=...` for Hydra."""
     from harness.judge.app import sweep_dir_override
 
     args = sys.argv[1:]
     if args and "=" not in args[0] and not args[0].startswith("-"):
-        sys.argv[1:] = [sweep_dir_override(args[0]), *args[1:]]
+        sys.argv[1:] = [*args[1:], sweep_dir_override(args[0])]  # after any flag such as -m
     main()
 
 
