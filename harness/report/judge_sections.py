@@ -333,7 +333,7 @@ def cohens_kappa(first: pd.Series, second: pd.Series) -> float:
         pd.Categorical(first, categories=labels), pd.Categorical(second, categories=labels), dropna=False
     ).to_numpy()
     if len(labels) < 2:
-        return 1.0
+        return float("nan")  # one label only: chance agreement is 1 and κ is undefined
     return float(kappa(table, return_results=False))
 
 
@@ -537,7 +537,25 @@ def _lexicon(
             "Lexicon check (free fallback to the judge)",
             "Markers per 100 words of each variant's own lexicon (its `markers:` in conf/variant/<name>.yaml; "
             "none of them occurs in any persona text), over active turns only; 95 % bootstrap CI over tasks. "
-            "Each variant's own lexicon should rate highest in its own condition.",
-            table,
+            "Each variant's own lexicon should rate highest in its own condition. Cells: rate [CI]; "
+            "lexicon_check.csv has the numbers.",
+            _lexicon_grid(table),
         )
     )
+
+
+def _lexicon_grid(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell, one column per lexicon: `rate [low, high]`."""
+    if table.empty:
+        return table
+    text = table.assign(
+        value=[
+            f"{rate:.2f} [{low:.2f}, {high:.2f}]"
+            for rate, low, high in zip(
+                table["markers_per_100_words"], table["ci_low"], table["ci_high"], strict=True
+            )
+        ]
+    )
+    grid = text.pivot_table(index=[*CELL, "active_turns"], columns="lexicon", values="value", aggfunc="first")
+    grid.columns.name = None
+    return grid.reset_index()
