@@ -87,7 +87,7 @@ def test_a_killed_judge_loses_and_repeats_nothing(tmp_path: Path) -> None:
     (job,) = oracle_sweep(tmp_path, ("anger",), trials=4)
     args = [
         "-m", "harness.judge", str(tmp_path), *SCRIPTED_JUDGE,
-        "concurrency=2", "backend.delay_s=0.05", "backend.agent=[{text: '" + VALID_ONE_TURN + "'}]",
+        "concurrency=2", "backend.delay_s=0.1", "backend.agent=[{text: '" + VALID_ONE_TURN + "'}]",
     ]  # fmt: skip
     process = subprocess.Popen([sys.executable, *args], cwd=ROOT)
     deadline = time.monotonic() + 60
@@ -165,3 +165,11 @@ def test_verdicts_are_checked_against_the_conversation() -> None:
     assert [item["properties"]["turn"]["enum"] for item in judgments] == [[0], [2]]
     assert judgments[0]["properties"]["emotion"]["enum"] == list(EMOTIONS)
     assert schema["$defs"]["FidelityFlag"]["properties"]["turn"]["enum"] == [0, 1, 2]
+
+
+def test_the_sweep_directory_may_hold_spaces_commas_and_equals_signs(tmp_path: Path) -> None:
+    sweep = tmp_path / "my sweep,v=2"
+    (job,) = oracle_sweep(sweep, ("control",))
+    result = judge_cli([str(sweep), *SCRIPTED_JUDGE])
+    assert result.returncode == 0, result.stderr
+    assert len(read_jsonl(_judgment_files(job)[0])) == 5

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -10,6 +12,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.errors import ExitCode, HarnessError
+
+OVERRIDE = re.compile(r"[+~]{0,2}[A-Za-z_][\w.@/-]*=")
+"""A Hydra override (`key=value`, `+key=`, `~key=`), as opposed to the sweep directory."""
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="judge")
@@ -34,7 +39,7 @@ def cli() -> None:
     from harness.judge.app import sweep_dir_override
 
     args = sys.argv[1:]
-    if args and "=" not in args[0] and not args[0].startswith("-"):
+    if args and not args[0].startswith("-") and (Path(args[0]).exists() or not OVERRIDE.match(args[0])):
         sys.argv[1:] = [*args[1:], sweep_dir_override(args[0])]  # after any flag such as -m
     main()
 
