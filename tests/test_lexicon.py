@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from harness.report.build import Settings, build_report
 from harness.report.lexicon import active_turns, lexicon_rates, marker_pattern
 from tests.helpers import CONF
+from tests.report_synthetic import write_job
 
 VARIANTS = {path.stem: yaml.safe_load(path.read_text()) for path in sorted((CONF / "variant").glob("*.yaml"))}
 FRAMINGS = {path.stem: yaml.safe_load(path.read_text())["framing"] for path in (CONF / "user").glob("*.yaml")}
@@ -67,3 +71,17 @@ def test_only_active_turns_are_scored_with_a_ci() -> None:
     assert row.active_turns == 6
     assert row.markers_per_100_words == pytest.approx(100 * 3 / 21)  # 3 hits in 3 + 3 + 3 + 4 + 4 + 4 words
     assert 0 <= row.ci_low < row.markers_per_100_words < row.ci_high
+
+
+def test_the_report_lexicon_tells_the_variants_apart_on_known_text(tmp_path: Path) -> None:
+    """Constructed conversations whose user says one fixed line per variant (tests/report_synthetic.py)."""
+    for variant in ["control", *EMOTIONAL]:
+        write_job(tmp_path, "toy", variant, 6, 1, lambda t, k: True)
+    table = build_report(tmp_path, settings=Settings(resamples=300, mixed=False)).tables["lexicon_check"]
+    rates = table.set_index(["condition", "lexicon"])
+    for variant in EMOTIONAL:
+        own = rates.loc[(variant, variant)]
+        assert own["markers_per_100_words"] > 0, variant
+        for condition in ["control", *EMOTIONAL]:
+            if condition != variant:
+                assert rates.loc[(condition, variant), "markers_per_100_words"] < own["markers_per_100_words"]
