@@ -118,6 +118,14 @@ def test_a_sweep_without_conversations_stops_with_one_line(tmp_path: Path) -> No
     assert result.stderr.strip().count("\n") == 0 and "no finished conversations to judge" in result.stderr
 
 
+def test_no_sweep_directory_stops_with_one_line() -> None:
+    result = judge_cli(SCRIPTED_JUDGE)
+    assert result.returncode == ExitCode.CONFIG
+    assert result.stderr.strip().splitlines() == [
+        "error: give the sweep to judge: python -m harness.judge SWEEP_DIR [overrides]"
+    ]
+
+
 def test_a_judge_backend_that_cannot_start_stops_with_one_line(tmp_path: Path) -> None:
     oracle_sweep(tmp_path, ("control",))
     result = judge_cli([str(tmp_path), "backend=vllm", "model=qwen2.5-7b", f"model.path={tmp_path}/no-model"])

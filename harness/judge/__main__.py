@@ -41,6 +41,12 @@ def cli() -> None:
     args = sys.argv[1:]
     if args and not args[0].startswith("-") and (Path(args[0]).exists() or not OVERRIDE.match(args[0])):
         sys.argv[1:] = [*args[1:], sweep_dir_override(args[0])]  # after any flag such as -m
+    asking_help = {"-h", "--help", "--hydra-help", "--info"} & set(sys.argv[1:])
+    if not asking_help and not any(arg.startswith("sweep_dir=") for arg in sys.argv[1:]):
+        print(
+            "error: give the sweep to judge: python -m harness.judge SWEEP_DIR [overrides]", file=sys.stderr
+        )
+        sys.exit(ExitCode.CONFIG)
     main()
 
 
