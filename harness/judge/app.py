@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -19,6 +20,7 @@ from harness.judge.run import (
     no_conversations,
     simulator_model,
 )
+from harness.judge.store import judgments_path, read_judgments
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,17 @@ def run(cfg: DictConfig) -> ExitCode:
         judge.hash, tally.judged, tally.already, tally.errors or "none", tally.prompt_tokens,
         tally.completion_tokens, f"<job>/judgments/{judge.hash}.jsonl",
     )  # fmt: skip
+    outcomes = Counter(
+        judgment.get("error_kind") or "valid"
+        for job in work
+        for judgment in read_judgments(judgments_path(job.job_dir, judge.hash)).values()
+    )
+    log.info(
+        "judge %s now holds %d judgments: %s",
+        judge.hash,
+        sum(outcomes.values()),
+        dict(sorted(outcomes.items())),
+    )
     return ExitCode.INCOMPLETE if tally.redo else ExitCode.OK
 
 

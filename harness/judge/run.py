@@ -231,6 +231,9 @@ class Judge:
             logs[job.job_dir] = JudgmentLog(judgments_path(job.job_dir, self.hash))
             write_json(judge_info_path(job.job_dir, self.hash), info)
 
+        total = sum(len(job.pending) for job in work)
+        every = max(1, total // 10)
+
         async def one(job_dir: Path, record: dict[str, Any]) -> None:
             async with slots:
                 judgment = await self.judge_conversation(record)
@@ -242,6 +245,8 @@ class Judge:
                 )
             self.tally.prompt_tokens += judgment["usage"]["prompt_tokens"]
             self.tally.completion_tokens += judgment["usage"]["completion_tokens"]
+            if self.tally.judged % every == 0 and self.tally.judged < total:
+                log.info("judged %d/%d conversations", self.tally.judged, total)
 
         from harness.judge.structured import prepare
 
