@@ -38,8 +38,10 @@ def prepare(backend: Backend) -> None:
     from harness.backends.vllm import VLLMBackend
 
     if isinstance(backend, VLLMBackend) and "structured_outputs_config" not in backend.engine_args:
-        from vllm.config import StructuredOutputsConfig
-
+        try:
+            from vllm.config import StructuredOutputsConfig
+        except ImportError:
+            return  # the backend's start says how to install vLLM
         backend.engine_args["structured_outputs_config"] = StructuredOutputsConfig(
             backend="xgrammar", disable_any_whitespace=True
         )
