@@ -181,3 +181,12 @@ def test_the_sweep_directory_may_hold_spaces_commas_and_equals_signs(tmp_path: P
     result = judge_cli([str(sweep), *SCRIPTED_JUDGE])
     assert result.returncode == 0, result.stderr
     assert len(read_jsonl(_judgment_files(job)[0])) == 5
+
+
+def test_damaged_and_half_written_judgment_lines_are_skipped(tmp_path: Path) -> None:
+    from harness.judge.store import read_judgments
+
+    path = tmp_path / "j.jsonl"
+    good = {"task_id": 1, "trial": 0, "turns": []}
+    path.write_bytes(b"not json\n" + json.dumps(good).encode() + b'\n[1]\n{"task_id": 2, "tri')
+    assert read_judgments(path) == {(1, 0): good}

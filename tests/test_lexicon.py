@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.judge.schema import EMOTIONS
 from harness.report.build import Settings, build_report
 from harness.report.lexicon import active_turns, lexicon_rates, marker_pattern
 from tests.helpers import CONF
@@ -16,15 +17,19 @@ from tests.report_synthetic import write_job
 
 VARIANTS = {path.stem: yaml.safe_load(path.read_text()) for path in sorted((CONF / "variant").glob("*.yaml"))}
 FRAMINGS = {path.stem: yaml.safe_load(path.read_text())["framing"] for path in (CONF / "user").glob("*.yaml")}
+
+
+def _personas(variant: dict[str, object]) -> dict[str, str]:
+    """A variant's persona texts by intensity (one text for all where it does not depend on it)."""
+    persona = variant.get("persona") or {}
+    return {"all": persona} if isinstance(persona, str) else dict(persona)  # type: ignore[call-overload]
+
+
 PERSONA_TEXTS = {
-    **{
-        f"{name}/{level}": text
-        for name, v in VARIANTS.items()
-        for level, text in (v.get("persona") or {}).items()
-    },
+    **{f"{name}/{level}": text for name, v in VARIANTS.items() for level, text in _personas(v).items()},
     **{f"user/{name}": text for name, text in FRAMINGS.items()},
 }
-EMOTIONAL = sorted(name for name, v in VARIANTS.items() if v.get("persona"))
+EMOTIONAL = sorted(name for name, v in VARIANTS.items() if v.get("persona") and name in EMOTIONS)
 
 
 def test_every_emotional_variant_brings_its_own_markers() -> None:

@@ -14,8 +14,6 @@ import os
 from pathlib import Path
 from typing import IO, Any
 
-from harness.store import read_conversations
-
 JUDGMENTS_DIR = "judgments"
 REDO_ERRORS = frozenset({"unavailable", "crash"})
 """Judge errors of the infrastructure, judged again on a rerun (an invalid answer is a result)."""
@@ -35,8 +33,19 @@ def judge_sets(job_dir: Path) -> list[str]:
 
 
 def read_judgments(path: Path) -> dict[tuple[int, int], dict[str, Any]]:
-    """The latest judgment of each (task, trial); a half-written last line is ignored."""
-    return {(r["task_id"], r["trial"]): r for r in read_conversations(path)}
+    """The latest judgment of each (task, trial); a half-written last line and damaged lines are ignored."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    latest = {}
+    for line in data.split(b"\n")[:-1]:  # the last piece is empty, or a line still being written
+        try:
+            judgment = json.loads(line)
+            latest[(int(judgment["task_id"]), int(judgment["trial"]))] = judgment
+        except (ValueError, KeyError, TypeError):
+            continue
+    return latest
 
 
 def is_done(judgment: dict[str, Any] | None, conversation: dict[str, Any]) -> bool:
