@@ -40,6 +40,8 @@ class Variant(BaseModel):
     """Persona per intensity (a dose); one text for every intensity; or empty for control."""
     scripted_opening: str = "Hi, I need some help with a request."
     """What the oracle's scripted user says first (a plumbing check, not a model result)."""
+    markers: list[str] = Field(default_factory=list)
+    """Regexes of this emotion's words for the report's lexicon check; none may occur in a persona text."""
 
     @model_validator(mode="after")
     def _every_intensity(self) -> Variant:

@@ -1,7 +1,7 @@
 """A scripted OpenAI-compatible HTTP server on 127.0.0.1 for testing retries and bad replies.
 
-Each chat request that carries `tools` (the agent) takes the next step of the script; the last
-step repeats. Requests without tools (the simulated user) get a plain one-line answer.
+Each chat request that carries `tools` (the agent) or a `response_format` (the judge) takes the next
+step of the script; the last step repeats. Other requests (the simulated user) get a plain one-line answer.
 Outages, for any chat request: a share of them fails at random (`failure_rate`), all of them fail
 while the server is down (`go_down`, `come_back`), or those whose text holds `fail_text` fail.
 With `reasoning=True` it behaves like OpenAI's reasoning models: a request with `max_tokens`, or a
@@ -184,7 +184,7 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             if refusal is not None:
                 self._send(400, json.dumps({"error": refusal}))
                 return
-            if not request.get("tools"):
+            if not request.get("tools") and "response_format" not in request:
                 server.user_requests += 1
                 self._send(200, json.dumps(completion(USER_LINE, reasoning=server.reasoning)))
                 return

@@ -189,12 +189,15 @@ class OpenAIBackend:
         tools: Sequence[ToolSchema] | None,
         sampling: Sampling,
         role: Role = "agent",
+        response_format: dict[str, Any] | None = None,
     ) -> Reply:
         if self.client is None or self._slots is None:
             raise BackendUnavailable("the OpenAI-compatible backend is not started")
         request: dict[str, Any] = {"messages": list(messages), **request_fields(self.model, sampling)}
         if tools:
             request["tools"] = list(tools)
+        if response_format is not None:
+            request["response_format"] = response_format
         first = await self._first_of(role)
         try:
             return await self._complete(request, role)

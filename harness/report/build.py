@@ -11,6 +11,7 @@ import pandas as pd
 from harness.report import figures
 from harness.report.affect import manipulation_check, score_user_turns
 from harness.report.cost import cost_section, cost_table
+from harness.report.judge_sections import judge_results
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
 from harness.report.tables import (
@@ -157,12 +158,17 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         )
 
     sections = _sections(sweep, tables, figure_paths, mixed_note, settings)
+    judged = judge_results(sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples)
+    sections[-1:-1] = judged.sections
+    tables.update(judged.tables)
+    for name, table in judged.tables.items():
+        table.to_csv(out / f"{name}.csv", index=False)
     title = f"tau-emotion report: {sweep_dir.resolve().name}"
     markdown = out / "report.md"
     markdown.write_text(to_markdown(title, banner, sections, out))
     page = out / "report.html"
     page.write_text(to_html(title, banner, sections))
-    return Report(out, markdown, page, tables, test_backends, list(figure_paths.values()))
+    return Report(out, markdown, page, tables, test_backends, [*figure_paths.values(), *judged.figures])
 
 
 def _sections(

@@ -1,0 +1,104 @@
+"""The judge's prompt: the instruction and the transcript, never the variant or its persona text.
+
+The transcript is the agent's view of the conversation (`messages`), whose only system message is
+the agent's policy, left out here. The simulated user's own view (`user_messages`) is never shown:
+its system prompt holds the emotional persona the judge must not see.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from harness.types import STOP_TOKEN
+
+PROMPT_VERSION = 1
+"""Raised whenever the wording below changes, so judgments under other wording are kept apart."""
+
+TOOL_RESULT_CHARS = 200
+
+SYSTEM = """You review conversations between a customer-service agent and a simulated customer. The customer is played by a language model that was given the instruction shown with each conversation: the customer's goal, the facts it knows and the constraints it must respect. You judge the customer only, never the agent.
+
+1. Emotion. For every numbered customer turn, name the emotion the message expresses and its intensity.
+   - neutral: no emotion beyond ordinary politeness (intensity 0)
+   - frustration: impatience or exasperation about obstacles, delays or having to repeat oneself
+   - anxiety: worry, nervousness or fear about what will happen
+   - anger: hostility, blame, accusations, threats
+   - confusion: not understanding, uncertainty about what is meant or what to do
+   - other: any other emotion (for example gratitude, sadness, joy)
+   Intensity: 0 none, 1 mild, 2 clear, 3 strong. Judge what the message itself expresses, not what the situation would justify. Give one sentence of reason.
+
+2. Fidelity. Check whether the customer played its part as the instruction describes. Flag each problem with the customer turn where it happens and the customer's words quoted exactly:
+   - facts: the customer gives a fact that contradicts the instruction, or invents one the instruction does not contain (ids, names, emails, addresses, items, amounts)
+   - goal: the customer asks for something the instruction does not want, drops part of its goal, or accepts or refuses against the instruction's constraints
+   - stopping: the customer ends the conversation before the instruction's goal is met, or goes on after the goal is met and the agent has finished
+   - refusal: the customer refuses or evades giving information that the instruction provides when the agent asks for it
+   Leave the list empty when the customer played its part. Not knowing something the instruction does not say is not a problem.
+
+Answer with one JSON object and nothing else, matching this JSON schema:
+{schema}"""
+
+RETRY = "Your answer cannot be used: {problem}. Answer again with the JSON object only, matching the schema."
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    judged: list[int]
+    """Customer turns with words to judge (a bare stop message is not judged)."""
+    turns: list[int]
+    """Every customer turn, stop messages included (flags may point at them)."""
+
+
+def _content(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    return content.strip() if isinstance(content, str) else ""
+
+
+def render_transcript(record: dict[str, Any]) -> Transcript:
+    """The conversation as the judge reads it, customer turns numbered as in the record's `calls`."""
+    lines: list[str] = []
+    judged: list[int] = []
+    turns: list[int] = []
+    turn = 0
+    for message in record.get("messages") or []:
+        role = message.get("role")
+        text = _content(message)
+        if role == "user":
+            words = text.replace(STOP_TOKEN, "").strip()
+            turns.append(turn)
+            if words:
+                judged.append(turn)
+                lines.append(f"[customer turn {turn}] {words}")
+            if STOP_TOKEN in text:
+                lines.append(
+                    f"[customer turn {turn} ends the conversation]"
+                    if not words
+                    else "[the customer ends the conversation]"
+                )
+            turn += 1
+        elif role == "assistant":
+            if text:
+                lines.append(f"[agent] {text}")
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") or {}
+                lines.append(f"[agent calls {function.get('name')}] {function.get('arguments', '')}")
+        elif role == "tool":
+            shown = text if len(text) <= TOOL_RESULT_CHARS else text[:TOOL_RESULT_CHARS] + " …"
+            lines.append(f"[result] {shown}")
+    return Transcript("\n".join(lines), judged, turns)
+
+
+def judge_messages(
+    record: dict[str, Any], transcript: Transcript, schema: dict[str, Any]
+) -> list[dict[str, Any]]:
+    user = (
+        f"Instruction the simulated customer was given:\n{record.get('instruction', '').strip()}\n\n"
+        f"Conversation:\n{transcript.text}\n\n"
+        f"Judge the customer turns {transcript.judged}."
+    )
+    return [
+        {"role": "system", "content": SYSTEM.format(schema=json.dumps(schema, separators=(",", ":")))},
+        {"role": "user", "content": user},
+    ]

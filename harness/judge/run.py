@@ -1,0 +1,267 @@
+"""Judges every finished conversation of a sweep: bounded concurrency, resumable, blind to the variant."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.backends.base import Backend, ConversationSpec
+from harness.errors import BackendUnavailable, ContextWindowExceeded, HarnessError
+from harness.judge.prompt import PROMPT_VERSION, RETRY, SYSTEM, judge_messages, render_transcript
+from harness.judge.schema import InvalidVerdict, Limits, Verdict, parse_verdict, verdict_schema
+from harness.judge.store import (
+    JudgmentLog,
+    is_done,
+    judge_info_path,
+    judgments_path,
+    read_judgments,
+)
+from harness.store import CONVERSATIONS, JOB_FILE, latest_by_key, read_conversations, write_json
+from harness.types import Sampling, Termination
+
+log = logging.getLogger(__name__)
+
+OPERATIONAL_BACKEND_KEYS = frozenset(
+    {
+        "max_concurrency", "timeout_s", "max_retries", "backoff_s", "backoff_max_s", "check_endpoint",
+        "gpu_memory_utilization", "kv_cache_memory_bytes", "enable_prefix_caching", "enforce_eager",
+        "max_num_seqs", "engine_kwargs", "delay_s", "agent_output_constraint",
+    }
+)  # fmt: skip
+"""Backend keys that change how fast the judge runs, not what it answers: left out of its hash."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JudgeSampling(_Strict):
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(2048, ge=16)
+    seed: int = 0
+
+
+class LimitSettings(_Strict):
+    reason_chars: int = Field(300, ge=10)
+    quote_chars: int = Field(200, ge=10)
+    flags: int = Field(8, ge=0)
+
+
+class JudgeSettings(_Strict):
+    """The typed view of `conf/judge.yaml`."""
+
+    sweep_dir: Path
+    name: str = "judge"
+    concurrency: int = Field(16, ge=1)
+    retries: int = Field(2, ge=0)
+    sampling: JudgeSampling = JudgeSampling(temperature=0.0, top_p=1.0, max_tokens=2048, seed=0)
+    limits: LimitSettings = LimitSettings(reason_chars=300, quote_chars=200, flags=8)
+    backend: dict[str, Any]
+    model: dict[str, Any]
+    wandb: dict[str, Any] = {}
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that defines a judgment; its hash names the judgment set."""
+        return {
+            "prompt_version": PROMPT_VERSION,
+            "prompt": SYSTEM,
+            "schema": Verdict.model_json_schema(),
+            "sampling": self.sampling.model_dump(),
+            "limits": self.limits.model_dump(),
+            "model": self.model,
+            "backend": {k: v for k, v in self.backend.items() if k not in OPERATIONAL_BACKEND_KEYS},
+        }
+
+    def judge_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+ErrorKind = Literal["invalid_output", "too_long", "unavailable", "crash"]
+
+
+@dataclass
+class Tally:
+    judged: int = 0
+    already: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def redo(self) -> int:
+        return self.errors.get("unavailable", 0) + self.errors.get("crash", 0)
+
+
+@dataclass(frozen=True)
+class JobWork:
+    job_dir: Path
+    conversations: list[dict[str, Any]]
+    pending: list[dict[str, Any]]
+
+
+def judgeable(record: dict[str, Any]) -> bool:
+    """Finished conversations with at least one customer message to judge."""
+    if Termination(record["termination"]).redo_on_resume:
+        return False
+    return bool(render_transcript(record).judged)
+
+
+def find_work(sweep_dir: Path, judge: str) -> list[JobWork]:
+    from harness.report.load import find_job_dirs
+
+    work = []
+    for job_dir in find_job_dirs(sweep_dir):
+        records = [
+            r for r in latest_by_key(read_conversations(job_dir / CONVERSATIONS)).values() if judgeable(r)
+        ]
+        if not records:
+            continue
+        done = read_judgments(judgments_path(job_dir, judge))
+        pending = [r for r in records if not is_done(done.get((r["task_id"], r["trial"])), r)]
+        work.append(JobWork(job_dir, records, pending))
+    return work
+
+
+def simulator_model(job_dir: Path) -> str | None:
+    """The model that played the simulated user in this job (the agent's unless the user had its own)."""
+    try:
+        fingerprint = json.loads((job_dir / JOB_FILE).read_text()).get("fingerprint", {})
+    except (OSError, json.JSONDecodeError):
+        return None
+    user_backend = (fingerprint.get("user") or {}).get("backend") or {}
+    model = user_backend.get("model") or fingerprint.get("model") or {}
+    return model.get("name") if isinstance(model, dict) else None
+
+
+class Judge:
+    def __init__(self, settings: JudgeSettings, backend: Backend) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.hash = settings.judge_hash()
+        self.limits = Limits(**settings.limits.model_dump())
+        self.tally = Tally()
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "judge": self.hash,
+            "name": self.settings.name,
+            "model": self.settings.model.get("name"),
+            "backend": self.backend.name,
+            "plumbing_check": self.backend.plumbing_check,
+            "prompt_version": PROMPT_VERSION,
+            "identity": self.settings.identity(),
+        }
+
+    async def judge_conversation(self, record: dict[str, Any]) -> dict[str, Any]:
+        transcript = render_transcript(record)
+        schema = verdict_schema(transcript.judged, transcript.turns, self.limits)
+        messages = judge_messages(record, transcript, schema)
+        spec = ConversationSpec(
+            env=record["env"], task_id=record["task_id"], trial=record["trial"], seed=record["seed"],
+            variant="", task=None,  # the judge is blind to the variant
+        )  # fmt: skip
+        from harness.judge.structured import json_chat
+
+        model = json_chat(self.backend, schema, spec)
+        sampling = self.settings.sampling
+        seed = (sampling.seed * 1_000_003 + int(record["seed"])) % 2**31
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        verdict: Verdict | None = None
+        error: str | None = None
+        kind: ErrorKind | None = None
+        attempts = 0
+        started = time.perf_counter()
+        try:
+            for attempts in range(1, self.settings.retries + 2):
+                reply = await model.chat(
+                    messages, None, Sampling(sampling.temperature, sampling.top_p, sampling.max_tokens, seed)
+                )
+                usage["prompt_tokens"] += reply.prompt_tokens or 0
+                usage["completion_tokens"] += reply.completion_tokens or 0
+                try:
+                    verdict = parse_verdict(reply.content, transcript.judged, transcript.turns, self.limits)
+                    break
+                except InvalidVerdict as problem:
+                    error, kind = f"after {attempts} attempts: {problem}", "invalid_output"
+                    messages = [
+                        *messages,
+                        {"role": "assistant", "content": reply.content or ""},
+                        {"role": "user", "content": RETRY.format(problem=problem)},
+                    ]
+        except BackendUnavailable as problem:
+            error, kind = str(problem), "unavailable"
+        except ContextWindowExceeded as problem:
+            error, kind = f"the conversation does not fit the judge's context: {problem}", "too_long"
+        except Exception as problem:  # one conversation's failure must not stop the others
+            error, kind = f"{type(problem).__name__}: {problem}", "crash"
+            log.debug("judge crashed on task %s trial %s", record["task_id"], record["trial"], exc_info=True)
+        if verdict is not None:
+            error = kind = None
+        return {
+            "task_id": record["task_id"],
+            "trial": record["trial"],
+            "conversation_started_at": record.get("started_at"),
+            "judge": self.hash,
+            "judge_model": self.settings.model.get("name"),
+            "judged_turns": transcript.judged,
+            "turns": [t.model_dump() for t in verdict.turns] if verdict else None,
+            "fidelity": [f.model_dump() for f in verdict.fidelity] if verdict else None,
+            "error": error,
+            "error_kind": kind,
+            "attempts": attempts,
+            "usage": usage,
+            "latency_s": round(time.perf_counter() - started, 6),
+            "judged_at": time.time(),
+        }
+
+    async def run(self, work: list[JobWork]) -> Tally:
+        slots = asyncio.Semaphore(self.settings.concurrency)
+        info = self.info()
+        logs = {}
+        for job in work:
+            logs[job.job_dir] = JudgmentLog(judgments_path(job.job_dir, self.hash))
+            write_json(judge_info_path(job.job_dir, self.hash), info)
+
+        total = sum(len(job.pending) for job in work)
+        every = max(1, total // 10)
+
+        async def one(job_dir: Path, record: dict[str, Any]) -> None:
+            async with slots:
+                judgment = await self.judge_conversation(record)
+            await logs[job_dir].write(judgment)
+            self.tally.judged += 1
+            if judgment["error_kind"]:
+                self.tally.errors[judgment["error_kind"]] = (
+                    self.tally.errors.get(judgment["error_kind"], 0) + 1
+                )
+            self.tally.prompt_tokens += judgment["usage"]["prompt_tokens"]
+            self.tally.completion_tokens += judgment["usage"]["completion_tokens"]
+            if self.tally.judged % every == 0 and self.tally.judged < total:
+                log.info("judged %d/%d conversations", self.tally.judged, total)
+
+        from harness.judge.structured import prepare
+
+        prepare(self.backend)
+        try:
+            async with self.backend:
+                await asyncio.gather(*(one(job.job_dir, r) for job in work for r in job.pending))
+        finally:
+            for judgment_log in logs.values():
+                judgment_log.close()
+        return self.tally
+
+
+def no_conversations(sweep_dir: Path) -> HarnessError:
+    return HarnessError(
+        f"{sweep_dir} holds no finished conversations to judge (no conversations.jsonl under it with a "
+        "user message); pass a sweep directory such as outputs/sweeps/<name>"
+    )

@@ -1,0 +1,270 @@
+"""The judge's tables: judged emotions, the manipulation test, fidelity, clean success deltas, agreement.
+
+The baseline of every comparison is `neutral` where the sweep has it, else `control`; pairs are the
+same (run seed, task, trial), intervals resample tasks and p-values flip the sign of whole tasks,
+as in the rest of the report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from harness.judge.schema import EMOTIONS
+from harness.report.judgments import FLAGS, KEY, Judgments
+from harness.report.stats import holm, percentile_ci, sign_flip_p, task_bootstrap
+
+CELL = ["model", "env", "split", "condition"]
+FAMILY = ["model", "env", "split"]
+PAIR = ["run_seed", "task_id", "trial"]
+BASELINES = ("neutral", "control")
+
+
+def baseline_of(conditions: list[str]) -> str | None:
+    return next((b for b in BASELINES if b in conditions), None)
+
+
+def _own_emotion(condition: str) -> str | None:
+    base = condition.split("@")[0]
+    return base if base in EMOTIONS and base not in ("neutral", "other") else None
+
+
+def paired(
+    tasks: np.ndarray, baseline: np.ndarray, variant: np.ndarray, rng: np.random.Generator, resamples: int
+) -> dict[str, float]:
+    """Variant minus baseline over pairs of per-conversation values: mean, task-bootstrap CI, sign-flip p."""
+    difference = variant.astype(float) - baseline.astype(float)
+    if difference.size == 0:
+        nan = float("nan")
+        return {"tasks": 0, "pairs": 0, "baseline_rate": nan, "variant_rate": nan, "delta": nan,
+                "ci_low": nan, "ci_high": nan, "p_value": nan}  # fmt: skip
+    low, high = percentile_ci(task_bootstrap(tasks, difference, rng, resamples))
+    _, index = np.unique(tasks, return_inverse=True)
+    per_task = np.bincount(index, weights=difference)
+    return {
+        "tasks": len(per_task),
+        "pairs": int(difference.size),
+        "baseline_rate": float(baseline.mean()),
+        "variant_rate": float(variant.mean()),
+        "delta": float(difference.mean()),
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": sign_flip_p(per_task, rng),
+    }
+
+
+def _with_holm(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    frame["p_holm"] = np.nan
+    for _, index in frame.groupby(by).groups.items():
+        frame.loc[index, "p_holm"] = holm(frame.loc[index, "p_value"].tolist())
+    return frame
+
+
+def judged_turns(turns: pd.DataFrame, conversations: pd.DataFrame) -> pd.DataFrame:
+    """The judge's turns with their conversation's cell, pair key and onset."""
+    facts = conversations[[*KEY, *CELL, "run_seed", "onset_after_turns"]]
+    merged = turns.merge(facts, on=KEY, how="inner")
+    merged["onset_after_turns"] = merged["onset_after_turns"].fillna(0).astype(int)
+    return merged
+
+
+def emotion_table(turns: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: active turns judged, and the share of them judged as each emotion."""
+    active = turns[turns["turn"] >= turns["onset_after_turns"]]
+    if active.empty:
+        return pd.DataFrame()
+    shares = pd.crosstab([active[c] for c in CELL], active["emotion"], normalize="index")
+    shares = shares.reindex(columns=list(EMOTIONS), fill_value=0.0)
+    shares.columns.name = None
+    shares.insert(0, "active_turns", active.groupby(CELL).size())
+    return shares.reset_index()
+
+
+def intensity_table(turns: pd.DataFrame, rng: np.random.Generator, resamples: int) -> pd.DataFrame:
+    active = turns[turns["turn"] >= turns["onset_after_turns"]]
+    rows = []
+    for key, cell in active.groupby(CELL):
+        low, high = percentile_ci(
+            task_bootstrap(cell["task_id"].to_numpy(), cell["intensity"].to_numpy(), rng, resamples)
+        )
+        rows.append(
+            {**dict(zip(CELL, key, strict=True)), "active_turns": len(cell),
+             "mean_intensity": cell["intensity"].mean(), "ci_low": low, "ci_high": high}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _share_per_conversation(turns: pd.DataFrame, emotion: str, onset: int) -> pd.Series:
+    scored = turns[turns["turn"] >= onset]
+    return (scored["emotion"] == emotion).groupby([scored[c] for c in PAIR]).mean()
+
+
+def manipulation_table(turns: pd.DataFrame, rng: np.random.Generator, resamples: int) -> pd.DataFrame:
+    """Per variant: the share of its active turns judged as its own emotion, minus the baseline's, paired.
+
+    The baseline's turns are taken from the variant's onset on, so both sides score the same positions.
+    """
+    rows = []
+    for key, family in turns.groupby(FAMILY):
+        conditions = sorted(set(family["condition"]))
+        baseline = baseline_of(conditions)
+        if baseline is None:
+            continue
+        base_turns = family[family["condition"] == baseline]
+        for condition in conditions:
+            emotion = _own_emotion(condition)
+            if emotion is None or condition == baseline:
+                continue
+            own = family[family["condition"] == condition]
+            onset = int(own["onset_after_turns"].max())
+            pairs = pd.concat(
+                {
+                    "baseline": _share_per_conversation(base_turns, emotion, onset),
+                    "variant": _share_per_conversation(own, emotion, onset),
+                },
+                axis=1,
+                join="inner",
+            ).reset_index()
+            result = paired(
+                pairs["task_id"].to_numpy(),
+                pairs["baseline"].to_numpy(),
+                pairs["variant"].to_numpy(),
+                rng,
+                resamples,
+            )
+            rows.append(
+                {**dict(zip(FAMILY, key, strict=True)), "condition": condition, "emotion": emotion,
+                 "baseline": baseline, **result}
+            )  # fmt: skip
+    frame = _with_holm(pd.DataFrame(rows), FAMILY)
+    if not frame.empty:
+        frame["took_effect"] = (frame["ci_low"] > 0) & (frame["p_holm"] < 0.05)
+    return frame
+
+
+def fidelity_table(judged: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: conversations judged, judge errors, and the share of valid ones with each flag."""
+    rows = []
+    for key, cell in judged.groupby(CELL):
+        valid = cell[cell["valid"]]
+        rows.append(
+            {
+                **dict(zip(CELL, key, strict=True)),
+                "judged": len(cell),
+                "judge_errors": int((~cell["valid"]).sum()),
+                **{
+                    f"{kind}_rate": valid[f"flag_{kind}"].mean() if len(valid) else float("nan")
+                    for kind in FLAGS
+                },
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _pairs(family: pd.DataFrame, baseline: str, condition: str, column: str) -> pd.DataFrame:
+    base = family[family["condition"] == baseline].set_index(PAIR)[column]
+    variant = family[family["condition"] == condition].set_index(PAIR)[column]
+    return pd.concat({"baseline": base, "variant": variant}, axis=1, join="inner").dropna().reset_index()
+
+
+def fidelity_deltas(judged: pd.DataFrame, rng: np.random.Generator, resamples: int) -> pd.DataFrame:
+    rows = []
+    for key, family in judged[judged["valid"]].groupby(FAMILY):
+        conditions = sorted(set(family["condition"]))
+        baseline = baseline_of(conditions)
+        if baseline is None:
+            continue
+        for condition in (c for c in conditions if c != baseline):
+            for kind in FLAGS:
+                pairs = _pairs(family, baseline, condition, f"flag_{kind}")
+                rows.append(
+                    {**dict(zip(FAMILY, key, strict=True)), "condition": condition, "flag": kind,
+                     "baseline": baseline,
+                     **paired(pairs["task_id"].to_numpy(), pairs["baseline"].to_numpy(),
+                              pairs["variant"].to_numpy(), rng, resamples)}
+                )  # fmt: skip
+    return _with_holm(pd.DataFrame(rows), [*FAMILY, "flag"])
+
+
+def clean_success_deltas(judged: pd.DataFrame, rng: np.random.Generator, resamples: int) -> pd.DataFrame:
+    """Success deltas over all scored pairs, and again over pairs where both sides are fidelity-clean."""
+    scored = judged[judged["scored"]]
+    rows = []
+    for key, family in scored.groupby(FAMILY):
+        conditions = sorted(set(family["condition"]))
+        baseline = baseline_of(conditions)
+        if baseline is None:
+            continue
+        clean = family[family["valid"] & (family["flag_any"] == 0)]
+        for condition in (c for c in conditions if c != baseline):
+            every = _pairs(family, baseline, condition, "success")
+            kept = _pairs(clean, baseline, condition, "success")
+            primary = paired(every["task_id"].to_numpy(), every["baseline"].to_numpy(),
+                             every["variant"].to_numpy(), rng, resamples)  # fmt: skip
+            sensitivity = paired(kept["task_id"].to_numpy(), kept["baseline"].to_numpy(),
+                                 kept["variant"].to_numpy(), rng, resamples)  # fmt: skip
+            rows.append(
+                {
+                    **dict(zip(FAMILY, key, strict=True)),
+                    "condition": condition,
+                    "baseline": baseline,
+                    "pairs": primary["pairs"],
+                    "delta": primary["delta"],
+                    "ci_low": primary["ci_low"],
+                    "ci_high": primary["ci_high"],
+                    "clean_pairs": sensitivity["pairs"],
+                    "clean_delta": sensitivity["delta"],
+                    "clean_ci_low": sensitivity["ci_low"],
+                    "clean_ci_high": sensitivity["ci_high"],
+                    "clean_p_value": sensitivity["p_value"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def cohens_kappa(first: pd.Series, second: pd.Series) -> float:
+    """Cohen's κ of two raters' labels on the same items (statsmodels)."""
+    from statsmodels.stats.inter_rater import cohens_kappa as kappa
+
+    labels = sorted(set(first) | set(second))
+    table = pd.crosstab(
+        pd.Categorical(first, categories=labels), pd.Categorical(second, categories=labels), dropna=False
+    ).to_numpy()
+    if len(labels) < 2:
+        return float("nan")  # one label only: chance agreement is 1 and κ is undefined
+    return float(kappa(table, return_results=False))
+
+
+def agreement_table(judgments: Judgments, primary: str) -> pd.DataFrame:
+    rows = []
+    for other in judgments.sets["judge"]:
+        if other == primary:
+            continue
+        turns = judgments.turns
+        both = turns[turns["judge"] == primary].merge(
+            turns[turns["judge"] == other], on=[*KEY, "turn"], suffixes=("_a", "_b")
+        )
+        convs = judgments.conversations
+        both_convs = convs[(convs["judge"] == primary) & convs["valid"]].merge(
+            convs[(convs["judge"] == other) & convs["valid"]], on=KEY, suffixes=("_a", "_b")
+        )
+        rows.append(
+            {
+                "judge": primary,
+                "other_judge": other,
+                "turns_in_both": len(both),
+                "emotion_kappa": cohens_kappa(both["emotion_a"], both["emotion_b"])
+                if len(both)
+                else float("nan"),
+                "emotion_agreement": float((both["emotion_a"] == both["emotion_b"]).mean())
+                if len(both)
+                else float("nan"),
+                "conversations_in_both": len(both_convs),
+                "any_flag_kappa": cohens_kappa(both_convs["flag_any_a"], both_convs["flag_any_b"])
+                if len(both_convs)
+                else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)

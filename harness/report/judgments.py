@@ -1,0 +1,100 @@
+"""Reads a sweep's judgments: every judge set (`<job>/judgments/<judge>.jsonl`) into two tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.judge.schema import FLAG_KINDS
+from harness.judge.store import judge_info_path, judge_sets, judgments_path, read_judgments
+
+KEY = ["job", "task_id", "trial"]
+FLAGS = ("any", *FLAG_KINDS)
+
+
+@dataclass(frozen=True)
+class Judgments:
+    sets: pd.DataFrame
+    """One row per judge: hash, model, backend, conversations judged, errors, tokens."""
+    conversations: pd.DataFrame
+    """One row per (judge, job, task, trial): error, and one 0/1 column per fidelity flag kind."""
+    turns: pd.DataFrame
+    """One row per (judge, job, task, trial, turn): emotion, intensity."""
+
+
+def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
+    sets: dict[str, dict[str, Any]] = {}
+    conversation_rows: list[dict[str, Any]] = []
+    turn_rows: list[dict[str, Any]] = []
+    for job in jobs:
+        job_dir = sweep_dir / job
+        for judge in judge_sets(job_dir):
+            info = _read_info(judge_info_path(job_dir, judge))
+            entry = sets.setdefault(
+                judge,
+                {
+                    "judge": judge,
+                    "judge_model": info.get("model"),
+                    "judge_backend": info.get("backend"),
+                    "plumbing_check": bool(info.get("plumbing_check")),
+                    "conversations": 0,
+                    "judge_errors": 0,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                },
+            )
+            for judgment in read_judgments(judgments_path(job_dir, judge)).values():
+                valid = judgment.get("turns") is not None
+                entry["conversations"] += 1
+                entry["judge_errors"] += not valid
+                entry["prompt_tokens"] += judgment["usage"]["prompt_tokens"]
+                entry["completion_tokens"] += judgment["usage"]["completion_tokens"]
+                kinds = {flag["kind"] for flag in judgment.get("fidelity") or []}
+                conversation_rows.append(
+                    {
+                        "judge": judge,
+                        "job": job,
+                        "task_id": judgment["task_id"],
+                        "trial": judgment["trial"],
+                        "valid": valid,
+                        "error_kind": judgment.get("error_kind"),
+                        **{
+                            f"flag_{kind}": float(bool(kinds) if kind == "any" else kind in kinds)
+                            if valid
+                            else float("nan")
+                            for kind in FLAGS
+                        },
+                    }
+                )
+                for turn in judgment.get("turns") or []:
+                    turn_rows.append(
+                        {
+                            "judge": judge,
+                            "job": job,
+                            "task_id": judgment["task_id"],
+                            "trial": judgment["trial"],
+                            "turn": turn["turn"],
+                            "emotion": turn["emotion"],
+                            "intensity": turn["intensity"],
+                        }
+                    )
+    return Judgments(
+        pd.DataFrame(list(sets.values())), pd.DataFrame(conversation_rows), pd.DataFrame(turn_rows)
+    )
+
+
+def _read_info(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def primary_judge(sets: pd.DataFrame) -> str:
+    """The judge that judged the most conversations (the first by hash on a tie)."""
+    return str(sets.sort_values(["conversations", "judge"], ascending=[False, True]).iloc[0]["judge"])
