@@ -213,3 +213,28 @@ def test_a_sweep_without_neutral_names_the_missing_contrast(tmp_path: Path) -> N
     ) in lines
     deltas = pd.read_csv(tmp_path / "report" / "deltas.csv")
     assert deltas["kind"].tolist() == ["vs_control"] and deltas["delta"].iloc[0] == -0.5
+
+
+def test_agent_models_that_talked_to_different_users_are_not_compared(tmp_path: Path) -> None:
+    for model, user in (("agent-a", "user-a"), ("agent-b", "user-b"), ("agent-c", "user-a")):
+        for variant in ("neutral", "anger"):
+            write_job(
+                tmp_path,
+                "retail",
+                variant,
+                8,
+                1,
+                lambda task, trial: task % 2 == 0,
+                model=model,
+                user_simulator={"backend": "vllm", "model": user, "temperature": 1.0},
+            )
+    result = report_cli(tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("models ")]
+    assert lines == [
+        f"models {a} and {b} are not comparable: their jobs differ in user_simulator.model (only the agent "
+        "may differ); their results are reported side by side, never against each other"
+        for a, b in (("agent-a", "agent-b"), ("agent-b", "agent-c"))
+    ]
+    deltas = pd.read_csv(tmp_path / "report" / "deltas.csv")
+    assert deltas["refused"].isna().all()  # each model's own contrasts stand

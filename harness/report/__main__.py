@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from harness.report.build import ReportError, Settings, build_report
+
+
+def _number(value: float, spec: str) -> str:
+    return format(value, spec) if math.isfinite(value) else "n/a"
 
 
 def _keys(value: str) -> tuple[str, ...]:
@@ -54,9 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             "no comparison: no (model, env, split) has a baseline arm (neutral or control) and another variant"
         )
     for row in deltas[~deltas["refused"].astype(bool)].itertuples() if not deltas.empty else ():
+        ci = f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]" if math.isfinite(row.ci_low) else ""
         print(
-            f"{row.model}/{row.env}/{row.contrast}: delta {row.delta:+.3f} [{row.ci_low:+.3f}, {row.ci_high:+.3f}] "
-            f"p={row.p_value:.3g} p_holm={row.p_holm:.3g} ({row.pairs} pairs): {row.verdict}"
+            f"{row.model}/{row.env}/{row.contrast}: delta {_number(row.delta, '+.3f')}{ci} "
+            f"p={_number(row.p_value, '.3g')} p_holm={_number(row.p_holm, '.3g')} ({row.pairs} pairs): {row.verdict}"
         )
     print(f"report: {report.markdown} and {report.html}")
     if args.wandb_project:

@@ -144,6 +144,8 @@ def contrast_table(
             comparisons=sizes[contrast.kind],
         )
         row.update(result.as_dict())
+        if scored.empty and not pairs.empty:
+            row["note"] = "no pair is scored in both arms: see the bounds for unscored conversations"
         all_tasks = pairs["task_id"].to_numpy()
         unscored = paired_delta(
             all_tasks,
