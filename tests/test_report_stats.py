@@ -135,7 +135,7 @@ def test_identical_arms_give_no_p_value_of_one() -> None:
     tasks = np.repeat(np.arange(20), 2)
     outcome = (tasks % 3 == 0).astype(float)
     result = paired_delta(tasks, outcome, outcome, np.random.default_rng(0))
-    assert result.delta == 0 and np.isnan(result.p_value)
+    assert result.delta == 0 and np.isnan(result.p_value) and np.isnan(result.mde)
     assert "same result in both arms" in result.note
 
 

@@ -195,9 +195,10 @@ def paired_delta(
     p_value = NAN if why_no_test else sign_flip_p(sums, rng, permutations)
     spread = NAN if n_tasks < MIN_TASKS_TEST else mde(means)
     spread_adjusted = NAN if n_tasks < MIN_TASKS_TEST else mde(means, ALPHA / max(comparisons, 1))
-    if n_tasks >= MIN_TASKS_TEST and means[0] != 0 and not np.any(means != means[0]):
-        notes.append("every task differs by the same amount: no spread to size the test from")
-        spread = spread_adjusted = NAN
+    if n_tasks >= MIN_TASKS_TEST and not np.any(means != means[0]):
+        spread = spread_adjusted = NAN  # no spread between tasks to size the test from
+        if means[0] != 0:
+            notes.append("every task differs by the same amount: no spread to size the test from")
     return PairedDelta(
         tasks=n_tasks,
         pairs=int(difference.size),
