@@ -78,6 +78,9 @@ def test_a_known_ten_point_effect_is_recovered_against_neutral(
     assert anger["sim_ci_low"] <= -0.10 <= anger["sim_ci_high"]
     assert anger["sim_ci_low"] < anger["ci_low"]  # Bonferroni over the 5 primary contrasts
     assert anger["p_holm"] < 0.05 and anger["verdict"].endswith("points lower (significant after Holm)")
+    assert pd.isna(anger["bounds_flag"])  # no unscored conversation: the bounds are the delta itself
+    low = deltas[(deltas["kind"] == "vs_control") & (deltas["condition"] == "anger@low")].iloc[0]
+    assert low["verdict"] == f"{100 * -low['delta']:.1f} points lower (significant after Holm)"
     assert 0.06 < anger["mde"] < anger["mde_adjusted"] < 0.13  # about 8 points, 9-10 after Holm over 5
     framing = deltas[deltas["kind"] == "framing"].iloc[0]
     assert (framing["condition"], framing["baseline"]) == ("neutral", "control")
@@ -119,6 +122,8 @@ def test_pass_k_is_compared_on_tasks_complete_in_both_arms(
     complete = conversations.groupby("task_id")["scored"].all()
     assert anxiety["tasks_complete_in_both"] == complete.sum() < TASKS
     assert anxiety["tasks_left_out"] == TASKS - complete.sum()
+    # the complete tasks are the ones whose failures were not lost: the bounds show the selection
+    assert anxiety["delta_if_failure"] < anxiety["delta"] - 0.1 and anxiety["delta_if_success"] > 0.1
 
 
 def test_the_dose_response_finds_the_planted_trend(

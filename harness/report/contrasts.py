@@ -68,6 +68,8 @@ def _sign(value: float) -> int:
 
 def _bounds_flag(row: dict[str, object]) -> str:
     low, high = float(row["delta_if_failure"]), float(row["delta_if_success"])  # type: ignore[arg-type]
+    if low == high:  # no unscored conversation among the pairs: nothing to bound
+        return ""
     p_low, p_high = float(row["p_holm_if_failure"]), float(row["p_holm_if_success"])  # type: ignore[arg-type]
     reasons = []
     if _sign(low) * _sign(high) < 0:
@@ -286,7 +288,12 @@ def pass_k_table(
     rng: np.random.Generator,
     options: Options,
 ) -> pd.DataFrame:
-    """pass^k of both arms over the tasks whose every trial is scored in both, and its paired difference."""
+    """pass^k of both arms over the tasks whose every trial is scored in both, and its paired difference.
+
+    Keeping only complete tasks still selects: an arm that loses its would-be failures to unscored
+    endings keeps its easy tasks. So the difference is also given over every task with all trials
+    present in both arms, with the unscored counted as failures and as successes.
+    """
     families = dict(tuple(conversations.groupby(FAMILY)))
     rows = []
     for contrast in contrasts:
@@ -295,26 +302,48 @@ def pass_k_table(
         pairs = paired_arms(families[contrast.family], contrast)
         if pairs.empty:
             continue
-        per_task = pairs.groupby("task_id").agg(
+        imputed = pairs.assign(
+            **{
+                f"{side}_if_{name}": _imputed(pairs, side, value)
+                for side in ("base", "arm")
+                for name, value in (("failure", 0.0), ("success", 1.0))
+            }
+        )
+        per_task = imputed.groupby("task_id").agg(
             n=("trial", "size"),
             complete=("scored_base", "all"),
             complete_arm=("scored_arm", "all"),
             base=("success_base", "sum"),
             arm=("success_arm", "sum"),
+            **{
+                f"{side}_if_{name}": (f"{side}_if_{name}", "sum")
+                for side in ("base", "arm")
+                for name in ("failure", "success")
+            },
         )
         trials = int(per_task["n"].max())
-        whole = per_task[per_task["complete"] & per_task["complete_arm"] & (per_task["n"] == trials)]
+        present = per_task[per_task["n"] == trials]
+        whole = present[present["complete"] & present["complete_arm"]]
         for k in range(1, trials + 1):
-            base, arm = (
-                _pass_hat(whole["base"].to_numpy(), trials, k),
-                _pass_hat(whole["arm"].to_numpy(), trials, k),
-            )
+            base = _pass_hat(whole["base"].to_numpy(), trials, k)
+            arm = _pass_hat(whole["arm"].to_numpy(), trials, k)
             low = high = NAN
             if len(whole) >= MIN_TASKS_CI:
                 difference = arm - base
                 low, high = percentile_ci(
                     bootstrap_sums(difference, np.ones(len(whole)), rng, options.resamples)
                 )
+            bounds: dict[str, object] = {
+                f"delta_if_{name}": float(
+                    (
+                        _pass_hat(present[f"arm_if_{name}"].to_numpy(), trials, k)
+                        - _pass_hat(present[f"base_if_{name}"].to_numpy(), trials, k)
+                    ).mean()
+                )
+                if len(present)
+                else NAN
+                for name in ("failure", "success")
+            }
             rows.append(
                 {
                     **contrast.key(),
@@ -326,6 +355,7 @@ def pass_k_table(
                     "delta": float((arm - base).mean()) if len(whole) else NAN,
                     "ci_low": low,
                     "ci_high": high,
+                    **bounds,
                 }
             )
     return pd.DataFrame(rows)
