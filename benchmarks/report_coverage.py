@@ -269,6 +269,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="a tenth of the sweeps")
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--only", default="", help="comma-separated: paired,family,model,bounds,dose")
     args = parser.parse_args()
     sweeps = max(args.sweeps // 10, 20) if args.quick else args.sweeps
     rng = np.random.default_rng(args.seed)
@@ -280,14 +281,16 @@ def main() -> None:
     )
     print(f"  {'estimator / test':<68} {'sweeps':>5} {'rate':>7}   target %")
     tally = Tally()
-    sections = [
-        (paired_tests, sweeps),
-        (family_tests, sweeps // 10),
-        (model_tests, sweeps // 5),
-        (bounds_tests, sweeps // 5),
-        (dose_and_mood_tests, sweeps // 4),
-    ]
-    for section, count in sections:
+    sections = {
+        "paired": (paired_tests, sweeps),
+        "family": (family_tests, sweeps // 10),
+        "model": (model_tests, sweeps // 5),
+        "bounds": (bounds_tests, sweeps // 5),
+        "dose": (dose_and_mood_tests, sweeps // 2),
+    }
+    for name, (section, count) in sections.items():
+        if args.only and name not in args.only.split(","):
+            continue
         cpu = time.process_time()
         section(tally, max(count, 10), args.tasks, args.trials, rng)
         print(
