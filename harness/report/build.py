@@ -223,16 +223,10 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
 
 
 def _refused(contrasts: list[Contrast], deltas: pd.DataFrame) -> set[Contrast]:
+    """The contrasts whose jobs may not be compared (`contrast_table` keeps the order of `contrasts`)."""
     if deltas.empty:
         return set()
-    flags = dict(
-        zip(
-            deltas["contrast"] + "|" + deltas["env"] + "|" + deltas["model"] + "|" + deltas["split"],
-            deltas["refused"],
-            strict=True,
-        )
-    )
-    return {c for c in contrasts if flags.get(f"{c.label}|{c.env}|{c.model}|{c.split}")}
+    return {c for c, refused in zip(contrasts, deltas["refused"], strict=True) if refused}
 
 
 def _refusal_lines(deltas: pd.DataFrame) -> list[str]:

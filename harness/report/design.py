@@ -195,9 +195,7 @@ def model_refusals(
                 if model != a or (b, env, split, condition, seed) not in first_job.index:
                     continue
                 other = first_job[(b, env, split, condition, seed)]
-                settings_a = {k: v for k, v in settings.get(job, {}).items()}
-                settings_b = {k: v for k, v in settings.get(other, {}).items()}
-                differing.update(differing_keys(settings_a, settings_b, studied))
+                differing.update(differing_keys(settings.get(job, {}), settings.get(other, {}), studied))
             if differing:
                 lines.append(
                     f"models {a} and {b} are not comparable: their jobs differ in {', '.join(sorted(differing)[:8])}"

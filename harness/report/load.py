@@ -157,14 +157,14 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     for job_dir in find_job_dirs(sweep_dir):
         name = str(job_dir.relative_to(sweep_dir))
         job = _read_json(job_dir / JOB_FILE) or {}
-        settings[name] = {
-            **(job.get("fingerprint") or {}),
-            "user_simulator": (job.get("info") or {}).get("user_simulator"),
-        }
         summary = _read_json(job_dir / SUMMARY)
         run_seed = int((job.get("fingerprint") or {}).get("seed", 0))
         records = list(latest_by_key(read_conversations(job_dir / CONVERSATIONS)).values())
         state, detail = _job_state(job_dir, summary, len(records))
+        simulator = (job.get("info") or {}).get("user_simulator")
+        if simulator is None and records:
+            simulator = records[0].get("user_simulator")
+        settings[name] = {**(job.get("fingerprint") or {}), "user_simulator": simulator}
         info = job.get("info") or {}
         job_rows.append(
             {
