@@ -7,7 +7,7 @@ simultaneous intervals and Holm across a family, the conditional logit
 (`harness.report.clogit`), the unscored bounds and verdicts (`harness.report.contrasts`), the
 dose-response trend (`harness.report.dose`) and the instruction-mood interaction test.
 
-    python benchmarks/report_coverage.py            # about 3 minutes of CPU
+    python benchmarks/report_coverage.py            # about 5 minutes of CPU (9 on 2 busy cores)
     python benchmarks/report_coverage.py --quick    # a tenth of the sweeps, for a smoke run
 
 Targets: 95 % intervals cover 92-98 %; tests under the null reject 3-7 % at α = 0.05.
