@@ -170,17 +170,22 @@ def dose_response(points: pd.DataFrame, trends: pd.DataFrame, path: Path, title:
 
 
 def contrast_forest(table: pd.DataFrame, path: Path, title: str) -> Path:
-    """Each contrast's delta with its 95% CI (thick) and simultaneous CI (thin), in points."""
+    """Each contrast's delta with its 95% CI (thick) and simultaneous CI (thin), in points; hollow where the bounds disagree."""
     plt = _pyplot()
     rows = table[table["delta"].notna()] if "delta" in table else table
     figure, axis = plt.subplots(figsize=(8, 0.38 * max(len(rows), 1) + 1.6))
     y = np.arange(len(rows))[::-1]
-    labels = [f"{r.model}/{r.env} · {r.contrast}" for r in rows.itertuples()]
-    for position, row in zip(y, rows.itertuples(), strict=True):
+    flags = [bool(f) and isinstance(f, str) for f in rows.get("bounds_flag", pd.Series([""] * len(rows)))]
+    labels = [
+        f"{r.model}/{r.env} · {r.contrast}{' (bounds disagree)' if flag else ''}"
+        for r, flag in zip(rows.itertuples(), flags, strict=True)
+    ]
+    for position, row, flag in zip(y, rows.itertuples(), flags, strict=True):
         color = condition_color(str(row.condition))
         axis.plot([100 * row.sim_ci_low, 100 * row.sim_ci_high], [position] * 2, color=color, linewidth=1)
         axis.plot([100 * row.ci_low, 100 * row.ci_high], [position] * 2, color=color, linewidth=4, alpha=0.6)
-        axis.plot(100 * row.delta, position, "o", color=color)
+        # hollow: the unscored conversations could change the conclusion
+        axis.plot(100 * row.delta, position, "o", color=color, markerfacecolor="white" if flag else color)
     axis.axvline(0, color="0.5", linewidth=0.8)
     axis.set_yticks(y, labels, fontsize=8)
     axis.set_xlabel("difference in success (points): 95% CI thick, simultaneous CI thin")
