@@ -34,6 +34,8 @@ def record(
     scored: bool = True,
     affect: Iterable[str] = (),
     plumbing_check: bool = False,
+    intensity: str | None = "medium",
+    noop_task: bool | None = None,
 ) -> dict[str, Any]:
     text = USER_TEXT.get(variant, USER_TEXT["control"])
     return {
@@ -79,8 +81,9 @@ def record(
         "model": model,
         "backend": "synthetic",
         "plumbing_check": plumbing_check,
-        "intensity": "medium",
+        "intensity": None if variant == "control" else intensity,
         "onset_after_turns": 0,
+        **({} if noop_task is None else {"noop_task": noop_task}),
     }
 
 
@@ -95,11 +98,24 @@ def write_job(
     model: str = "toy-model",
     affect_tasks: Iterable[int] = (),
     finished: bool = True,
+    intensity: str | None = "medium",
+    noop_tasks: Iterable[int] | None = None,
+    user_simulator: dict[str, Any] | None = None,
+    ending: Callable[[int, int], str] | None = None,
     **extra: Any,
 ) -> Path:
-    job = sweep / model / f"{env}-test" / variant / "seed0"
+    """One job of `tasks` × `trials` conversations; `ending(task, trial)` gives an unscored termination
+    (e.g. "user_error") or "" for a scored one."""
+    folder = variant if variant == "control" or intensity in (None, "medium") else f"{variant}-{intensity}"
+    job = sweep / model / f"{env}-test" / folder / "seed0"
     job.mkdir(parents=True, exist_ok=True)
     affect = set(affect_tasks)
+    noop = None if noop_tasks is None else set(noop_tasks)
+
+    def unscored(task: int, trial: int) -> dict[str, Any]:
+        termination = ending(task, trial) if ending else ""
+        return {"scored": False, "termination": termination} if termination else {}
+
     records = [
         record(
             env,
@@ -109,19 +125,30 @@ def write_job(
             outcome(task, trial),
             model=model,
             affect=["impatient"] if task in affect else [],
-            **extra,
+            intensity=intensity,
+            noop_task=None if noop is None else task in noop,
+            **{**extra, **unscored(task, trial)},
         )
         for trial in range(trials)
         for task in range(tasks)
     ]
     (job / CONVERSATIONS).write_text("".join(json.dumps(r) + "\n" for r in records))
+    simulator = user_simulator or {"backend": "synthetic", "model": "user-model", "temperature": 1.0}
     info = {
         "model": model,
         "env": env,
         "variant": variant,
+        "intensity": None if variant == "control" else intensity,
         "plumbing_check": extra.get("plumbing_check", False),
+        "user_simulator": simulator,
     }
-    (job / "job.json").write_text(json.dumps({"fingerprint": {"seed": 0}, "info": info}))
+    fingerprint = {
+        "seed": 0,
+        "variant": {"name": variant, "intensity": intensity},
+        "model": {"name": model},
+        "user": {"strategy": "llm", "sampling": {"temperature": simulator.get("temperature", 1.0)}},
+    }
+    (job / "job.json").write_text(json.dumps({"fingerprint": fingerprint, "info": info}))
     if finished:
         summary = {**info, **summarize(records, trials), "missing": 0}
         (job / SUMMARY).write_text(json.dumps(summary))

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from harness.report.build import ReportError, Settings, build_report
 from harness.store import JOB_FILE
+
+
+def _number(value: float, spec: str) -> str:
+    return format(value, spec) if math.isfinite(value) else "n/a"
+
+
+def _keys(value: str) -> tuple[str, ...]:
+    return tuple(key.strip() for key in value.split(",") if key.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,16 +26,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: SWEEP_DIR/report)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and permutations")
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
-    parser.add_argument("--no-mixed", action="store_true", help="skip the mixed-effects model")
+    parser.add_argument("--permutations", type=int, default=20000, help="sign-flip permutations")
+    parser.add_argument("--no-mixed", action="store_true", help="skip the conditional logit model")
+    parser.add_argument(
+        "--allow-differing",
+        type=_keys,
+        default=(),
+        metavar="KEYS",
+        help="comma-separated settings (e.g. backend) that compared jobs may differ in besides the variant",
+    )
     parser.add_argument(
         "--wandb-project", default=None, help="also log the report as a W&B run in this project"
     )
     parser.add_argument("--wandb-entity", default=None, help="W&B entity (team or user) of that project")
     args = parser.parse_args(argv)
+    settings = Settings(args.seed, args.resamples, not args.no_mixed, args.permutations, args.allow_differing)
     try:
-        report = build_report(
-            args.sweep_dir, args.out, Settings(args.seed, args.resamples, not args.no_mixed)
-        )
+        report = build_report(args.sweep_dir, args.out, settings)
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -37,13 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     unfinished = jobs[jobs["state"] != "complete"]
     for row in unfinished.itertuples():
         print(f"not complete: {row.job} ({row.state}: {row.detail})")
+    for note in report.notes:
+        print(note)
     deltas = report.tables["deltas"]
     if deltas.empty:
-        print("no comparison with control: no (model, env, split) has both control and another variant")
-    for row in deltas.itertuples():
         print(
-            f"{row.model}/{row.env}/{row.condition}: delta {row.delta:+.3f} "
-            f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}] p={row.p_value:.3g} p_holm={row.p_holm:.3g} ({row.pairs} pairs)"
+            "no comparison: no (model, env, split) has a baseline arm (neutral or control) and another variant"
+        )
+    for row in deltas[~deltas["refused"].astype(bool)].itertuples() if not deltas.empty else ():
+        ci = f" [{row.ci_low:+.3f}, {row.ci_high:+.3f}]" if math.isfinite(row.ci_low) else ""
+        print(
+            f"{row.model}/{row.env}/{row.contrast}: delta {_number(row.delta, '+.3f')}{ci} "
+            f"p={_number(row.p_value, '.3g')} p_holm={_number(row.p_holm, '.3g')} ({row.pairs} pairs): {row.verdict}"
         )
     print(f"report: {report.markdown} and {report.html}")
     if args.wandb_project:

@@ -9,15 +9,18 @@ import numpy as np
 import pandas as pd
 
 from harness.report.affect import SCORES
-from harness.report.tables import FAMILY, VARIANT_ORDER, condition_order
+from harness.report.design import CONTROL, FAMILY, KNOWN_ORDER, NEUTRAL, condition_order
+from harness.variants import INTENSITIES
 
 
 def condition_color(condition: str) -> str:
-    """The same colour for a variant in every panel; control is grey."""
+    """The same colour for a variant in every panel; control is grey, neutral black."""
     base = condition.split("@")[0]
-    if base == "control":
+    if base == CONTROL:
         return "0.45"
-    index = VARIANT_ORDER.index(base) if base in VARIANT_ORDER else 5 + sum(map(ord, condition)) % 4
+    if base == NEUTRAL:
+        return "0.1"
+    index = KNOWN_ORDER.index(base) - 2 if base in KNOWN_ORDER else 4 + sum(map(ord, base)) % 5
     return f"C{index}"
 
 
@@ -134,4 +137,56 @@ def turns_by_variant(conversations: pd.DataFrame, path: Path, title: str) -> Pat
         axis.set_xticks(range(1, len(conditions) + 1), conditions, rotation=30)
         axis.set_ylabel("user turns per conversation")
         axis.set_title(label, fontsize=10)
+    return _save(plt, figure, path, title)
+
+
+def dose_response(points: pd.DataFrame, trends: pd.DataFrame, path: Path, title: str) -> Path:
+    """Success against dose per emotion (neutral = 0), with 95% CIs by task and the fitted trend."""
+    plt = _pyplot()
+    families = _families(points)
+    figure, axes = _grid(plt, len(families))
+    fits = trends.set_index([*FAMILY, "emotion"]) if not trends.empty else trends
+    labels = ["neutral", *INTENSITIES]
+    for axis, (label, group) in zip(axes, families, strict=True):
+        for i, (emotion, rows) in enumerate(group.groupby("emotion", sort=False)):
+            rows = rows.sort_values("dose")
+            x = rows["dose"].to_numpy(float) + (i - 1.5) * 0.04  # keeps overlapping points apart
+            rate = rows["success_rate"].to_numpy()
+            errors = np.vstack([rate - rows["ci_low"], rows["ci_high"] - rate])
+            color = condition_color(str(emotion))
+            axis.errorbar(x, rate, yerr=np.nan_to_num(errors), fmt="o", capsize=3, color=color, label=emotion)
+            key = (*rows.iloc[0][FAMILY], emotion)
+            if not fits.empty and key in fits.index and np.isfinite(fits.loc[key, "slope"]):
+                fit = fits.loc[key]
+                line = np.array([rows["dose"].min(), rows["dose"].max()], dtype=float)
+                axis.plot(line, fit["intercept"] + fit["slope"] * line, "--", color=color, linewidth=1)
+        axis.set_xticks(range(len(labels)), labels)
+        axis.set_ylim(-0.03, 1.05)
+        axis.set_xlabel("dose (intensity)")
+        axis.set_ylabel("success rate (95% CI by task)")
+        axis.set_title(label, fontsize=10)
+        axis.legend(fontsize=8)
+    return _save(plt, figure, path, title)
+
+
+def contrast_forest(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Each contrast's delta with its 95% CI (thick) and simultaneous CI (thin), in points; hollow where the bounds disagree."""
+    plt = _pyplot()
+    rows = table[table["delta"].notna()] if "delta" in table else table
+    figure, axis = plt.subplots(figsize=(8, 0.38 * max(len(rows), 1) + 1.6))
+    y = np.arange(len(rows))[::-1]
+    flags = [bool(f) and isinstance(f, str) for f in rows.get("bounds_flag", pd.Series([""] * len(rows)))]
+    labels = [
+        f"{r.model}/{r.env} · {r.contrast}{' (bounds disagree)' if flag else ''}"
+        for r, flag in zip(rows.itertuples(), flags, strict=True)
+    ]
+    for position, row, flag in zip(y, rows.itertuples(), flags, strict=True):
+        color = condition_color(str(row.condition))
+        axis.plot([100 * row.sim_ci_low, 100 * row.sim_ci_high], [position] * 2, color=color, linewidth=1)
+        axis.plot([100 * row.ci_low, 100 * row.ci_high], [position] * 2, color=color, linewidth=4, alpha=0.6)
+        # hollow: the unscored conversations could change the conclusion
+        axis.plot(100 * row.delta, position, "o", color=color, markerfacecolor="white" if flag else color)
+    axis.axvline(0, color="0.5", linewidth=0.8)
+    axis.set_yticks(y, labels, fontsize=8)
+    axis.set_xlabel("difference in success (points): 95% CI thick, simultaneous CI thin")
     return _save(plt, figure, path, title)

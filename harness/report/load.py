@@ -38,6 +38,8 @@ class Sweep:
     jobs: pd.DataFrame
     """One row per job directory, with its state: complete, incomplete, accepted_incomplete, running
     or failed."""
+    settings: dict[str, dict[str, Any]]
+    """Per job directory: its `job.json` fingerprint, with `info.user_simulator` under `user_simulator`."""
 
 
 def find_job_dirs(sweep_dir: Path) -> list[Path]:
@@ -121,6 +123,7 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "termination": record["termination"],
         "error": record.get("error"),
         "instruction_affect": ",".join(record.get("instruction_affect") or []),
+        "noop_task": _optional_bool(record.get("noop_task")),
         "plumbing_check": bool(record.get("plumbing_check", False)),
         "steps": counts.get("steps", 0),
         "user_turns": counts.get("user_turns", len(user_texts)),
@@ -135,6 +138,10 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
     }
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
 
 
 def _user_turn_rows(record: dict[str, Any], row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -157,16 +164,21 @@ def _user_turn_rows(record: dict[str, Any], row: dict[str, Any]) -> list[dict[st
     return rows
 
 
-def _condition(variant: str, intensity: Any, onset: Any, several: bool) -> str:
-    if variant == "control" or not several:
-        return variant
-    return f"{variant}@{intensity},onset{onset}"
+def _condition(variant: str, intensity: Any, onset: Any, intensities: set[str], onsets: set[str]) -> str:
+    """The variant's name, with its intensity and onset where the sweep has several of them."""
+    parts = []
+    if variant in intensities:
+        parts.append(str(intensity))
+    if variant in onsets:
+        parts.append(f"onset{onset}")
+    return f"{variant}@{','.join(parts)}" if parts else variant
 
 
 def load_sweep(sweep_dir: Path) -> Sweep:
     job_rows: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     records_by_row: list[dict[str, Any]] = []
+    settings: dict[str, dict[str, Any]] = {}
     for job_dir in find_job_dirs(sweep_dir):
         name = str(job_dir.relative_to(sweep_dir))
         try:
@@ -180,6 +192,10 @@ def load_sweep(sweep_dir: Path) -> Sweep:
         records = list(progress.records.values())
         state, detail = _job_state(job_dir, summary, progress)
         info = job.info if job else {}
+        simulator = info.get("user_simulator")
+        if simulator is None and records:
+            simulator = records[0].get("user_simulator")
+        settings[name] = {**(job.fingerprint if job else {}), "user_simulator": simulator}
         job_rows.append(
             {
                 "job": name,
@@ -207,13 +223,12 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     conversations = pd.DataFrame(rows)
     jobs = pd.DataFrame(job_rows)
     if conversations.empty:
-        return Sweep(conversations, pd.DataFrame(), jobs)
-    settings = conversations[conversations["variant"] != "control"].groupby("variant")[
-        ["intensity", "onset_after_turns"]
-    ]
-    several = {variant for variant, group in settings if len(group.drop_duplicates()) > 1}
+        return Sweep(conversations, pd.DataFrame(), jobs, settings)
+    by_variant = conversations.groupby("variant")
+    intensities = {v for v, n in by_variant["intensity"].nunique(dropna=False).items() if n > 1}
+    onsets = {v for v, n in by_variant["onset_after_turns"].nunique(dropna=False).items() if n > 1}
     conversations["condition"] = [
-        _condition(v, i, o, v in several)
+        _condition(v, i, o, intensities, onsets)
         for v, i, o in zip(
             conversations["variant"],
             conversations["intensity"],
@@ -233,4 +248,4 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     ]
     conversations = conversations[~duplicated].reset_index(drop=True)
     conversations.attrs["duplicates_dropped"] = int(duplicated.sum())
-    return Sweep(conversations, pd.DataFrame(turn_rows), jobs)
+    return Sweep(conversations, pd.DataFrame(turn_rows), jobs, settings)

@@ -32,8 +32,9 @@ def log_report(report: Report, project: str, entity: str | None, name: str, grou
         }
         payload.update({path.stem: wandb.Image(str(path)) for path in report.figures})
         run.log(payload)
-        for row in report.tables["deltas"].itertuples():
-            prefix = f"{row.model}/{row.env}/{row.condition}"
+        deltas = report.tables["deltas"]
+        for row in deltas[~deltas["refused"].astype(bool)].itertuples() if not deltas.empty else ():
+            prefix = f"{row.model}/{row.env}/{row.condition}-{row.baseline}"
             run.summary[f"delta/{prefix}"] = row.delta
             run.summary[f"p_holm/{prefix}"] = row.p_holm
         run.summary["plumbing_check"] = bool(report.test_backends)

@@ -1,0 +1,489 @@
+"""Paired contrasts between arms: the headline table with its bounds, Holm and verdicts, and the tables built on the same pairs.
+
+Every row compares one arm with its baseline on the pairs of conversations that share
+(run seed, task, trial). The headline delta uses the pairs scored on both sides; the bounds
+recount every pair with the unscored conversations as failures, then as successes, so an arm
+that loses conversations to the user simulator cannot look better or worse by that alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.report.clogit import conditional_logit
+from harness.report.design import FAMILY, PAIR, PRIMARY, Contrast, refusal
+from harness.report.stats import (
+    ALPHA,
+    MIN_TASKS_CI,
+    MIN_TASKS_TEST,
+    PairedDelta,
+    bootstrap_sums,
+    holm,
+    label_permutation_p,
+    paired_delta,
+    percentile_ci,
+    task_sums,
+)
+
+NAN = float("nan")
+BOUND_COLUMNS = [
+    "all_pairs", "baseline_unscored", "variant_unscored", "unscored_delta", "unscored_ci_low", "unscored_ci_high",
+    "unscored_p", "delta_if_failure", "ci_low_if_failure", "ci_high_if_failure", "p_if_failure",
+    "delta_if_success", "ci_low_if_success", "ci_high_if_success", "p_if_success",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Options:
+    resamples: int = 2000
+    permutations: int = 20000
+
+
+def paired_arms(family: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
+    """One row per pair present in both arms: scored flag and success of each side, task facts."""
+    columns = [*PAIR, "scored", "success", "termination", "noop_task", "instruction_affect"]
+    base = family[family["condition"] == contrast.baseline][columns].set_index(PAIR)
+    arm = family[family["condition"] == contrast.condition][columns].set_index(PAIR)
+    pairs = base.join(arm, how="inner", lsuffix="_base", rsuffix="_arm").reset_index()
+    return pairs.rename(
+        columns={"noop_task_base": "noop_task", "instruction_affect_base": "instruction_affect"}
+    )
+
+
+def _scored(pairs: pd.DataFrame) -> pd.DataFrame:
+    return pairs[pairs["scored_base"] & pairs["scored_arm"]]
+
+
+def _imputed(pairs: pd.DataFrame, side: str, unscored_as: float) -> np.ndarray:
+    return np.where(pairs[f"scored_{side}"], pairs[f"success_{side}"], unscored_as).astype(float)
+
+
+def _sign(value: float) -> int:
+    return 0 if not np.isfinite(value) or value == 0 else (1 if value > 0 else -1)
+
+
+def _bounds_flag(row: dict[str, object]) -> str:
+    low, high = float(row["delta_if_failure"]), float(row["delta_if_success"])  # type: ignore[arg-type]
+    if low == high:  # no unscored conversation among the pairs: nothing to bound
+        return ""
+    p_low, p_high = float(row["p_holm_if_failure"]), float(row["p_holm_if_success"])  # type: ignore[arg-type]
+    reasons = []
+    if _sign(low) * _sign(high) < 0:
+        reasons.append("sign")
+    if np.isfinite(p_low) and np.isfinite(p_high) and (p_low < ALPHA) != (p_high < ALPHA):
+        reasons.append("significance")
+    return " and ".join(reasons)
+
+
+def points(value: float) -> str:
+    return f"{100 * value:.1f} points"
+
+
+def verdict(row: dict[str, object]) -> str:
+    """The one-line reading of a row: significant (and robust), inconclusive with its MDE, or n/a."""
+    if row.get("refused"):
+        return str(row["refused"])
+    p_holm, delta = float(row["p_holm"]), float(row["delta"])  # type: ignore[arg-type]
+    flag = str(row.get("bounds_flag") or "")
+    if not np.isfinite(p_holm):
+        return f"n/a: {row['note']}"
+    if p_holm < ALPHA:
+        if flag:
+            return (
+                f"not robust: significant on scored pairs, but the bounds for unscored conversations "
+                f"disagree in {flag} ({row['delta_if_failure']:+.3f} to {row['delta_if_success']:+.3f})"
+            )
+        return f"{points(abs(delta))} {'lower' if delta < 0 else 'higher'} (significant after Holm)"
+    mde = float(row["mde_adjusted"])  # type: ignore[arg-type]
+    text = f"inconclusive at this size (MDE {points(mde) if math.isfinite(mde) else 'n/a'})"
+    return text + (f"; the unscored bounds disagree in {flag}" if flag else "")
+
+
+def _family_sizes(prepared: list[tuple[Contrast, pd.DataFrame, str]]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for contrast, pairs, refused in prepared:
+        testable = not refused and _scored(pairs)["task_id"].nunique() >= MIN_TASKS_TEST
+        sizes[contrast.kind] = sizes.get(contrast.kind, 0) + int(testable)
+    return sizes
+
+
+def contrast_table(
+    conversations: pd.DataFrame,
+    contrasts: list[Contrast],
+    settings: dict[str, dict[str, object]],
+    rng: np.random.Generator,
+    options: Options,
+    allowed: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """The headline table: one row per contrast, Holm and simultaneous intervals within each kind."""
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    prepared = []
+    for contrast in contrasts:
+        family = families[contrast.family]
+        prepared.append(
+            (contrast, paired_arms(family, contrast), refusal(contrast, family, settings, allowed))
+        )
+    sizes = _family_sizes(prepared)
+    rows = []
+    for contrast, pairs, refused in prepared:
+        row: dict[str, object] = {**contrast.key(), "refused": refused, "comparisons": sizes[contrast.kind]}
+        if refused:
+            rows.append(row)
+            continue
+        scored = _scored(pairs)
+        tasks = scored["task_id"].to_numpy()
+        result = paired_delta(
+            tasks,
+            scored["success_base"].to_numpy(),
+            scored["success_arm"].to_numpy(),
+            rng,
+            options.resamples,
+            options.permutations,
+            comparisons=sizes[contrast.kind],
+        )
+        row.update(result.as_dict())
+        if scored.empty and not pairs.empty:
+            row["note"] = "no pair is scored in both arms: see the bounds for unscored conversations"
+        all_tasks = pairs["task_id"].to_numpy()
+        unscored = paired_delta(
+            all_tasks,
+            (~pairs["scored_base"]).to_numpy(float),
+            (~pairs["scored_arm"]).to_numpy(float),
+            rng,
+            options.resamples,
+            options.permutations,
+        )
+        row.update(
+            {
+                "all_pairs": len(pairs),
+                "baseline_unscored": unscored.baseline_rate,
+                "variant_unscored": unscored.variant_rate,
+                "unscored_delta": unscored.delta,
+                "unscored_ci_low": unscored.ci_low,
+                "unscored_ci_high": unscored.ci_high,
+                "unscored_p": unscored.p_value,
+            }
+        )
+        any_unscored = bool((~pairs["scored_base"]).any() or (~pairs["scored_arm"]).any())
+        for name, value in (("failure", 0.0), ("success", 1.0)):
+            if any_unscored:
+                bound = paired_delta(
+                    all_tasks,
+                    _imputed(pairs, "base", value),
+                    _imputed(pairs, "arm", value),
+                    rng,
+                    options.resamples,
+                    options.permutations,
+                )
+                values = (bound.delta, bound.ci_low, bound.ci_high, bound.p_value)
+            else:
+                values = (result.delta, result.ci_low, result.ci_high, result.p_value)
+            for column, value_ in zip(("delta", "ci_low", "ci_high", "p"), values, strict=True):
+                row[f"{column}_if_{name}"] = value_
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table = table.reindex(
+        columns=list(dict.fromkeys([*table.columns, *PairedDelta.__dataclass_fields__, *BOUND_COLUMNS]))
+    )
+    for column in ("p_holm", "p_holm_if_failure", "p_holm_if_success"):
+        table[column] = NAN
+    for _, index in table.groupby("kind").groups.items():
+        for raw, adjusted in (
+            ("p_value", "p_holm"),
+            ("p_if_failure", "p_holm_if_failure"),
+            ("p_if_success", "p_holm_if_success"),
+        ):
+            table.loc[index, adjusted] = holm(table.loc[index, raw].tolist())
+    records = table.to_dict("records")
+    table["bounds_flag"] = [_bounds_flag(r) if not r["refused"] else "" for r in records]
+    table["verdict"] = [
+        verdict({**r, "bounds_flag": f}) for r, f in zip(records, table["bounds_flag"], strict=True)
+    ]
+    return table
+
+
+def pooled_table(
+    conversations: pd.DataFrame,
+    contrasts: list[Contrast],
+    refused: set[Contrast],
+    rng: np.random.Generator,
+    options: Options,
+) -> pd.DataFrame:
+    """Each primary contrast pooled over the envs that have it: tasks of every env together, resampled within env."""
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    groups: dict[tuple[str, str, str, str], list[tuple[Contrast, pd.DataFrame]]] = {}
+    for contrast in contrasts:
+        if contrast.kind != PRIMARY or contrast in refused:
+            continue
+        pairs = _scored(paired_arms(families[contrast.family], contrast))
+        groups.setdefault((contrast.model, contrast.split, contrast.condition, contrast.baseline), []).append(
+            (contrast, pairs)
+        )
+    pooled = {key: members for key, members in groups.items() if len(members) > 1}
+    rows = []
+    for (model, split, condition, baseline), members in pooled.items():
+        tasks = np.concatenate([f"{c.env}:" + p["task_id"].astype(str).to_numpy() for c, p in members])
+        strata = np.concatenate([np.full(len(p), c.env) for c, p in members])
+        result = paired_delta(
+            tasks,
+            np.concatenate([p["success_base"].to_numpy() for _, p in members]),
+            np.concatenate([p["success_arm"].to_numpy() for _, p in members]),
+            rng,
+            options.resamples,
+            options.permutations,
+            comparisons=len(pooled),
+            strata=strata,
+        )
+        rows.append(
+            {
+                "model": model,
+                "envs": ",".join(c.env for c, _ in members),
+                "split": split,
+                "contrast": f"{condition} − {baseline}",
+                "comparisons": len(pooled),
+                **result.as_dict(),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["p_holm"] = holm(table["p_value"].tolist())
+        table["verdict"] = [verdict(r) for r in table.to_dict("records")]
+    return table
+
+
+def model_table(
+    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
+) -> pd.DataFrame:
+    """Conditional logit per contrast: log-odds of success in the arm against its baseline, within tasks."""
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    rows = []
+    for contrast in contrasts:
+        if contrast in refused:
+            continue
+        family = families[contrast.family]
+        arm = family[family["condition"].isin([contrast.condition, contrast.baseline]) & family["scored"]]
+        fit = conditional_logit(
+            arm["task_id"].to_numpy(),
+            (arm["condition"] == contrast.condition).to_numpy(),
+            arm["success"].to_numpy(),
+        )
+        rows.append({**contrast.key(), **fit.as_dict()})
+    return pd.DataFrame(rows)
+
+
+def _pass_hat(successes: np.ndarray, trials: int, k: int) -> np.ndarray:
+    return np.array([math.comb(int(c), k) / math.comb(trials, k) for c in successes])
+
+
+def pass_k_table(
+    conversations: pd.DataFrame,
+    contrasts: list[Contrast],
+    refused: set[Contrast],
+    rng: np.random.Generator,
+    options: Options,
+) -> pd.DataFrame:
+    """pass^k of both arms over the tasks whose every trial is scored in both, and its paired difference.
+
+    Keeping only complete tasks still selects: an arm that loses its would-be failures to unscored
+    endings keeps its easy tasks. So the difference is also given over every task with all trials
+    present in both arms, with the unscored counted as failures and as successes.
+    """
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    rows = []
+    for contrast in contrasts:
+        if contrast in refused:
+            continue
+        pairs = paired_arms(families[contrast.family], contrast)
+        if pairs.empty:
+            continue
+        imputed = pairs.assign(
+            **{
+                f"{side}_if_{name}": _imputed(pairs, side, value)
+                for side in ("base", "arm")
+                for name, value in (("failure", 0.0), ("success", 1.0))
+            }
+        )
+        per_task = imputed.groupby("task_id").agg(
+            n=("trial", "size"),
+            complete=("scored_base", "all"),
+            complete_arm=("scored_arm", "all"),
+            base=("success_base", "sum"),
+            arm=("success_arm", "sum"),
+            **{
+                f"{side}_if_{name}": (f"{side}_if_{name}", "sum")
+                for side in ("base", "arm")
+                for name in ("failure", "success")
+            },
+        )
+        trials = int(per_task["n"].max())
+        present = per_task[per_task["n"] == trials]
+        whole = present[present["complete"] & present["complete_arm"]]
+        for k in range(1, trials + 1):
+            base = _pass_hat(whole["base"].to_numpy(), trials, k)
+            arm = _pass_hat(whole["arm"].to_numpy(), trials, k)
+            low = high = NAN
+            if len(whole) >= MIN_TASKS_CI:
+                difference = arm - base
+                low, high = percentile_ci(
+                    bootstrap_sums(difference, np.ones(len(whole)), rng, options.resamples)
+                )
+            bounds: dict[str, object] = {
+                f"delta_if_{name}": float(
+                    (
+                        _pass_hat(present[f"arm_if_{name}"].to_numpy(), trials, k)
+                        - _pass_hat(present[f"base_if_{name}"].to_numpy(), trials, k)
+                    ).mean()
+                )
+                if len(present)
+                else NAN
+                for name in ("failure", "success")
+            }
+            rows.append(
+                {
+                    **contrast.key(),
+                    "k": k,
+                    "tasks_complete_in_both": len(whole),
+                    "tasks_left_out": len(per_task) - len(whole),
+                    "baseline_pass_k": float(base.mean()) if len(whole) else NAN,
+                    "variant_pass_k": float(arm.mean()) if len(whole) else NAN,
+                    "delta": float((arm - base).mean()) if len(whole) else NAN,
+                    "ci_low": low,
+                    "ci_high": high,
+                    **bounds,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def mood_interaction_table(
+    conversations: pd.DataFrame,
+    contrasts: list[Contrast],
+    refused: set[Contrast],
+    rng: np.random.Generator,
+    options: Options,
+) -> pd.DataFrame:
+    """Does the contrast differ between instructions that state a mood and those that do not?"""
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    rows = []
+    for contrast in contrasts:
+        if contrast in refused:
+            continue
+        pairs = _scored(paired_arms(families[contrast.family], contrast))
+        if pairs.empty:
+            continue
+        difference = pairs["success_arm"].to_numpy(float) - pairs["success_base"].to_numpy(float)
+        sums, counts = task_sums(pairs["task_id"].to_numpy(), difference)
+        mood = pairs.groupby("task_id")["instruction_affect"].first().sort_index().to_numpy() != ""
+        row: dict[str, object] = {
+            **contrast.key(),
+            "tasks_with_mood": int(mood.sum()),
+            "tasks_without": int((~mood).sum()),
+        }
+        row["delta_with_mood"] = sums[mood].sum() / counts[mood].sum() if mood.any() else NAN
+        row["delta_without"] = sums[~mood].sum() / counts[~mood].sum() if (~mood).any() else NAN
+        row["interaction"] = row["delta_with_mood"] - row["delta_without"]  # type: ignore[operator]
+        row["ci_low"] = row["ci_high"] = row["p_value"] = NAN
+        smaller = int(min(mood.sum(), (~mood).sum()))
+        if smaller < MIN_TASKS_TEST:
+            row["note"] = (
+                f"{smaller} tasks in the smaller group: too few to test the interaction (needs {MIN_TASKS_TEST})"
+            )
+        elif not np.any(sums):
+            row["note"] = "every task has the same result in both arms: nothing to test"
+        else:
+            row["note"] = ""
+            row["p_value"] = label_permutation_p(sums / counts, mood, rng, min(options.permutations, 10000))
+            if smaller >= MIN_TASKS_CI:
+                with_mood = bootstrap_sums(sums[mood], counts[mood], rng, options.resamples)
+                without = bootstrap_sums(sums[~mood], counts[~mood], rng, options.resamples)
+                row["ci_low"], row["ci_high"] = percentile_ci(with_mood - without)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["p_holm"] = np.nan
+        for _, index in table.groupby("kind").groups.items():
+            table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].tolist())
+    return table
+
+
+def termination_table(
+    conversations: pd.DataFrame,
+    contrasts: list[Contrast],
+    refused: set[Contrast],
+    rng: np.random.Generator,
+    options: Options,
+) -> pd.DataFrame:
+    """Paired change in how often each arm ends one way, for every ending the sweep has, unscored ones included."""
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    endings = sorted(conversations["termination"].unique())
+    rows = []
+    for contrast in contrasts:
+        if contrast in refused:
+            continue
+        pairs = paired_arms(families[contrast.family], contrast)
+        if pairs.empty:
+            continue
+        for ending in endings:
+            base = (pairs["termination_base"] == ending).to_numpy(float)
+            arm = (pairs["termination_arm"] == ending).to_numpy(float)
+            if not (base.any() or arm.any()):
+                continue
+            result = paired_delta(
+                pairs["task_id"].to_numpy(), base, arm, rng, options.resamples, options.permutations
+            )
+            rows.append({**contrast.key(), "termination": ending, **result.as_dict()})
+    return pd.DataFrame(rows)
+
+
+def failure_examples(conversations: pd.DataFrame, contrasts: list[Contrast]) -> pd.DataFrame:
+    """Scored conversations an arm failed where its baseline succeeded on the same (run seed, task, trial)."""
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    frames = []
+    for contrast in contrasts:
+        family = families[contrast.family]
+        scored = family[family["scored"]]
+        base = scored[scored["condition"] == contrast.baseline][[*PAIR, "success", "job"]]
+        arm = scored[scored["condition"] == contrast.condition][[*PAIR, "success", "job", "termination"]]
+        merged = arm.merge(base, on=PAIR, suffixes=("", "_baseline"))
+        failed = merged[(merged["success"] == 0) & (merged["success_baseline"] == 1)]
+        if not failed.empty:
+            frames.append(failed.assign(**contrast.key()))
+    columns = [
+        "model",
+        "env",
+        "split",
+        "contrast",
+        "task_id",
+        "trial",
+        "run_seed",
+        "termination",
+        "job",
+        "job_baseline",
+    ]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns].sort_values(
+        ["model", "env", "contrast", "task_id", "trial"]
+    )
+
+
+def without_noop(conversations: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
+    """The conversations of tasks that are not no-op tasks, or None and why that table is not given."""
+    flags = conversations["noop_task"]
+    if flags.isna().all():
+        return None, "unknown: the records carry no `noop_task` flag (a sweep from before it was recorded)"
+    noop = conversations[flags.eq(True)].groupby(FAMILY)["task_id"].unique()
+    if noop.empty:
+        return None, "none of the tasks run is a no-op task, so the table without them is the same"
+    listed = "; ".join(
+        f"{'/'.join(map(str, key))}: tasks {', '.join(map(str, sorted(ids)))}" for key, ids in noop.items()
+    )
+    unknown = int(flags.isna().sum())
+    extra = f" ({unknown} conversations carry no flag and are kept)" if unknown else ""
+    return conversations[~flags.eq(True)], f"no-op tasks left out: {listed}{extra}"
