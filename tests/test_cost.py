@@ -67,7 +67,7 @@ def test_priced_preset_costs_in_summary_wandb_and_report(
     assert sum(row["conversation/cost_usd"] for row in rows) == pytest.approx(cost["usd"])
     assert sum(row["conversation/user_cost_usd"] for row in rows) == pytest.approx(cost["user_usd"])
 
-    report = build_report(tmp_path / "sweep", settings=Settings(resamples=20, mixed=False))
+    report = build_report(tmp_path / "sweep", settings=Settings(resamples=20, model=False))
     (row,) = report.tables["cost"].to_dict("records")
     assert row["usd"] == pytest.approx(cost["usd"]) and row["user_usd"] == pytest.approx(cost["user_usd"])
     assert row["usd_per_conversation"] == pytest.approx(cost["usd"] / 3)
@@ -88,7 +88,7 @@ def test_cost_is_absent_not_zero_without_prices_and_gpu_hours_follow_the_preset(
     rows = [row for row in run.history if "conversation/task_id" in row]
     assert rows and not any("conversation/cost_usd" in row for row in rows)
 
-    report = build_report(tmp_path / "sweep", settings=Settings(resamples=20, mixed=False))
+    report = build_report(tmp_path / "sweep", settings=Settings(resamples=20, model=False))
     (row,) = report.tables["cost"].to_dict("records")
     assert math.isnan(row["usd"]) and math.isnan(row["agent_usd"])
     assert row["gpu_hours"] == pytest.approx(cost["gpu_hours"])

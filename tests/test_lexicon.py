@@ -88,7 +88,7 @@ def test_the_report_lexicon_tells_the_variants_apart_on_known_text(tmp_path: Pat
     """Constructed conversations whose user says one fixed line per variant (tests/report_synthetic.py)."""
     for variant in ["control", *EMOTIONAL]:
         write_job(tmp_path, "toy", variant, 6, 1, lambda t, k: True)
-    table = build_report(tmp_path, settings=Settings(resamples=300, mixed=False)).tables["lexicon_check"]
+    table = build_report(tmp_path, settings=Settings(resamples=300, model=False)).tables["lexicon_check"]
     rates = table.set_index(["condition", "lexicon"])
     for variant in EMOTIONAL:
         own = rates.loc[(variant, variant)]

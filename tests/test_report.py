@@ -125,10 +125,12 @@ def test_report_pairs_a_failing_variant_with_control_in_a_real_sweep(tmp_path: P
     refused = report_cli(sweep, "--out", tmp_path / "refused")
     assert refused.returncode == 0, refused.stderr[-2000:]
     assert "anger − control: refused: the jobs differ in backend._target_" in refused.stdout
-    result = report_cli(sweep, "--allow-differing", "backend")
+    result = report_cli(
+        sweep, "--allow-differing", "backend,user_simulator"
+    )  # the scripted backend plays the user too
     assert result.returncode == 0, result.stderr[-2000:]
     assert "PLUMBING CHECK (backend oracle, scripted)" in result.stdout
-    assert "settings allowed to differ between compared jobs: backend" in result.stdout
+    assert "settings allowed to differ between compared jobs: backend, user_simulator" in result.stdout
     assert "no neutral arm, so the emotions' own effect (emotion − neutral) is missing" in result.stdout
     deltas = pd.read_csv(sweep / "report" / "deltas.csv").iloc[0]
     assert (deltas["condition"], deltas["tasks"], deltas["pairs"], deltas["delta"]) == ("anger", 5, 10, -1.0)

@@ -73,7 +73,7 @@ def sweep(tmp_path: Path) -> Path:
 
 
 def test_emotion_shares_and_intensity_count_only_active_turns(sweep: Path) -> None:
-    tables = build_report(sweep, settings=Settings(resamples=300, mixed=False)).tables
+    tables = build_report(sweep, settings=Settings(resamples=300, model=False)).tables
     emotions = tables["judge_emotions"].set_index("condition")
     assert emotions.loc["anger", "anger"] == 1.0 and emotions.loc["anger", "active_turns"] == TASKS
     assert emotions.loc["control", "neutral"] == 1.0 and emotions.loc["control", "active_turns"] == 2 * TASKS
@@ -85,7 +85,7 @@ def test_emotion_shares_and_intensity_count_only_active_turns(sweep: Path) -> No
 
 def test_the_manipulation_test_pairs_by_task_against_control(sweep: Path) -> None:
     (row,) = (
-        build_report(sweep, settings=Settings(resamples=300, mixed=False))
+        build_report(sweep, settings=Settings(resamples=300, model=False))
         .tables["judge_manipulation"]
         .itertuples()
     )
@@ -95,7 +95,7 @@ def test_the_manipulation_test_pairs_by_task_against_control(sweep: Path) -> Non
 
 
 def test_fidelity_rates_and_the_clean_sensitivity_analysis(sweep: Path) -> None:
-    report = build_report(sweep, settings=Settings(resamples=300, mixed=False))
+    report = build_report(sweep, settings=Settings(resamples=300, model=False))
     fidelity = report.tables["judge_fidelity"].set_index("condition")
     assert fidelity.loc["anger", "any_rate"] == 0.5 and fidelity.loc["anger", "facts_rate"] == 0.5
     assert fidelity.loc["anger", "goal_rate"] == 0.0 and fidelity.loc["control", "any_rate"] == 0.0
@@ -112,7 +112,7 @@ def test_fidelity_rates_and_the_clean_sensitivity_analysis(sweep: Path) -> None:
 def test_neutral_is_the_baseline_when_present(sweep: Path) -> None:
     neutral = write_job(sweep, "toy", "neutral", TASKS, 1, lambda t, k: True)
     write_judgments(neutral, "a", [judgment(t, [(0, "anger", 1), (1, "anger", 1)]) for t in range(TASKS)])
-    tables = build_report(sweep, settings=Settings(resamples=300, mixed=False)).tables
+    tables = build_report(sweep, settings=Settings(resamples=300, model=False)).tables
     rows = tables["judge_manipulation"].set_index("condition")
     assert rows.loc["anger", "baseline"] == "neutral" and rows.loc["anger", "delta"] == 0.0
     assert set(tables["judge_fidelity_deltas"]["condition"]) == {"anger", "control"}
@@ -131,7 +131,7 @@ def test_cohens_kappa_between_two_judge_runs_and_the_same_model_warning(sweep: P
         "toy-model",
     )
     simulated_by(anger, "judge-model")
-    report = build_report(sweep, settings=Settings(resamples=300, mixed=False))
+    report = build_report(sweep, settings=Settings(resamples=300, model=False))
     (row,) = report.tables["judge_agreement"].itertuples()
     assert (row.judge, row.other_judge, row.turns_in_both) == ("a", "b", 4 * TASKS)
     observed, expected = 30 / 32, (24 / 32) ** 2 + (8 / 32) * (6 / 32)  # neutral 24 vs 24; anger 8 vs 6
@@ -144,7 +144,7 @@ def test_a_sweep_without_judgments_has_no_judge_section_but_the_lexicon_check(sw
     for path in sweep.rglob("judgments"):
         for file in path.iterdir():
             file.unlink()
-    report = build_report(sweep, settings=Settings(resamples=300, mixed=False))
+    report = build_report(sweep, settings=Settings(resamples=300, model=False))
     assert "judge_emotions" not in report.tables and "Judge:" not in report.markdown.read_text()
     lexicon = report.tables["lexicon_check"]
     # anger's only words come before its onset (turn 1 is the bare stop): nothing of it is scored
