@@ -11,7 +11,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from harness.errors import HarnessError
+from harness.errors import EngineDied, ExitCode, HarnessError
+from harness.requeue import requeue_this_job
 from harness.store import ERROR_FILE
 
 
@@ -25,6 +26,13 @@ def main(cfg: DictConfig) -> float | None:
     (output_dir / ERROR_FILE).unlink(missing_ok=True)
     try:
         summary = run(cfg, output_dir)
+    except EngineDied as error:
+        (output_dir / ERROR_FILE).write_text(f"{error}\n")
+        requeued = requeue_this_job(int(hydra_cfg.launcher.get("engine_death_requeues", 0)))
+        if multirun and requeued is None:
+            raise  # a job of a local sweep: recorded as failed, the others go on
+        print(f"error: {error}" + (f"; {requeued}" if requeued else ""), file=sys.stderr)
+        sys.exit(ExitCode.ENGINE_DIED)
     except HarnessError as error:
         (output_dir / ERROR_FILE).write_text(f"{error}\n")
         if multirun:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness import __version__
 from harness.backends.base import Backend
+from harness.backends.vllm import check_engines_fit
 from harness.conversation import LoopSettings
 from harness.domain import Domain
 from harness.errors import ConfigError, HarnessError, validated
@@ -123,6 +124,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         raise ConfigError(f"config error in `variant`: {error}") from None
     backend: Backend = build(settings.backend)
     user_backend: Backend | None = build(settings.user.backend) if settings.user.backend else None
+    check_engines_fit(backend, user_backend)
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     fingerprint = {str(key): value for key, value in container.items() if key not in OPERATIONAL_KEYS}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.app import build as instantiate_component
-from harness.app import settings_from
+from harness.app import build_job, settings_from
 from harness.backends.openai_compat import OpenAIBackend
 from harness.backends.oracle import OracleBackend
 from harness.backends.vllm import VLLMBackend
@@ -89,3 +89,51 @@ def test_missing_api_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> N
     settings = settings_from(compose_config(["backend=openai", "model=gpt-4o"]))
     with pytest.raises(ConfigError, match="OPENAI_API_KEY, which is not set"):
         instantiate_component(settings.backend)
+
+
+def test_an_unknown_preset_key_is_an_error_naming_it() -> None:
+    settings = settings_from(
+        compose_config(["backend=vllm", "model=qwen2.5-7b", "+model.reasoning_parsr=qwen3"])
+    )
+    with pytest.raises(ConfigError, match=r"`model\.reasoning_parsr`: Extra inputs are not permitted"):
+        instantiate_component(settings.backend)
+
+
+def test_vllm_jobs_run_at_the_backends_concurrency_and_batch_all_of_it() -> None:
+    settings = settings_from(compose_config(["backend=vllm", "model=qwen2.5-7b"]))
+    assert settings.concurrency == 128
+    assert instantiate_component(settings.backend).engine_args["max_num_seqs"] == 128
+    settings = settings_from(compose_config(["backend=vllm", "model=qwen2.5-7b", "concurrency=48"]))
+    assert instantiate_component(settings.backend).engine_args["max_num_seqs"] == 48
+    assert settings_from(compose_config(["backend=oracle"])).concurrency == 32
+
+
+@pytest.mark.parametrize(
+    ("agent", "user", "fits"),
+    [("0.9", "0.45", False), ("0.5", "0.5", False), ("0.5", "0.45", True), ("0.45", "0.45", True)],
+)
+def test_two_engines_must_fit_the_shared_gpus_before_anything_loads(
+    agent: str, user: str, fits: bool, tmp_path: Path
+) -> None:
+    cfg = compose_config(
+        [
+            "backend=vllm",
+            "model=qwen2.5-72b",
+            f"backend.gpu_memory_utilization={agent}",
+            "+user/backend=vllm",
+            "model@user.backend.model=llama-3.1-8b",
+            f"user.backend.gpu_memory_utilization={user}",
+        ]
+    )
+    if fits:
+        job = build_job(cfg, tmp_path)
+        assert isinstance(job.user_backend, VLLMBackend) and job.user_backend.engine is None
+        return
+    with pytest.raises(ConfigError) as error:
+        build_job(cfg, tmp_path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert (
+        f"backend.gpu_memory_utilization ({agent}) + user.backend.gpu_memory_utilization ({user})" in message
+    )
+    assert not (tmp_path / "job.json").exists()

@@ -1,0 +1,1 @@
+"""Hydra plugins of tau-emotion (Hydra loads launchers only from the `hydra_plugins` package)."""
