@@ -162,7 +162,13 @@ def main() -> None:
     if overrides[:1] == ["--tiny-cpu"]:
         from tests.tinymodel import tiny_model, tiny_vllm_overrides
 
-        overrides = [*tiny_vllm_overrides(tiny_model()), "concurrency=8", *overrides[1:]]
+        cpu_sized = [
+            "concurrency=8",
+            "env.max_steps=4",
+            "agent.sampling.max_tokens=64",
+            "user.sampling.max_tokens=32",
+        ]
+        overrides = [*tiny_vllm_overrides(tiny_model()), *cpu_sized, *overrides[1:]]
     import vllm
 
     print(

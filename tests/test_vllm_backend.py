@@ -22,7 +22,7 @@ import pytest
 from harness.app import build, build_job, settings_from
 from harness.backends.base import ConversationSpec
 from harness.backends.vllm import VLLMBackend, VLLMChat
-from harness.errors import ContextWindowExceeded
+from harness.errors import ConfigError, ContextWindowExceeded
 from harness.runner import run_job
 from harness.types import Sampling
 from tests.helpers import DomainCase, compose_config, conversation_domain
@@ -376,8 +376,49 @@ def test_every_message_shape_of_the_loop_renders_for_a_mistral_v3_tokenizer() ->
             continue  # the loop asks the model after a user or tool message
         request = backend.request(tools, Sampling())
         prompt = asyncio.run(backend._render(messages[:end], request))
-        text = tokenizer.decode(prompt["prompt_token_ids"], skip_special_tokens=False)
+        text = tokenizer.decode(prompt["prompt_token_ids"], skip_special_tokens=False).replace("▁", " ")
         assert text.rstrip().endswith(("[/INST]", "[/TOOL_RESULTS]")), text[-200:]
     assert text.count("[TOOL_CALLS]") == 2 and text.count("[TOOL_RESULTS]") == 2
     assert '"id": "c2d4e5f"' not in text and text.count("0a1b2c3d4e5f"[-9:]) == 2  # ids: 9 characters
     assert "Found you, Ada." in text and "Let me look you up." not in text
+
+
+@pytest.mark.parametrize("generation_config", ["auto", "vllm"])
+def test_sampling_follows_vllm_serve_model_defaults_under_the_harness_values(
+    model_dir: Path, tmp_path: Path, generation_config: str
+) -> None:
+    import shutil
+
+    model = shutil.copytree(model_dir, tmp_path / "model")
+    defaults = {"temperature": 0.6, "top_k": 7, "repetition_penalty": 1.1, "eos_token_id": 2}
+    (model / "generation_config.json").write_text(json.dumps(defaults))
+    overrides = [
+        *tiny_vllm_overrides(model),
+        f"backend.generation_config={generation_config}",
+        "+model.extra_body={min_p: 0.05}",
+        "+model.chat_template_kwargs={shop: Tiny Shop}",
+        "+model.chat_template='{{ shop }}|{% for m in messages %}{{ m.content }}{% endfor %}'",
+    ]
+    backend = build(settings_from(compose_config(overrides)).backend)
+    assert isinstance(backend, VLLMBackend)
+    backend.use_renderer_of(asyncio.run(backend.prepare()))
+    request = backend.request(None, Sampling(temperature=0.7, top_p=0.9, max_tokens=5, seed=3))
+    params = request.to_sampling_params(5, backend.default_sampling)
+    sent = (params.temperature, params.top_p, params.seed, params.max_tokens, params.min_p)
+    assert sent == (0.7, 0.9, 3, 5, 0.05)
+    model_defaults = (7, 1.1) if generation_config == "auto" else (0, 1.0)
+    assert (params.top_k, params.repetition_penalty) == pytest.approx(model_defaults)
+    prompt = asyncio.run(backend._render([{"role": "user", "content": "hi"}], request))
+    assert backend._renderer.get_tokenizer().decode(prompt["prompt_token_ids"]) == "Tiny Shop|hi"
+
+
+def test_an_unknown_extra_body_field_is_refused_before_loading(model_dir: Path) -> None:
+    backend = build(
+        settings_from(
+            compose_config([*tiny_vllm_overrides(model_dir), "+model.extra_body={top_kk: 3}"])
+        ).backend
+    )
+    with pytest.raises(
+        ConfigError, match=r"model\.extra_body has fields vLLM's chat request does not know: top_kk"
+    ):
+        asyncio.run(backend.prepare())

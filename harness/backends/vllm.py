@@ -466,7 +466,7 @@ class VLLMChat:
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
     ) -> Reply:
         from jinja2 import TemplateError
-        from vllm.exceptions import VLLMValidationError
+        from vllm.exceptions import VLLMClientError, VLLMValidationError
         from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
         backend = self.backend
@@ -479,13 +479,11 @@ class VLLMChat:
         request = backend.request(tools, sampling, self.output_constraint)
         try:
             engine_input = await backend._render(list(messages), request)
-        except VLLMValidationError as error:
-            if _is_overflow(error):
-                raise ContextWindowExceeded(_one_line(error)) from error
-            raise ModelInputRejected(f"vLLM refused the prompt: {_one_line(error)}") from error
         except TimeoutError as error:
             raise BackendUnavailable(f"chat template render timed out: {_one_line(error)}") from error
-        except (ValueError, TemplateError) as error:
+        except (VLLMClientError, ValueError, TemplateError) as error:
+            if _is_overflow(error):
+                raise ContextWindowExceeded(_one_line(error)) from error
             raise ModelInputRejected(
                 f"the chat template of {backend.model.name} cannot render this conversation: {_one_line(error)}"
             ) from error
