@@ -31,7 +31,7 @@ def main(cfg: DictConfig) -> float | None:
         requeued = requeue_this_job(int(hydra_cfg.launcher.get("engine_death_requeues", 0)))
         if multirun and requeued is None:
             raise  # a job of a local sweep: recorded as failed, the others go on
-        print(f"error: {error}" + (f"; {requeued}" if requeued else ""), file=sys.stderr)
+        print(f"error: {error}" + (f" ({requeued})" if requeued else ""), file=sys.stderr)
         sys.exit(ExitCode.ENGINE_DIED)
     except HarnessError as error:
         (output_dir / ERROR_FILE).write_text(f"{error}\n")

@@ -106,6 +106,8 @@ def test_a_dead_engine_stops_the_job_with_its_exit_code_and_a_rerun_finishes(tmp
 @pytest.mark.slurm
 @pytest.mark.skipif(_why_not is not None, reason=_why_not or "")
 def test_under_slurm_a_job_whose_engine_dies_is_requeued_and_finishes(tmp_path: Path) -> None:
+    import psutil
+
     sweep_dir = tmp_path / "sweep"
     job_dir = sweep_dir / "tiny" / "toy-test" / "control" / "seed0"
     name = f"enginedeath-{os.getpid()}"
@@ -125,9 +127,10 @@ def test_under_slurm_a_job_whose_engine_dies_is_requeued_and_finishes(tmp_path: 
     )
     try:
         wait_for(lambda: (job_dir / "job_state.json").exists(), "the job to start", timeout_s=300)
-        job_id = json.loads((job_dir / "job_state.json").read_text())["slurm_job_id"]
+        state = json.loads((job_dir / "job_state.json").read_text())
+        job_id, job_process = state["slurm_job_id"], psutil.Process(state["pid"])
         kill_engine_after_first_conversation(
-            job_dir / "conversations.jsonl", lambda p: p.environ().get("SLURM_JOB_ID") == job_id.split("_")[0]
+            job_dir / "conversations.jsonl", lambda p: p in job_process.children(recursive=True)
         )
         wait_for(lambda: slurm_job_state(job_id) == "PENDING", "the job to be requeued")
         # SLURM holds a requeued job for a while before it may start again; let it start now.
