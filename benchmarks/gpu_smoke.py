@@ -66,10 +66,12 @@ def gpu_memory() -> list[str]:
     """Memory in use on each visible NVIDIA GPU (the engine runs in its own processes)."""
     try:
         import pynvml
-
+    except ImportError:
+        return ["n/a (pynvml, from nvidia-ml-py, is not installed)"]
+    try:
         pynvml.nvmlInit()
     except Exception as error:  # no NVIDIA driver: a CPU build or another accelerator
-        return [f"n/a ({type(error).__name__}: no NVIDIA GPU visible)"]
+        return [f"n/a (no NVIDIA GPU: {error})"]
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     indices = (
         [int(i) for i in visible.split(",") if i.strip().isdigit()]
