@@ -10,7 +10,7 @@ from harness.app import build as instantiate_component
 from harness.app import build_job, settings_from
 from harness.backends.openai_compat import OpenAIBackend
 from harness.backends.oracle import OracleBackend
-from harness.backends.vllm import VLLMBackend
+from harness.backends.vllm import VLLMBackend, engine_environment
 from harness.errors import ConfigError
 from tests.helpers import CONF, compose_config
 
@@ -137,3 +137,23 @@ def test_two_engines_must_fit_the_shared_gpus_before_anything_loads(
         f"backend.gpu_memory_utilization ({agent}) + user.backend.gpu_memory_utilization ({user})" in message
     )
     assert not (tmp_path / "job.json").exists()
+
+
+def test_engine_workers_are_spawned_and_each_job_compiles_into_its_own_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("VLLM_CACHE_ROOT", raising=False)
+    monkeypatch.setenv("TMPDIR", "/scratch")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    assert engine_environment(None, batch_invariant=False) == {
+        "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
+        "VLLM_CACHE_ROOT": "/scratch/tau-emotion-vllm-77_3",
+    }
+    monkeypatch.setenv("VLLM_CACHE_ROOT", "/shared/vllm")
+    assert engine_environment(None, batch_invariant=True) == {
+        "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
+        "VLLM_CACHE_ROOT": "/shared/vllm",
+        "VLLM_BATCH_INVARIANT": "1",
+    }
+    assert engine_environment("/mine", batch_invariant=False)["VLLM_CACHE_ROOT"] == "/mine"

@@ -534,7 +534,7 @@ def check_engines_fit(agent: Backend, user: Backend | None) -> None:
     if not isinstance(agent, VLLMBackend) or not isinstance(user, VLLMBackend) or user is agent:
         return
     total = agent.gpu_memory_utilization + user.gpu_memory_utilization
-    if total > SHARED_GPU_MEMORY_LIMIT:
+    if total > SHARED_GPU_MEMORY_LIMIT + 1e-9:  # 0.5 + 0.45 fits
         raise ConfigError(
             f"backend.gpu_memory_utilization ({agent.gpu_memory_utilization}) + "
             f"user.backend.gpu_memory_utilization ({user.gpu_memory_utilization}) = {total:.2f}: the agent's "
