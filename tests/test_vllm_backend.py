@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from importlib.util import find_spec
 from pathlib import Path
@@ -422,3 +423,44 @@ def test_an_unknown_extra_body_field_is_refused_before_loading(model_dir: Path) 
         ConfigError, match=r"model\.extra_body has fields vLLM's chat request does not know: top_kk"
     ):
         asyncio.run(backend.prepare())
+
+
+def test_renders_waiting_for_a_renderer_thread_do_not_time_out(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timeout_s, renders = 2.0, 16
+    monkeypatch.setenv("VLLM_CHAT_TEMPLATE_RENDER_TIMEOUT", str(timeout_s))
+    slow = "{% for i in range(2000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}{% for m in messages %}{{ m.content }}{% endfor %}"
+    overrides = [
+        *tiny_vllm_overrides(model_dir),
+        "backend.renderer_num_workers=1",
+        f"+model.chat_template='{slow}'",
+    ]
+    backend = build(settings_from(compose_config(overrides)).backend)
+    assert isinstance(backend, VLLMBackend)
+    config = asyncio.run(backend.prepare())
+    backend.use_renderer_of(config)
+    request = backend.request(None, Sampling())
+
+    async def render_all(through_backend: bool) -> tuple[float, list[Any]]:
+        started = time.perf_counter()
+        if through_backend:
+            jobs = [
+                backend._render([{"role": "user", "content": f"hi {i}"}], request) for i in range(renders)
+            ]
+        else:  # straight to vLLM's renderer: the wait for its one thread counts against the timeout
+            params = request.build_chat_params(backend.chat_template, "auto")
+            tok = backend._renderer.default_chat_tok_params
+            jobs = [
+                backend._renderer.render_chat_async([[{"role": "user", "content": f"hi {i}"}]], params, tok)
+                for i in range(renders)
+            ]
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        return time.perf_counter() - started, results
+
+    elapsed, results = asyncio.run(render_all(through_backend=True))
+    assert elapsed > timeout_s, "renders too fast to show anything: make the template slower"
+    assert not [r for r in results if isinstance(r, BaseException)]
+    backend.use_renderer_of(config)  # a fresh renderer
+    _, results = asyncio.run(render_all(through_backend=False))
+    assert any(isinstance(r, TimeoutError) for r in results), [type(r).__name__ for r in results]
