@@ -464,3 +464,42 @@ def test_renders_waiting_for_a_renderer_thread_do_not_time_out(
     backend.use_renderer_of(config)  # a fresh renderer
     _, results = asyncio.run(render_all(through_backend=False))
     assert any(isinstance(r, TimeoutError) for r in results), [type(r).__name__ for r in results]
+
+
+MISTRAL_TEXT_AND_CALL = (
+    r'Let me check\. \[TOOL_CALLS\] \[\{"name": "find_user_id_by_email", '
+    rf'"arguments": \{{"email": "{EMAIL}"\}}\}}\]'
+)
+
+
+def test_mistral_replies_with_text_and_a_tool_call_run_whole_conversations(tmp_path: Path) -> None:
+    """A tiny random Mistral with mistral-common's v3 tokenizer, decoding constrained to text
+    followed by a tool call (the shape mistral-common refuses to render back as it is)."""
+    overrides = [
+        "backend=vllm",
+        "model=mistral-small",
+        f"model.path={tiny_mistral_dir()}",
+        "model.name=tiny-mistral",
+        "model.dtype=float32",
+        "model.max_model_len=8192",
+        "backend.kv_cache_memory_bytes=134217728",
+        "backend.enforce_eager=true",
+        "++backend.engine_kwargs={enable_chunked_prefill:false,max_num_batched_tokens:8192}",
+        *conversation_domain().overrides,
+        "env.tasks=[0,1]",
+        "env.max_steps=3",
+        "agent.sampling.max_tokens=96",
+        "user.sampling.max_tokens=16",
+    ]
+    job = build_job(compose_config(overrides), tmp_path)
+    assert isinstance(job.backend, VLLMBackend)
+    job.backend.agent_output_constraint = {"regex": MISTRAL_TEXT_AND_CALL}
+    asyncio.run(run_job(job))
+    records = [json.loads(line) for line in (tmp_path / "conversations.jsonl").read_text().splitlines()]
+    assert sorted(r["task_id"] for r in records) == [0, 1]
+    for record in records:
+        assert (record["termination"], record["error"]) == ("step_cap", None)
+        assert record["counts"]["tool_calls"] == 3 and record["counts"]["malformed_tool_calls"] == 0
+        calls = [m for m in record["messages"] if m["role"] == "assistant"]
+        assert all(m["content"].startswith("Let me check.") and len(m["tool_calls"]) == 1 for m in calls)
+        assert all(re.fullmatch(r"[a-zA-Z0-9]{9}", m["tool_calls"][0]["id"]) for m in calls)

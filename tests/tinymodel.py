@@ -133,21 +133,23 @@ def tiny_mistral_dir(base: Path | None = None) -> Path:
     """A Mistral-style model folder: mistral-common's own v3 tokenizer (the one of
     Mistral-Small-Instruct-2409, shipped with mistral-common) and a tiny Mistral config.
 
-    No weights: enough for vLLM to build the engine config, the `mistral` tool parser and its
-    Mistral renderer, i.e. to render prompts exactly as for the real model.
+    Random weights (17 MB), so vLLM can also serve it: Mistral prompts rendered exactly as for
+    the real model, replies read by the `mistral` tool parser.
     """
     import shutil
     import tempfile
     from importlib.resources import files
 
-    from transformers import MistralConfig
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
 
     directory = (base or Path(tempfile.gettempdir())) / "tau-emotion-tiny-mistral-v3"
-    if not (directory / "config.json").is_file():
+    if not (directory / "model.safetensors").is_file():
         directory.mkdir(parents=True, exist_ok=True)
         source = files("mistral_common") / "data" / "mistral_instruct_tokenizer_240323.model.v3"
         shutil.copyfile(str(source), directory / "tokenizer.model.v3")
-        MistralConfig(
+        torch.manual_seed(0)
+        config = MistralConfig(
             vocab_size=32768,
             hidden_size=128,
             intermediate_size=256,
@@ -156,8 +158,13 @@ def tiny_mistral_dir(base: Path | None = None) -> Path:
             num_key_value_heads=1,
             head_dim=64,
             max_position_embeddings=32768,
+            sliding_window=None,
+            tie_word_embeddings=True,
+            bos_token_id=1,
+            eos_token_id=2,
             torch_dtype="float32",
-        ).save_pretrained(directory)
+        )
+        MistralForCausalLM(config).save_pretrained(directory, safe_serialization=True)
     return directory
 
 
