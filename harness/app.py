@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 
 OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name")
 """Config keys that change how a job runs but not what its results mean."""
+OPERATIONAL_ENGINE_KEYS = (
+    "job_concurrency",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "renderer_num_workers",
+    "cache_root",
+)
+"""The same for a vLLM engine (`backend`, `user.backend`): how much it batches, where it caches."""
 
 
 class _Strict(BaseModel):
@@ -131,6 +139,10 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     fingerprint["env"] = {
         k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
     }
+    fingerprint["backend"] = _without(fingerprint["backend"], OPERATIONAL_ENGINE_KEYS)
+    if fingerprint["user"].get("backend"):
+        user_backend_config = _without(fingerprint["user"]["backend"], OPERATIONAL_ENGINE_KEYS)
+        fingerprint["user"] = {**fingerprint["user"], "backend": user_backend_config}
     info = {
         "job_name": settings.name,
         "env": domain.name,
@@ -192,6 +204,10 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         output_dir,
     )
     return summary
+
+
+def _without(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in config.items() if key not in keys}
 
 
 def _fmt(value: float | None) -> str:

@@ -157,3 +157,15 @@ def test_engine_workers_are_spawned_and_each_job_compiles_into_its_own_cache(
         "VLLM_BATCH_INVARIANT": "1",
     }
     assert engine_environment("/mine", batch_invariant=False)["VLLM_CACHE_ROOT"] == "/mine"
+
+
+def test_a_vllm_job_resumes_at_another_concurrency(tmp_path: Path) -> None:
+    base = ["backend=vllm", "model=qwen2.5-7b", "+user/backend=vllm", "backend.gpu_memory_utilization=0.5"]
+    first = build_job(compose_config(base), tmp_path)
+    again = build_job(
+        compose_config([*base, "concurrency=48", "backend.max_num_batched_tokens=8192"]), tmp_path
+    )
+    assert first.fingerprint == again.fingerprint
+    other = build_job(compose_config([*base, "backend.generation_config=vllm"]), tmp_path)
+    assert other.fingerprint != first.fingerprint
+    assert first.fingerprint["backend"].get("max_num_seqs") is None
