@@ -11,9 +11,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from harness.errors import ExitCode, HarnessError, file_error
+from harness.errors import EngineDied, ExitCode, HarnessError, file_error
 from harness.guards import check_command_line
 from harness.logs import quiet_libraries
+from harness.requeue import requeue_this_job
 from harness.store import ERROR_FILE
 
 
@@ -28,6 +29,13 @@ def main(cfg: DictConfig) -> float | None:
     try:
         (output_dir / ERROR_FILE).unlink(missing_ok=True)
         summary = run(cfg, output_dir)
+    except EngineDied as error:
+        _write_error(output_dir, f"{error}\n")
+        requeued = requeue_this_job(int(hydra_cfg.launcher.get("engine_death_requeues", 0)))
+        if multirun and requeued is None:
+            raise  # a job of a local sweep: recorded as failed, the others go on
+        print(f"error: {error}" + (f" ({requeued})" if requeued else ""), file=sys.stderr)
+        sys.exit(ExitCode.ENGINE_DIED)
     except HarnessError as error:
         _write_error(output_dir, f"{error}\n")
         if multirun:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from harness import __version__
 from harness.backends.base import Backend, request_shapes
+from harness.backends.vllm import check_engines_fit
 from harness.conversation import LoopSettings
 from harness.cost import cost_line, preset_prices
 from harness.domain import Domain
@@ -32,6 +33,14 @@ log = logging.getLogger(__name__)
 
 OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry")
 """Config keys that change how a job runs but not what its results mean."""
+OPERATIONAL_ENGINE_KEYS = (
+    "job_concurrency",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "renderer_num_workers",
+    "cache_root",
+)
+"""The same for a vLLM engine (`backend`, `user.backend`): how much it batches, where it caches."""
 
 
 class _Strict(BaseModel):
@@ -154,6 +163,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     variant = Variant.from_config(settings.variant)
     backend: Backend = build(settings.backend)
     user_backend: Backend | None = build(settings.user.backend) if settings.user.backend else None
+    check_engines_fit(backend, user_backend)
     fingerprint = {str(key): value for key, value in container.items() if key not in OPERATIONAL_KEYS}
     fingerprint["env"] = {
         k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
@@ -163,6 +173,10 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         **{k: v for k, v in fingerprint["variant"].items() if k != "order"},
         "intensity": variant.recorded_intensity,
     }
+    fingerprint["backend"] = _without(fingerprint["backend"], OPERATIONAL_ENGINE_KEYS)
+    if fingerprint["user"].get("backend"):
+        user_backend_config = _without(fingerprint["user"]["backend"], OPERATIONAL_ENGINE_KEYS)
+        fingerprint["user"] = {**fingerprint["user"], "backend": user_backend_config}
     info = {
         "job_name": settings.name,
         "env": domain.name,
@@ -257,6 +271,10 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             else "; run the same command again to finish them",
         )
     return summary
+
+
+def _without(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in config.items() if key not in keys}
 
 
 def _fmt(value: float | None) -> str:

@@ -15,7 +15,13 @@ from typing import Any
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.domain import Domain
-from harness.errors import BackendUnavailable, ContextWindowExceeded, RequestRejected, UserSimulatorError
+from harness.errors import (
+    BackendUnavailable,
+    EngineDied,
+    ModelInputRejected,
+    RequestRejected,
+    UserSimulatorError,
+)
 from harness.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Sampling, Termination
 from harness.user import UserSimulator
 from harness.variants import instruction_affect
@@ -58,7 +64,13 @@ async def run_conversation(
     replies: list[str] = []
     termination: Termination | None = None
     error: str | None = None
-    counts = {"steps": 0, "tool_calls": 0, "tool_errors": 0, "malformed_tool_calls": 0}
+    counts = {
+        "steps": 0,
+        "tool_calls": 0,
+        "tool_errors": 0,
+        "malformed_tool_calls": 0,
+        "truncated_tool_calls": 0,
+    }
     data = domain.new_data()
     reward_info: dict[str, Any] | None = None
     reward = 0.0
@@ -84,10 +96,12 @@ async def run_conversation(
                     "reasoning_tokens": reply.reasoning_tokens,
                     "latency_s": round(reply.latency_s, 6),
                     "parse_error": reply.parse_error,
+                    "finish_reason": reply.finish_reason,
                 }
             )
             if reply.parse_error:
-                counts["malformed_tool_calls"] += 1
+                cut_off = reply.finish_reason == "length"
+                counts["truncated_tool_calls" if cut_off else "malformed_tool_calls"] += 1
             if reply.tool_calls:
                 call = reply.tool_calls[0]
                 assistant = reply.to_message()
@@ -123,7 +137,9 @@ async def run_conversation(
             scored = domain.score(spec.task_id, data, replies)
             reward = scored.reward
             reward_info = scored.as_taubench()
-    except (_AgentError, ContextWindowExceeded) as agent_error:
+    except EngineDied:
+        raise  # the job stops: no conversation is recorded against a dead engine
+    except (_AgentError, ModelInputRejected) as agent_error:
         termination, error = Termination.AGENT_ERROR, str(agent_error)
     except UserSimulatorError as user_error:
         termination, error = Termination.USER_ERROR, str(user_error)

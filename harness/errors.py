@@ -52,8 +52,18 @@ class UserSimulatorError(Exception):
     """The simulated user produced something the harness cannot use."""
 
 
-class ContextWindowExceeded(Exception):
+class ModelInputRejected(Exception):
+    """The model cannot take this conversation (its chat template or tokenizer refuses a message):
+    the model's failure, recorded on the conversation and not redone on resume."""
+
+
+class ContextWindowExceeded(ModelInputRejected):
     """The conversation no longer fits the model's context window: the model's failure, not infra."""
+
+
+class EngineDied(Exception):
+    """The in-process model engine died (GPU OOM, NCCL timeout, Xid). Every later call would fail,
+    so the job stops with `ExitCode.ENGINE_DIED` instead of recording conversations as failed."""
 
 
 def validated(schema: type[M], data: Any, prefix: str = "", hint: str = "") -> M:

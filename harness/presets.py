@@ -68,7 +68,7 @@ class ModelPreset(BaseModel):
     extra_body: dict[str, Any] = {}
     """Extra request fields passed through verbatim (provider fields, vLLM sampling extras)."""
 
-    prices: Prices = Prices()
+    prices: Prices = Prices(input=None, cached_input=None, output=None)
 
 
 def model_preset(data: Any, prefix: str = "model.", hint: str = "") -> ModelPreset:

@@ -27,6 +27,8 @@ class Counts(TypedDict):
     """Tool calls whose observation was an error."""
     malformed_tool_calls: int
     """Replies whose tool call could not be parsed or whose arguments were not a JSON object."""
+    truncated_tool_calls: NotRequired[int]
+    """Replies whose tool call was cut off by `max_tokens` (not counted as malformed)."""
     user_turns: int
     """Messages the simulated user produced, the opening included."""
     agent_replies: int
@@ -60,6 +62,8 @@ class ModelCall(TypedDict, total=False):
     """Completion tokens spent reasoning (reasoning models report them; null elsewhere)."""
     latency_s: float
     parse_error: str | None
+    finish_reason: str | None
+    """Why the model stopped: `stop`, `length` (max_tokens or context), `abort`; null if unknown."""
 
 
 class JobFacts(TypedDict, total=False):

@@ -1,7 +1,7 @@
-"""hydra-submitit-launcher's SLURM launcher, made to say why a sweep waits.
+"""What the SLURM launcher asks SLURM: whether a request can run at all, and why jobs wait.
 
 Before submitting, a request that no node of the partition can meet (CPUs, memory, GPUs,
-nodes) stops the sweep with one line naming the setting to change. After submitting, each
+nodes, time) stops the sweep with one line naming the setting to change. After submitting, each
 job's state is recorded as `pending` with its SLURM job id, and while jobs wait their SLURM
 reason (`squeue %r`) is logged when it changes and shown in the manifest.
 """
@@ -9,25 +9,15 @@ reason (`squeue %r`) is logged when it changes and shown in the manifest.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
-from omegaconf import OmegaConf
-
-from harness.errors import ExitCode
-from harness.sweep import record_job_submitted, refresh_manifest, slurm_queue
-from harness.sweep_callback import job_subdir
+from harness.sweep import refresh_manifest, slurm_queue
 
 log = logging.getLogger(__name__)
 
@@ -50,64 +40,6 @@ class Node:
     cpus: int
     memory_mb: int
     gpus: int
-
-
-class SlurmLauncher(SubmititSlurmLauncher):
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        import submitit
-
-        assert self.config is not None and self.hydra_context is not None
-        problem = request_problem(self.params)
-        if problem:
-            print(f"error: {problem}", file=sys.stderr)
-            sys.exit(ExitCode.CONFIG)
-
-        # as hydra-submitit-launcher's own `launch`, keeping the submitted jobs at hand
-        init_keys = {"submitit_folder", "max_num_timeout"}
-        executor = submitit.AutoExecutor(
-            cluster=self._EXECUTOR,
-            folder=self.params["submitit_folder"],
-            slurm_max_num_timeout=self.params.get("max_num_timeout", 0),
-        )
-        base_keys = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(
-            **{
-                key if key in base_keys else f"{self._EXECUTOR}_{key}": value
-                for key, value in self.params.items()
-                if key not in init_keys
-            }
-        )
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        if "mode" in self.config.hydra.sweep:
-            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
-        log.info("Submitit '%s' sweep output dir : %s", self._EXECUTOR, sweep_dir)
-        job_params = []
-        for number, overrides in enumerate(job_overrides, start=initial_job_idx):
-            log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
-            job_params.append(
-                (list(overrides), "hydra.sweep.dir", number, f"job_id_for_{number}", Singleton.get_state())
-            )
-        jobs = executor.map_array(self, *zip(*job_params, strict=True))
-        dirs = self._record_submitted(jobs, job_overrides, initial_job_idx, sweep_dir)
-        watch_pending(jobs, dirs, sweep_dir)
-        return [job.results()[0] for job in jobs]
-
-    def _record_submitted(
-        self, jobs: Sequence[Any], job_overrides: Sequence[Sequence[str]], first: int, sweep_dir: Path
-    ) -> list[str]:
-        assert self.config is not None and self.hydra_context is not None
-        dirs = []
-        for number, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True), start=first):
-            try:
-                rel = job_subdir(self.config, self.hydra_context.config_loader, overrides, number)
-                record_job_submitted(sweep_dir / rel, str(job.job_id))
-            except Exception as error:  # the manifest must never stop a sweep
-                log.warning("could not record SLURM job %s in the manifest: %s", job.job_id, error)
-                rel = f"#{number}"
-            dirs.append(rel)
-        _refresh_quietly(sweep_dir)
-        return dirs
 
 
 def watch_pending(jobs: Sequence[Any], dirs: Sequence[str], sweep_dir: Path) -> None:
@@ -134,11 +66,11 @@ def watch_pending(jobs: Sequence[Any], dirs: Sequence[str], sweep_dir: Path) -> 
                 del reported[job_id]
                 changed = True
         if changed:
-            _refresh_quietly(sweep_dir)
+            refresh_quietly(sweep_dir)
         time.sleep(POLL_S)
 
 
-def _refresh_quietly(sweep_dir: Path) -> None:
+def refresh_quietly(sweep_dir: Path) -> None:
     try:
         refresh_manifest(sweep_dir)
     except OSError as error:

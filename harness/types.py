@@ -86,8 +86,10 @@ class Reply:
     latency_s: float = 0.0
     parse_error: str | None = None
     """Set when the model's text looked like a tool call the parser could not read."""
+    finish_reason: str | None = None
+    """`stop` (end of turn), `length` (cut off by max_tokens or the context), ...; None if unknown."""
     reasoning_tokens: int | None = None
-    """Completion tokens the model spent reasoning (part of `completion_tokens`), where reported."""
+    """Tokens of thinking kept out of `content` by a reasoning parser."""
 
     def to_message(self) -> Message:
         message: Message = {"role": "assistant", "content": self.content}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.backends.base import ChatModel
-from harness.errors import ContextWindowExceeded, UserSimulatorError
+from harness.errors import ModelInputRejected, UserSimulatorError
 from harness.types import STOP_TOKEN, Message, Reply, Sampling
 from harness.variants import Variant
 
@@ -120,8 +120,8 @@ class UserSimulator:
             reply: Reply = await self.model.chat(
                 messages, None, self.sampling.with_seed(self.seed + self.turns)
             )
-        except ContextWindowExceeded as error:
-            raise UserSimulatorError(f"the simulated user's context is full: {error}") from error
+        except ModelInputRejected as error:
+            raise UserSimulatorError(f"the simulated user's model refused its prompt: {error}") from error
         text = (reply.content or "").strip()
         self.history.append({"role": "assistant", "content": text})
         self.calls.append(
@@ -134,6 +134,7 @@ class UserSimulator:
                 "cached_tokens": reply.cached_tokens,
                 "reasoning_tokens": reply.reasoning_tokens,
                 "latency_s": round(reply.latency_s or time.perf_counter() - started, 6),
+                "finish_reason": reply.finish_reason,
             }
         )
         self.turns += 1

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from harness.app import build as instantiate_component
-from harness.app import settings_from
+from harness.app import build_job, settings_from
 from harness.backends.openai_compat import OpenAIBackend
 from harness.backends.oracle import OracleBackend
-from harness.backends.vllm import VLLMBackend
+from harness.backends.vllm import VLLMBackend, engine_environment
 from harness.errors import ConfigError
 from tests.helpers import CONF, compose_config
 
@@ -89,3 +89,83 @@ def test_missing_api_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> N
     settings = settings_from(compose_config(["backend=openai", "model=gpt-4o"]))
     with pytest.raises(ConfigError, match="OPENAI_API_KEY, which is not set"):
         instantiate_component(settings.backend)
+
+
+def test_an_unknown_preset_key_is_an_error_naming_it() -> None:
+    settings = settings_from(
+        compose_config(["backend=vllm", "model=qwen2.5-7b", "+model.reasoning_parsr=qwen3"])
+    )
+    with pytest.raises(ConfigError, match=r"`model\.reasoning_parsr`: Extra inputs are not permitted"):
+        instantiate_component(settings.backend)
+
+
+def test_vllm_jobs_run_at_the_backends_concurrency_and_batch_all_of_it() -> None:
+    settings = settings_from(compose_config(["backend=vllm", "model=qwen2.5-7b"]))
+    assert settings.concurrency == 128
+    assert instantiate_component(settings.backend).engine_args["max_num_seqs"] == 128
+    settings = settings_from(compose_config(["backend=vllm", "model=qwen2.5-7b", "concurrency=48"]))
+    assert instantiate_component(settings.backend).engine_args["max_num_seqs"] == 48
+    assert settings_from(compose_config(["backend=oracle"])).concurrency == 32
+
+
+@pytest.mark.parametrize(
+    ("agent", "user", "fits"),
+    [("0.9", "0.45", False), ("0.5", "0.5", False), ("0.5", "0.45", True), ("0.45", "0.45", True)],
+)
+def test_two_engines_must_fit_the_shared_gpus_before_anything_loads(
+    agent: str, user: str, fits: bool, tmp_path: Path
+) -> None:
+    cfg = compose_config(
+        [
+            "backend=vllm",
+            "model=qwen2.5-72b",
+            f"backend.gpu_memory_utilization={agent}",
+            "+user/backend=vllm",
+            "model@user.backend.model=llama-3.1-8b",
+            f"user.backend.gpu_memory_utilization={user}",
+        ]
+    )
+    if fits:
+        job = build_job(cfg, tmp_path)
+        assert isinstance(job.user_backend, VLLMBackend) and job.user_backend.engine is None
+        return
+    with pytest.raises(ConfigError) as error:
+        build_job(cfg, tmp_path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert (
+        f"backend.gpu_memory_utilization ({agent}) + user.backend.gpu_memory_utilization ({user})" in message
+    )
+    assert not (tmp_path / "job.json").exists()
+
+
+def test_engine_workers_are_spawned_and_each_job_compiles_into_its_own_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("VLLM_CACHE_ROOT", raising=False)
+    monkeypatch.setenv("TMPDIR", "/scratch")
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    assert engine_environment(None, batch_invariant=False) == {
+        "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
+        "VLLM_CACHE_ROOT": "/scratch/tau-emotion-vllm-77_3",
+    }
+    monkeypatch.setenv("VLLM_CACHE_ROOT", "/shared/vllm")
+    assert engine_environment(None, batch_invariant=True) == {
+        "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
+        "VLLM_CACHE_ROOT": "/shared/vllm",
+        "VLLM_BATCH_INVARIANT": "1",
+    }
+    assert engine_environment("/mine", batch_invariant=False)["VLLM_CACHE_ROOT"] == "/mine"
+
+
+def test_a_vllm_job_resumes_at_another_concurrency(tmp_path: Path) -> None:
+    base = ["backend=vllm", "model=qwen2.5-7b", "+user/backend=vllm", "backend.gpu_memory_utilization=0.5"]
+    first = build_job(compose_config(base), tmp_path)
+    again = build_job(
+        compose_config([*base, "concurrency=48", "backend.max_num_batched_tokens=8192"]), tmp_path
+    )
+    assert first.fingerprint == again.fingerprint
+    other = build_job(compose_config([*base, "backend.generation_config=vllm"]), tmp_path)
+    assert other.fingerprint != first.fingerprint
+    assert first.fingerprint["backend"].get("max_num_seqs") is None

@@ -41,6 +41,7 @@ CHAT_TEMPLATE = """\
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 TOOL_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
+THINK_TOKENS = ["<think>", "</think>"]
 
 _CORPUS = [
     "You are a customer service agent that helps the user according to the policy.",
@@ -80,7 +81,7 @@ def build_tiny_model(directory: Path, vocab_size: int = 1024, extra_text: list[s
         model_max_length=32768,
     )
     fast.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
-    fast.add_tokens(TOOL_TOKENS)
+    fast.add_tokens([*TOOL_TOKENS, *THINK_TOKENS])
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(directory)
 
@@ -125,6 +126,45 @@ def tiny_model(base: Path | None = None) -> Path:
             staging.rename(directory)
         except OSError:  # built meanwhile by another process
             shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def tiny_mistral_dir(base: Path | None = None) -> Path:
+    """A Mistral-style model folder: mistral-common's own v3 tokenizer (the one of
+    Mistral-Small-Instruct-2409, shipped with mistral-common) and a tiny Mistral config.
+
+    Random weights (17 MB), so vLLM can also serve it: Mistral prompts rendered exactly as for
+    the real model, replies read by the `mistral` tool parser.
+    """
+    import shutil
+    import tempfile
+    from importlib.resources import files
+
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    directory = (base or Path(tempfile.gettempdir())) / "tau-emotion-tiny-mistral-v3"
+    if not (directory / "model.safetensors").is_file():
+        directory.mkdir(parents=True, exist_ok=True)
+        source = files("mistral_common") / "data" / "mistral_instruct_tokenizer_240323.model.v3"
+        shutil.copyfile(str(source), directory / "tokenizer.model.v3")
+        torch.manual_seed(0)
+        config = MistralConfig(
+            vocab_size=32768,
+            hidden_size=128,
+            intermediate_size=256,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=64,
+            max_position_embeddings=32768,
+            sliding_window=None,
+            tie_word_embeddings=True,
+            bos_token_id=1,
+            eos_token_id=2,
+            torch_dtype="float32",
+        )
+        MistralForCausalLM(config).save_pretrained(directory, safe_serialization=True)
     return directory
 
 
