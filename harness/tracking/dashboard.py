@@ -24,7 +24,7 @@ REPORT_JOB_TYPE = "report"
 GROUP_KEYS = ("job.model", "job.env", "job.variant", "job.intensity")
 """Config keys the runs are grouped by, outermost first, where the sweep varies them (variant always)."""
 OPTIONAL_PREFIXES = {
-    "Cost and tokens": ("cost/", "gpu_hours", "tokens/"),
+    "Cost and tokens": ("cost.", "cost/", "tokens/"),
     "Manipulation check and judge": ("judge/", "manipulation/", "affect/", "fidelity/"),
 }
 """Sections whose metrics other parts of the harness log when they run: shown when present."""
@@ -46,11 +46,15 @@ class SweepRuns:
     """The run of the sweep's statistical report, if it was logged."""
     logged: frozenset[str]
     """Every metric name the job runs hold, summary and history, nested keys joined with `.`."""
+    numeric: frozenset[str]
+    """The summary metrics that hold a number (what a bar chart can show)."""
     tables: frozenset[str]
     """Summary keys of the job runs that hold a table."""
     group_by: list[str]
     """Config keys to group the runs by (`job.variant`, and `job.model` / `job.env` when they vary)."""
     test_backends: list[str]
+    segments: dict[str, list[Path]]
+    """Per run id, the run files of its segments (one per attempt of the job, one per judge run)."""
 
     @property
     def run_ids(self) -> list[str]:
@@ -59,10 +63,12 @@ class SweepRuns:
 
 def read_sweep_runs(path: Path) -> SweepRuns:
     """The offline runs under a sweep directory, resumed segments folded into one run each."""
-    latest: dict[str, OfflineRun] = {}
-    for run in find_runs(path):
-        latest[run.run_id] = run  # oldest first: the last segment wins
-    runs = list(latest.values())
+    folded: dict[str, OfflineRun] = {}
+    segments: dict[str, list[Path]] = {}
+    for segment in find_runs(path):  # oldest first
+        folded[segment.run_id] = _fold(folded.get(segment.run_id), segment)
+        segments.setdefault(segment.run_id, []).append(segment.path)
+    runs = list(folded.values())
     if not runs:
         raise DashboardError(f"no offline W&B runs under {path} (was the sweep run with wandb.mode=offline?)")
     jobs = [run for run in runs if run.job_type != REPORT_JOB_TYPE]
@@ -77,9 +83,12 @@ def read_sweep_runs(path: Path) -> SweepRuns:
         )
     logged: set[str] = set()
     tables: set[str] = set()
+    numeric: set[str] = set()
     for run in jobs:
         for key, value in _flatten(run.summary).items():
             logged.add(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                numeric.add(key)
             if isinstance(value, dict) and value.get("_type") == "table-file":
                 tables.add(key)
         for row in run.history:
@@ -103,15 +112,44 @@ def read_sweep_runs(path: Path) -> SweepRuns:
         jobs=jobs,
         report_run=reports[-1] if reports else None,
         logged=frozenset(logged),
+        numeric=frozenset(numeric),
         tables=frozenset(tables),
         group_by=varying,
         test_backends=backends,
+        segments=segments,
+    )
+
+
+def _fold(run: OfflineRun | None, segment: OfflineRun) -> OfflineRun:
+    """One run from its segments (a requeued job, a judge run logging to the job's run): identity
+    from the first segment that has it, config and summary updated in order, history appended."""
+    if run is None:
+        return segment
+    summary = dict(run.summary)
+    summary.update(segment.summary)
+    return dataclasses.replace(
+        segment,
+        path=run.path,
+        project=run.project or segment.project,
+        entity=run.entity or segment.entity,
+        group=run.group or segment.group,
+        job_type=run.job_type or segment.job_type,
+        name=run.name or segment.name,
+        tags=run.tags or segment.tags,
+        config={**run.config, **segment.config},
+        history=[*run.history, *segment.history],
+        summary=summary,
+        artifacts=[*run.artifacts, *segment.artifacts],
     )
 
 
 def never_uploaded(sweep: SweepRuns) -> list[OfflineRun]:
     """Job runs `wandb sync` has not uploaded (it leaves `run-<id>.wandb.synced` beside each file)."""
-    return [run for run in sweep.jobs if not run.path.with_suffix(".wandb.synced").exists()]
+    return [
+        run
+        for run in sweep.jobs
+        if not all(path.with_suffix(".wandb.synced").exists() for path in sweep.segments[run.run_id])
+    ]
 
 
 def _config(run: OfflineRun, dotted: str) -> Any:
@@ -233,17 +271,15 @@ def _tables(sweep: SweepRuns) -> list[str]:
 
 
 def _discovered_panels(sweep: SweepRuns, prefixes: Iterable[str]) -> list[PanelSpec]:
-    """One bar panel per metric family another part of the harness logged under `prefixes`."""
-    panels = []
+    """Bar panels for the number metrics another part of the harness logged under `prefixes`, one
+    per family (`judge/<set>/emotion_share/...`, `cost....`)."""
+    families: dict[str, list[str]] = {}
     for prefix in prefixes:
-        keys = sorted(
-            key
-            for key in sweep.logged - sweep.tables
-            if key.startswith(prefix) and not key.startswith(Conversation.TASK_ID.key)
-        )
-        if keys:
-            panels.append(PanelSpec("bar", prefix.rstrip("/").replace("_", " "), tuple(keys)))
-    return panels
+        for key in sorted(sweep.numeric):
+            if key.startswith(prefix):
+                family = key.rsplit("/", 1)[0] if "/" in key.removeprefix(prefix) else prefix.rstrip("/.")
+                families.setdefault(family, []).append(key)
+    return [PanelSpec("bar", family.replace("_", " "), tuple(keys)) for family, keys in families.items()]
 
 
 def _require_workspaces() -> None:
