@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from harness import __version__
 from harness.backends.base import Backend
 from harness.conversation import LoopSettings
-from harness.domain import Domain
+from harness.domains.base import Domain
 from harness.errors import ConfigError, HarnessError, validated
 from harness.observers import JobObserver, ProgressBar
 from harness.runner import Job, UserSettings, run_job
@@ -52,6 +52,8 @@ class EnvSettings(_Strict):
     task_range: tuple[int, int] | None = None
     trials: int = Field(1, ge=1)
     max_steps: int = Field(30, ge=1)
+    judge: dict[str, Any] | None = None
+    """A backend config judging scores that need an LLM (τ²'s NL assertions); null: the user's backend."""
 
     @model_validator(mode="after")
     def _one_selection(self) -> EnvSettings:
@@ -131,6 +133,12 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     variant = Variant.from_config(settings.variant)
     backend: Backend = build(settings.backend)
     user_backend: Backend | None = build(settings.user.backend) if settings.user.backend else None
+    judge_backend: Backend | None = build(settings.env.judge) if settings.env.judge else None
+    if settings.user.strategy not in domain.user_strategies:
+        raise ConfigError(
+            f"user={settings.user.strategy} does not exist for env={settings.env.name}; "
+            f"choose one of {list(domain.user_strategies)}"
+        )
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     fingerprint = {str(key): value for key, value in container.items() if key not in OPERATIONAL_KEYS}
@@ -162,12 +170,14 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             sampling=settings.user.sampling.model_dump(),
             framing=settings.user.framing,
         ),
+        **({"judge": judge_backend.name} if judge_backend else {}),
     }
     return Job(
         domain=domain,
         variant=variant,
         backend=backend,
         user_backend=user_backend,
+        judge_backend=judge_backend,
         task_ids=select_tasks(settings.env, domain),
         trials=settings.env.trials,
         output_dir=output_dir,

@@ -31,6 +31,8 @@ class Counts(TypedDict):
     """Messages the simulated user produced, the opening included."""
     agent_replies: int
     """Text replies the agent sent to the user."""
+    user_tool_calls: NotRequired[int]
+    """Tool calls the simulated user made on its own tools (dual control, τ² telecom)."""
 
 
 class Usage(TypedDict, total=False):
@@ -119,6 +121,9 @@ class ConversationRecord(JobFacts):
     """The simulated user's view of the conversation (its own side as `assistant`)."""
     actions: list[dict[str, Any]]
     """The agent's actions as τ-bench records them: `{name, kwargs}`, `respond` for text replies."""
+    user_actions: NotRequired[list[dict[str, Any]]]
+    """Dual control only: the simulated user's own tool calls, in order: `{name, arguments, observation}`
+    (`arguments` as the raw JSON text). They are also in `messages`, marked `"requestor": "user"`."""
     extra: NotRequired[dict[str, Any]]
     """Anything an environment or backend adds that has no field of its own."""
 

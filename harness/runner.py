@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.backends.base import Backend, ConversationSpec
 from harness.conversation import LoopSettings, run_conversation
-from harness.domain import Domain
+from harness.domains.base import Domain
 from harness.errors import ConfigError
 from harness.metrics import summarize
 from harness.observers import JobObserver
@@ -54,6 +54,8 @@ class Job:
     output_dir: Path
     user_backend: Backend | None = None
     """A separate backend for the simulated user; None shares the agent's."""
+    judge_backend: Backend | None = None
+    """The backend judging scores that need an LLM (τ²'s NL assertions); None: the user's."""
     seed: int = 0
     concurrency: int = 32
     loop: LoopSettings = LoopSettings()
@@ -148,6 +150,9 @@ async def _run_pending(job: Job, pending: list[tuple[int, int]], log: Conversati
         user_backend = (
             await stack.enter_async_context(job.user_backend) if job.user_backend else agent_backend
         )
+        judge_backend = (
+            await stack.enter_async_context(job.judge_backend) if job.judge_backend else user_backend
+        )
 
         async def one(task_id: int, trial: int) -> None:
             async with semaphore:
@@ -163,15 +168,22 @@ async def _run_pending(job: Job, pending: list[tuple[int, int]], log: Conversati
                 )
                 user = UserSimulator(
                     model=user_backend.model_for("user", spec),
-                    instruction=spec.task.instruction,
+                    instruction=job.domain.instruction(task_id),
                     variant=job.variant,
                     framing=job.user.framing,
                     sampling=job.user.sampling,
                     strategy=job.user.strategy,
                     seed=seed + USER_SEED_OFFSET,
+                    base_prompt=job.domain.user_prompt(task_id, job.user.strategy),
+                    tools=job.domain.user_tools_info(task_id),
                 )
                 record = await run_conversation(
-                    spec, job.domain, agent_backend.model_for("agent", spec), user, job.loop
+                    spec,
+                    job.domain,
+                    agent_backend.model_for("agent", spec),
+                    user,
+                    job.loop,
+                    judge=judge_backend.model_for("judge", spec),
                 )
                 record.update(job.info)
                 await log.write(record)
