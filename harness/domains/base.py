@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from harness.backends.base import ChatModel
@@ -75,6 +76,17 @@ class Domain(Protocol):
 
     def noop_task(self, task_id: int) -> bool:
         """Whether doing nothing passes the task."""
+        ...
+
+    def export_results(
+        self,
+        records: Sequence[dict[str, Any]],
+        output_dir: Path,
+        info: dict[str, Any],
+        trials: int,
+        max_steps: int,
+    ) -> None:
+        """Write the job's results in the environment's own format too, where it has one."""
         ...
 
     async def evaluate(

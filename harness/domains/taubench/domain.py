@@ -215,6 +215,16 @@ class TauBenchDomain:
             ground_truth_actions=self.ground_truth_actions(task_id),
         )
 
+    def export_results(
+        self,
+        records: Sequence[dict[str, Any]],
+        output_dir: Any,
+        info: dict[str, Any],
+        trials: int,
+        max_steps: int,
+    ) -> None:
+        """Nothing more to write: `results.json` is already τ-bench's format."""
+
     async def evaluate(
         self,
         task_id: int,
