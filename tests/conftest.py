@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         skip = pytest.mark.skip(reason=reason)
         for item in items:
-            if marker in item.keywords:
+            if item.get_closest_marker(marker) is not None:
                 item.add_marker(skip)
 
 
@@ -38,7 +38,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     required = set(os.environ.get(REQUIRED_ENV, "").split())
     missed = sorted(required & {mark.name for mark in item.iter_markers()})
-    if report.skipped and missed and "taubench" not in item.keywords and "tau2" not in item.keywords:
+    if (
+        report.skipped
+        and missed
+        and not item.get_closest_marker("taubench")
+        and not item.get_closest_marker("tau2")
+    ):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"{REQUIRED_ENV} requires the {', '.join(missed)} tests to run, but: {reason}"

@@ -112,7 +112,9 @@ def test_oracle_scores_every_retail_task(tmp_path: Path) -> None:
     assert summary["average_reward"] == 1.0 and summary["scored"] == 114
 
 
-JUDGE = "env.judge={_target_: harness.backends.scripted.ScriptedBackend, agent: [{text: unused}], judge: %s}"
+JUDGE = (
+    "++env.judge={_target_: harness.backends.scripted.ScriptedBackend, agent: [{text: unused}], judge: %s}"
+)
 
 
 def _judged_retail_tasks(count: int) -> list[int]:
