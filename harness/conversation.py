@@ -121,7 +121,8 @@ async def run_conversation(
     try:
         first = await user_says(await user.reset())
         messages.append({"role": "user", "content": first})
-        if STOP_TOKEN in first:
+        stops = domain.user_stop_tokens
+        if any(token in first for token in stops):
             termination = Termination.USER_STOP
         for step in range(settings.max_steps):
             if termination is not None:
@@ -173,7 +174,7 @@ async def run_conversation(
                     continue
                 answer = await user_says(await user.step(content))
                 messages.append({"role": "user", "content": answer})
-                if STOP_TOKEN in answer:
+                if any(token in answer for token in stops):
                     termination = Termination.USER_STOP
         if termination is None:
             termination = Termination.STEP_CAP

@@ -127,3 +127,15 @@ def test_nl_judge_verdicts_and_failures(tmp_path: Path) -> None:
     record = read_jsonl(tmp_path / "fail" / CONVERSATIONS)[0]
     assert record["error"].startswith("NL-assertion judge:") and not record["scored"]
     assert failed["judge"] == "scripted"
+
+
+def test_the_environments_own_stop_tokens_end_the_conversation(tmp_path: Path) -> None:
+    summary = _run(
+        tmp_path,
+        [
+            "backend=scripted",
+            "backend.agent=[{text: 'Transferring you.'}]",
+            "backend.user=[{text: hi}, {text: '###TRANSFER###'}]",
+        ],
+    )
+    assert summary["terminations"] == {"user_stop": 2}

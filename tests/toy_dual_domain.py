@@ -91,6 +91,7 @@ class ToyDualDomain:
     tools_info = AGENT_TOOLS
     terminate_tools: frozenset[str] = frozenset()
     agent_can_stop = True
+    user_stop_tokens = ("###STOP###", "###TRANSFER###")
     user_strategies = ("llm",)
 
     def __init__(self) -> None:

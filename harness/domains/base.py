@@ -41,6 +41,9 @@ class Domain(Protocol):
     terminate_tools: frozenset[str]
     """Agent tools whose call ends the conversation (τ-bench's transfer to a human)."""
     agent_can_stop: bool
+    user_stop_tokens: tuple[str, ...]
+    """Tokens in a user message that end the conversation (τ-bench: `###STOP###`; τ² adds
+    `###TRANSFER###` and `###OUT-OF-SCOPE###`)."""
     user_strategies: tuple[str, ...]
     """The `user=` strategies the environment has a user prompt for."""
     """Whether `###STOP###` in an agent reply ends the conversation (τ²'s agent stop)."""

@@ -28,6 +28,7 @@ from tau2.evaluator import evaluator_nl_assertions
 from tau2.evaluator.evaluator import EvaluationType, evaluate_simulation
 from tau2.evaluator.evaluator_nl_assertions import NLAssertionsEvaluator
 from tau2.user.user_simulator import UserSimulator as Tau2UserSimulator
+from tau2.user.user_simulator_base import OUT_OF_SCOPE, STOP, TRANSFER
 
 from harness.backends.base import ChatModel
 from harness.domains.base import Outcome
@@ -151,6 +152,8 @@ class Tau2Domain:
     """One τ² domain and task split. Shared read-only by every conversation of a job."""
 
     agent_can_stop = True
+    user_stop_tokens = (STOP, TRANSFER, OUT_OF_SCOPE)
+    """τ²'s `UserSimulator.is_stop`."""
     user_strategies = ("llm",)
     terminate_tools: frozenset[str] = frozenset()
 

@@ -20,7 +20,7 @@ from harness.domains.taubench.datahash import (
     data_hash as data_hash,  # re-exported: part of this module's interface
 )
 from harness.domains.taubench.datahash import to_hashable as to_hashable
-from harness.types import RESPOND_ACTION_NAME, Action, Message, Role, ToolSchema
+from harness.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Role, ToolSchema
 from harness.user import taubench_user_prompt
 
 
@@ -68,6 +68,7 @@ class TauBenchDomain:
     """One τ-bench domain and task split. Shared read-only by every conversation of a job."""
 
     agent_can_stop = False
+    user_stop_tokens = (STOP_TOKEN,)
     user_strategies = ("llm", "react")
 
     def __init__(
