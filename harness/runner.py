@@ -127,8 +127,8 @@ async def _run_job(job: Job) -> dict[str, Any]:
         "missing": len(wanted) - len(selected),
     }
     write_json(job.output_dir / RESULTS, taubench_results(selected))
-    job.domain.export_results(selected, job.output_dir, job.info, job.trials, job.loop.max_steps)
     write_json(job.output_dir / SUMMARY, summary)
+    job.domain.export_results(selected, job.output_dir, job.info, job.trials, job.loop.max_steps)
     for observer in job.observers:
         observer.on_end(summary)
     return summary

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +36,8 @@ from harness.domains.base import Outcome
 from harness.errors import BackendUnavailable
 from harness.types import Action, Message, Role, Sampling, ToolSchema
 from harness.user import AGENT_GREETING
+
+log = logging.getLogger(__name__)
 
 JUDGE_SAMPLING = Sampling(temperature=0.0, max_tokens=2048)
 """τ²'s judge runs at temperature 0."""
@@ -102,10 +105,12 @@ def parse_verdicts(text: str, assertions: list[str]) -> list[NLAssertionCheck]:
 
 def _tool_call(call: dict[str, Any], requestor: str) -> Any | None:
     function = call["function"]
-    try:
-        arguments = json.loads(function["arguments"] or "{}")
-    except json.JSONDecodeError:
-        return None
+    arguments = function["arguments"]
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments or "{}")
+        except json.JSONDecodeError:
+            return None
     if not isinstance(arguments, dict):
         return None
     return tau2_message.ToolCall(
@@ -247,9 +252,12 @@ class Tau2Domain:
         max_steps: int,
     ) -> None:
         """Also write the job in τ²'s own results format (`tau2_results.json`)."""
-        from harness.domains.tau2.results import write_tau2_results
+        from harness.domains.tau2.results import TAU2_RESULTS, write_tau2_results
 
-        write_tau2_results(self, records, output_dir, info, trials, max_steps)
+        try:
+            write_tau2_results(self, records, output_dir, info, trials, max_steps)
+        except Exception as error:  # the harness's own outputs are written; this copy is extra
+            log.error("could not write %s: %s: %s", output_dir / TAU2_RESULTS, type(error).__name__, error)
 
     def trajectory(self, task_id: int, messages: Sequence[Message]) -> list[Any]:
         initial = self._tasks[task_id].initial_state
