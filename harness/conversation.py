@@ -80,6 +80,7 @@ async def run_conversation(
     error: str | None = None
     counts = {"steps": 0, "tool_calls": 0, "tool_errors": 0, "malformed_tool_calls": 0}
     user_actions: list[dict[str, Any]] = []
+    judge_calls: list[dict[str, Any]] = []
     dual_control = bool(user.tools)
     state = domain.new_state(spec.task_id)
     reward_info: dict[str, Any] | None = None
@@ -181,6 +182,8 @@ async def run_conversation(
         else:
             outcome = await domain.evaluate(spec.task_id, state, messages, replies, judge)
             reward, reward_info = outcome.reward, outcome.info
+            if outcome.judge_call is not None:
+                judge_calls.append(outcome.judge_call)
             if outcome.judge_error is not None:
                 termination, error = Termination.JUDGE_ERROR, outcome.judge_error
     except (_AgentError, ContextWindowExceeded) as agent_error:
@@ -215,7 +218,7 @@ async def run_conversation(
             "user_tool_calls": len(user_actions),
         },
         "usage": _usage(agent_calls, user.calls),
-        "calls": agent_calls + user.calls,
+        "calls": agent_calls + user.calls + judge_calls,
         "started_at": started_at,
         "duration_s": round(time.perf_counter() - started, 6),
         "messages": messages,

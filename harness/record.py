@@ -47,7 +47,7 @@ class Usage(TypedDict, total=False):
 
 class ModelCall(TypedDict, total=False):
     role: str
-    """`agent` or `user`."""
+    """`agent`, `user`, or `judge` (τ²'s NL assertions, after the conversation)."""
     step: int
     turn: int
     prompt_tokens: int | None
@@ -111,7 +111,7 @@ class ConversationRecord(JobFacts):
     counts: Counts
     usage: Usage
     calls: list[ModelCall]
-    """Every model call of the conversation, agent's and user's, in order."""
+    """Every model call of the conversation, agent's and user's, in order; then the judge's, if any."""
     started_at: float
     """Unix time the conversation started."""
     duration_s: float

@@ -106,6 +106,8 @@ def test_oracle_scores_retail_tasks_in_every_variant(tmp_path: Path, variant: st
     judged = [r for r in records if r["reward_info"]["nl_assertions"]]
     assert len(judged) == 2, "NL assertions are judged (by the oracle's scripted judge)"
     assert all(check["met"] for r in judged for check in r["reward_info"]["nl_assertions"])
+    assert all([c["role"] for c in r["calls"]][-1] == "judge" for r in judged)
+    assert not any(c["role"] == "judge" for r in records if r not in judged for c in r["calls"])
 
 
 @pytest.mark.slow

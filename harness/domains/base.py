@@ -26,6 +26,8 @@ class Outcome:
     """The environment's own reward details (τ-bench's `RewardResult`, τ²'s `RewardInfo`)."""
     judge_error: str | None = None
     """Set when an LLM judge of the score failed: the conversation is then left unscored."""
+    judge_call: dict[str, Any] | None = None
+    """The judge's model call (`role: judge`, tokens, latency), recorded with the conversation's calls."""
 
 
 @runtime_checkable

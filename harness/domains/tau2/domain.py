@@ -276,6 +276,7 @@ class Tau2Domain:
         trajectory = self.trajectory(task_id, messages)
         criteria = task.evaluation_criteria
         verdicts: list[NLAssertionCheck] = []
+        call: dict[str, Any] | None = None
         if (
             criteria is not None
             and RewardType.NL_ASSERTION in criteria.reward_basis
@@ -286,9 +287,15 @@ class Tau2Domain:
                 return Outcome(0.0, None, judge_error="no judge backend for this task's NL assertions")
             try:
                 reply = await judge.chat(judge_prompt(trajectory, assertions), None, JUDGE_SAMPLING)
+                call = {
+                    "role": "judge",
+                    "prompt_tokens": reply.prompt_tokens,
+                    "completion_tokens": reply.completion_tokens,
+                    "latency_s": round(reply.latency_s, 6),
+                }
                 verdicts = parse_verdicts(reply.content or "", assertions)
             except (JudgeFailure, BackendUnavailable) as error:
-                return Outcome(0.0, None, judge_error=f"NL-assertion judge: {error}")
+                return Outcome(0.0, None, judge_error=f"NL-assertion judge: {error}", judge_call=call)
         now = datetime.now(UTC).isoformat()
         simulation = SimulationRun(
             id=f"{self.name}-{task.id}",
@@ -307,7 +314,7 @@ class Tau2Domain:
             )
         finally:
             _verdicts.reset(token)
-        return Outcome(float(reward_info.reward), reward_info.model_dump(mode="json"))
+        return Outcome(float(reward_info.reward), reward_info.model_dump(mode="json"), judge_call=call)
 
 
 @contextmanager
