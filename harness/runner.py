@@ -17,7 +17,7 @@ from typing import Any
 from harness.backends.base import Backend, ConversationSpec
 from harness.conversation import LoopSettings, run_conversation
 from harness.cost import job_cost, previous_wall_s
-from harness.domain import Domain
+from harness.domains.base import Domain
 from harness.errors import ConfigError
 from harness.metrics import summarize
 from harness.observers import JobObserver
@@ -62,6 +62,8 @@ class Job:
     output_dir: Path
     user_backend: Backend | None = None
     """A separate backend for the simulated user; None shares the agent's."""
+    judge_backend: Backend | None = None
+    """The backend judging scores that need an LLM (τ²'s NL assertions); None: the user's."""
     seed: int = 0
     concurrency: int = 32
     loop: LoopSettings = LoopSettings()
@@ -138,6 +140,7 @@ async def _run_job(job: Job) -> dict[str, Any]:
     }
     write_json(job.output_dir / RESULTS, taubench_results(selected))
     write_json(job.output_dir / SUMMARY, summary)
+    job.domain.export_results(selected, job.output_dir, job.info, job.trials, job.loop.max_steps)
     for observer in job.observers:
         observer.on_end(summary)
     return summary
@@ -160,9 +163,12 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
         user_backend = (
             await stack.enter_async_context(job.user_backend) if job.user_backend else agent_backend
         )
+        judge_backend = (
+            await stack.enter_async_context(job.judge_backend) if job.judge_backend else user_backend
+        )
 
         async def run_pass(keys: list[Key]) -> list[dict[str, Any]]:
-            return await _run_pass(job, keys, log, agent_backend, user_backend)
+            return await _run_pass(job, keys, log, agent_backend, user_backend, judge_backend)
 
         records = await run_pass(pending)
         policy = job.retry
@@ -209,7 +215,12 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
 
 
 async def _run_pass(
-    job: Job, keys: list[Key], log: ConversationLog, agent_backend: Backend, user_backend: Backend
+    job: Job,
+    keys: list[Key],
+    log: ConversationLog,
+    agent_backend: Backend,
+    user_backend: Backend,
+    judge_backend: Backend,
 ) -> list[dict[str, Any]]:
     semaphore = asyncio.Semaphore(job.concurrency)
 
@@ -227,15 +238,22 @@ async def _run_pass(
             )
             user = UserSimulator(
                 model=user_backend.model_for("user", spec),
-                instruction=spec.task.instruction,
+                instruction=job.domain.instruction(task_id),
                 variant=job.variant,
                 framing=job.user.framing,
                 sampling=job.user.sampling,
                 strategy=job.user.strategy,
                 seed=seed + USER_SEED_OFFSET,
+                base_prompt=job.domain.user_prompt(task_id, job.user.strategy),
+                tools=job.domain.user_tools_info(task_id),
             )
             record = await run_conversation(
-                spec, job.domain, agent_backend.model_for("agent", spec), user, job.loop
+                spec,
+                job.domain,
+                agent_backend.model_for("agent", spec),
+                user,
+                job.loop,
+                judge=judge_backend.model_for("judge", spec),
             )
             record.update(job.info)
             await log.write(record)

@@ -12,7 +12,8 @@ Message = dict[str, Any]
 ToolSchema = dict[str, Any]
 """An OpenAI-style tool description, as τ-bench's `Tool.get_info()` returns it."""
 
-Role = Literal["agent", "user"]
+Role = Literal["agent", "user", "judge"]
+"""Who a model plays: the agent, the simulated user, or the judge of a score (τ²'s NL assertions)."""
 
 STOP_TOKEN = "###STOP###"
 RESPOND_ACTION_NAME = "respond"
@@ -22,12 +23,16 @@ class Termination(StrEnum):
     """Why a conversation ended."""
 
     USER_STOP = "user_stop"
+    AGENT_STOP = "agent_stop"
+    """The agent ended the conversation (τ² only: its `###STOP###`)."""
     TRANSFER = "transfer_to_human"
     STEP_CAP = "step_cap"
     AGENT_ERROR = "agent_error"
     USER_ERROR = "user_error"
     INFRA_ERROR = "infra_error"
     HARNESS_ERROR = "harness_error"
+    JUDGE_ERROR = "judge_error"
+    """The LLM judge of the score (τ²'s NL assertions) failed: says nothing about the agent."""
 
     @property
     def scored(self) -> bool:
@@ -44,7 +49,13 @@ class Termination(StrEnum):
 
 
 _SCORED = frozenset(
-    {Termination.USER_STOP, Termination.TRANSFER, Termination.STEP_CAP, Termination.AGENT_ERROR}
+    {
+        Termination.USER_STOP,
+        Termination.AGENT_STOP,
+        Termination.TRANSFER,
+        Termination.STEP_CAP,
+        Termination.AGENT_ERROR,
+    }
 )
 
 

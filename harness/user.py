@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from harness.backends.base import ChatModel
 from harness.errors import ModelInputRejected, UserSimulatorError
-from harness.types import STOP_TOKEN, Message, Reply, Sampling
+from harness.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
 from harness.variants import Variant
 
 UserStrategy = Literal["llm", "react"]
@@ -83,9 +83,18 @@ def parse_react(text: str) -> str:
     raise UserSimulatorError(f"react user reply has no 'User Response:' section: {text[:200]!r}")
 
 
+UserTurn = str | list[ToolCall]
+"""What the simulated user does in a turn: a message to the agent, or calls of its own tools."""
+
+
 @dataclass
 class UserSimulator:
-    """Plays the customer. Its own view of the chat has the roles swapped."""
+    """Plays the customer. Its own view of the chat has the roles swapped.
+
+    In a dual-control environment it also has tools of its own (`tools`): a reply with tool
+    calls is returned to the loop, which runs them and hands each result back (`tool_result`)
+    before asking for the next turn (`resume`).
+    """
 
     model: ChatModel
     instruction: str
@@ -94,36 +103,55 @@ class UserSimulator:
     sampling: Sampling
     strategy: UserStrategy = "llm"
     seed: int = 0
+    base_prompt: str | None = None
+    """The control prompt; None builds τ-bench's from `instruction` and `strategy`."""
+    tools: list[ToolSchema] | None = None
     history: list[Message] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     turns: int = 0
 
     def system_prompt(self, turn: int) -> str:
-        return user_prompt(
-            self.instruction, self.strategy, self.variant, self.framing, self.variant.active_at(turn)
-        )
+        if self.base_prompt is None:
+            return user_prompt(
+                self.instruction, self.strategy, self.variant, self.framing, self.variant.active_at(turn)
+            )
+        block = variant_block(self.variant, self.framing) if self.variant.active_at(turn) else ""
+        return f"{self.base_prompt}\n\n{block}" if block else self.base_prompt
 
-    async def reset(self) -> str:
+    async def reset(self) -> UserTurn:
         self.history = [{"role": "user", "content": AGENT_GREETING}]
         self.turns = 0
         return await self._next()
 
-    async def step(self, agent_message: str) -> str:
+    async def step(self, agent_message: str) -> UserTurn:
         self.history.append({"role": "user", "content": agent_message})
         return await self._next()
 
-    async def _next(self) -> str:
+    def tool_result(self, call: ToolCall, observation: str) -> None:
+        self.history.append(
+            {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": observation}
+        )
+
+    async def resume(self) -> UserTurn:
+        """The user's next move after its tool calls' results."""
+        return await self._next()
+
+    async def _next(self) -> UserTurn:
         prompt = self.system_prompt(self.turns)
         messages = [{"role": "system", "content": prompt}, *self.history]
         started = time.perf_counter()
         try:
             reply: Reply = await self.model.chat(
-                messages, None, self.sampling.with_seed(self.seed + self.turns)
+                messages, self.tools, self.sampling.with_seed(self.seed + len(self.calls))
             )
         except ModelInputRejected as error:
             raise UserSimulatorError(f"the simulated user's model refused its prompt: {error}") from error
         text = (reply.content or "").strip()
-        self.history.append({"role": "assistant", "content": text})
+        uses_tools = bool(self.tools and reply.tool_calls)
+        if uses_tools:
+            self.history.append(reply.to_message())
+        else:
+            self.history.append({"role": "assistant", "content": text})
         self.calls.append(
             {
                 "role": "user",
@@ -137,6 +165,8 @@ class UserSimulator:
                 "finish_reason": reply.finish_reason,
             }
         )
+        if uses_tools:
+            return list(reply.tool_calls)
         self.turns += 1
         if not text:
             raise UserSimulatorError("the simulated user returned an empty message")

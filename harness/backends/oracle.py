@@ -2,7 +2,9 @@
 
 Its agent replays the task's ground-truth actions and states the task's expected outputs;
 its user opens with the variant's scripted line and stops once the agent says it is done.
-With real τ-bench every task must score 1.0; anything less is a harness bug.
+With real τ-bench every task must score 1.0; anything less is a harness bug. On τ² tasks it
+also asks the user to run the user's ground-truth actions (`harness.domains.tau2.oracle`), and
+as the judge it grades every NL assertion met.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
+from harness.backends.scripted import ScriptedJudge
 from harness.types import (
     RESPOND_ACTION_NAME,
     STOP_TOKEN,
@@ -81,4 +84,14 @@ class OracleBackend(SharedModelBackend):
         self.delay_s = delay_s  # simulated latency per agent call, e.g. to interrupt a job mid-run
 
     def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
+        if role == "judge":
+            return ScriptedJudge(conversation)
+        if hasattr(conversation.task, "evaluation_criteria"):  # a τ² task
+            from harness.domains.tau2.oracle import Tau2OracleAgent, Tau2OracleUser
+
+            return (
+                Tau2OracleAgent(conversation, self.delay_s)
+                if role == "agent"
+                else Tau2OracleUser(conversation)
+            )
         return OracleAgent(conversation, self.delay_s) if role == "agent" else ScriptedUser(conversation)

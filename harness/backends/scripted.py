@@ -6,6 +6,9 @@ repeats. An item is one of:
   {tool: name, arguments: {...} | "raw json"}    a tool call (a string is passed through as is)
   {fail: unavailable}                            the backend is down (an infrastructure error)
   {fail: crash}                                  an unexpected exception inside the backend
+
+As a judge (`judge` role: τ²'s NL assertions) it grades every assertion of the task as `judge`
+says: `met`, `unmet`, or `fail` (a reply that is not the judge's JSON).
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
 from harness.errors import BackendUnavailable, ConfigError
 from harness.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 
 ScriptItem = dict[str, Any]
+Verdict = Literal["met", "unmet", "fail"]
 
 
 def _check(script: Sequence[ScriptItem], where: str) -> list[ScriptItem]:
@@ -61,6 +65,27 @@ class _ScriptedModel:
         return _reply(self.script[min(index, len(self.script) - 1)], index)
 
 
+@dataclass(frozen=True, slots=True)
+class ScriptedJudge:
+    """Answers τ²'s NL-assertion judge prompt for the conversation's task with a fixed verdict."""
+
+    spec: ConversationSpec
+    verdict: Verdict = "met"
+
+    async def chat(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
+    ) -> Reply:
+        if self.verdict == "fail":
+            return Reply(content="I cannot grade this conversation.")
+        criteria = getattr(self.spec.task, "evaluation_criteria", None)
+        assertions = list(getattr(criteria, "nl_assertions", None) or [])
+        results = [
+            {"expectedOutcome": a, "reasoning": "scripted verdict", "metExpectation": self.verdict == "met"}
+            for a in assertions
+        ]
+        return Reply(content=json.dumps({"results": results}))
+
+
 class ScriptedBackend(SharedModelBackend):
     name = "scripted"
     plumbing_check = True
@@ -70,12 +95,18 @@ class ScriptedBackend(SharedModelBackend):
         agent: Sequence[ScriptItem],
         user: Sequence[ScriptItem] = ({"text": "###STOP###"},),
         delay_s: float = 0.0,
+        judge: Verdict = "met",
     ) -> None:
+        if judge not in ("met", "unmet", "fail"):
+            raise ConfigError(f"backend.judge must be met, unmet or fail, got {judge!r}")
+        self.judge = judge
         self.agent_script = _check(agent, "agent")
         self.user_script = _check(user, "user")
         self.delay_s = delay_s
 
     def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
+        if role == "judge":
+            return ScriptedJudge(conversation, self.judge)
         if role == "agent":
             # agent call i sees i earlier assistant messages
             return _ScriptedModel(self.agent_script, "assistant", self.delay_s)

@@ -148,7 +148,7 @@ def _user_turn_rows(record: dict[str, Any], row: dict[str, Any]) -> list[dict[st
     active = {
         c.get("turn"): c.get("affect_active") for c in record.get("calls") or [] if c.get("role") == "user"
     }
-    turns = [m for m in record.get("messages") or [] if m.get("role") == "user"]
+    turns = [m for m in record.get("messages") or [] if m.get("role") == "user" and not m.get("tool_calls")]
     rows = []
     for turn, message in enumerate(turns):
         text = _text(message).replace(STOP_TOKEN, "").strip()

@@ -47,7 +47,9 @@ def conversation_metrics(record: dict[str, Any]) -> dict[str, Any]:
 
 def user_words_per_turn(messages: list[dict[str, Any]]) -> float | None:
     """Mean words per message of the simulated user, as the agent saw them."""
-    turns = [str(m.get("content") or "") for m in messages if m.get("role") == "user"]
+    turns = [
+        str(m.get("content") or "") for m in messages if m.get("role") == "user" and not m.get("tool_calls")
+    ]
     return sum(len(text.split()) for text in turns) / len(turns) if turns else None
 
 
@@ -97,6 +99,10 @@ def render_transcript(messages: list[dict[str, Any]]) -> str:
         role = message["role"]
         if role == "system":
             lines.append(f"[system prompt: {len(message.get('content') or '')} characters]")
+        elif role == "user" and message.get("tool_calls"):
+            for call in message["tool_calls"]:
+                function = call["function"]
+                lines.append(f"USER -> {function['name']}({function['arguments']})")
         elif role == "user":
             lines.append(f"USER: {message.get('content') or ''}")
         elif role == "assistant":
@@ -109,7 +115,8 @@ def render_transcript(messages: list[dict[str, Any]]) -> str:
             content = str(message.get("content") or "")
             if len(content) > TOOL_OUTPUT_SHOWN:
                 content = f"{content[:TOOL_OUTPUT_SHOWN]} … [{len(content)} characters]"
-            lines.append(f"TOOL {message.get('name', '')}: {content}")
+            owner = "USER TOOL" if message.get("requestor") == "user" else "TOOL"
+            lines.append(f"{owner} {message.get('name', '')}: {content}")
         else:
             lines.append(f"{role.upper()}: {message.get('content') or ''}")
     return "\n\n".join(lines)

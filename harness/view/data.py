@@ -56,7 +56,8 @@ def _tool_calls(message: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _messages(record: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """The policy (system prompt) and the dialogue: `r` role (u, a, t), `c` text, `tc` tool calls."""
+    """The policy (system prompt) and the dialogue: `r` role (u, a, t; ut: the user's own tool calls,
+    dual control), `c` text, `tc` tool calls."""
     policy = ""
     compact = []
     for message in record.get("messages") or []:
@@ -65,6 +66,8 @@ def _messages(record: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         role = message.get("role")
         if role == "system":
             policy = _text(message.get("content"))
+        elif role == "user" and message.get("tool_calls"):
+            compact.append({"r": "ut", "c": _text(message.get("content")), "tc": _tool_calls(message)})
         elif role == "user":
             compact.append({"r": "u", "c": _text(message.get("content"))})
         elif role == "assistant":

@@ -408,8 +408,8 @@ function renderTurn(turn, body, row) {
   const results = new Map(turn.items.filter((m) => m.r === "t").map((m) => [m.id, m]));
   const shown = new Set();
   for (const m of turn.items) {
-    if (m.r === "a") {
-      const parts = [h("div", { class: "who" }, "Agent")];
+    if (m.r === "a" || m.r === "ut") {
+      const parts = [h("div", { class: "who" }, m.r === "ut" ? "User · own tool" : "Agent")];
       if (m.c) parts.push(h("div", { class: "text" }, m.c));
       for (const call of m.tc || []) {
         const result = results.get(call.id);
@@ -419,7 +419,7 @@ function renderTurn(turn, body, row) {
           h("pre", { class: "args" }, pretty(call.args)),
           result ? folded(result.c, `result${/^error/i.test(result.c) ? " error" : ""}`) : h("div", { class: "muted" }, "(not run)")));
       }
-      out.push(h("div", { class: "msg agent" }, parts));
+      out.push(h("div", { class: m.r === "ut" ? "msg user usertool" : "msg agent" }, parts));
     } else if (m.r === "t" && !shown.has(m)) {
       out.push(h("div", { class: "msg agent" }, h("div", { class: "who" }, "Tool result"), folded(m.c, "result")));
     }
