@@ -126,7 +126,12 @@ def test_under_slurm_a_job_whose_engine_dies_is_requeued_and_finishes(tmp_path: 
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
     try:
-        wait_for(lambda: (job_dir / "job_state.json").exists(), "the job to start", timeout_s=300)
+
+        def started() -> bool:  # the launcher records the job as pending first; the job adds its pid
+            path = job_dir / "job_state.json"
+            return path.exists() and "pid" in json.loads(path.read_text())
+
+        wait_for(started, "the job to start", timeout_s=300)
         state = json.loads((job_dir / "job_state.json").read_text())
         job_id, job_process = state["slurm_job_id"], psutil.Process(state["pid"])
         kill_engine_after_first_conversation(

@@ -84,9 +84,9 @@ def test_each_job_of_a_model_sweep_asks_for_the_gpus_of_its_own_model(tmp_path: 
     got = {job["dir"]: sbatch_gpus(sweep_dir, job["slurm_job_id"]) for job in jobs}
     assert got == {
         "oracle/toy-test/control/seed0": 0,
-        "oracle/toy-test/anger/seed0": 0,
+        "oracle/toy-test/anger-medium/seed0": 0,
         "qwen2.5-7b-instruct/toy-test/control/seed0": 1,
-        "qwen2.5-7b-instruct/toy-test/anger/seed0": 1,
+        "qwen2.5-7b-instruct/toy-test/anger-medium/seed0": 1,
     }
     for job in jobs:  # each job ran the model of its own directory
         summary = json.loads((sweep_dir / job["dir"] / "summary.json").read_text())

@@ -269,7 +269,9 @@ def test_skipped_lines_are_listed_on_the_index(browser: Any, sweep: Path, tmp_pa
 def test_the_report_links_its_failure_examples_to_the_viewer(page: Any, sweep: Path) -> None:
     from harness.report.build import Settings, build_report
 
-    report = build_report(sweep, settings=Settings(resamples=50, model=False))
+    # the arms run on different test backends (and so different simulated users): allowed here
+    allowed = ("backend", "user_simulator")
+    report = build_report(sweep, settings=Settings(resamples=50, model=False, allow_differing=allowed))
     page.goto(report.html.as_uri())
     page.click("text=Conversations, one by one and side by side")
     page.wait_for_selector("#rows")

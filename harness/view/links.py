@@ -31,8 +31,8 @@ def side_by_side_link(job_a: str, job_b: str, task_id: int, trial: int, page: st
 def with_conversation_links(table: pd.DataFrame) -> pd.DataFrame:
     """`table` with a `conversation` column linking each row to the viewer, if its rows are conversations.
 
-    Rows with `job`, `task_id` and `trial` link to that conversation; with `job_control` too, to
-    control and that conversation side by side.
+    Rows with `job`, `task_id` and `trial` link to that conversation; with `job_baseline` too (the
+    report's failure examples), to the baseline's conversation and that one side by side.
     """
     if (
         table.empty
@@ -41,8 +41,9 @@ def with_conversation_links(table: pd.DataFrame) -> pd.DataFrame:
     ):
         return table
     rows = table.to_dict("records")
-    if "job_control" in table.columns:
-        links = [side_by_side_link(r["job_control"], r["job"], r["task_id"], r["trial"], PAGE) for r in rows]
+    baseline = next((c for c in ("job_baseline", "job_control") if c in table.columns), None)
+    if baseline is not None:
+        links = [side_by_side_link(r[baseline], r["job"], r["task_id"], r["trial"], PAGE) for r in rows]
     else:
         links = [conversation_link(r["job"], r["task_id"], r["trial"], PAGE) for r in rows]
     return table.assign(conversation=links)
