@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from importlib.util import find_spec
@@ -138,7 +139,9 @@ def test_under_slurm_a_job_whose_engine_dies_is_requeued_and_finishes(tmp_path: 
             job_dir / "conversations.jsonl", lambda p: p in job_process.children(recursive=True)
         )
         wait_for(lambda: slurm_job_state(job_id) == "PENDING", "the job to be requeued")
-        # SLURM holds a requeued job for a while before it may start again; let it start now.
+        # SLURM holds a requeued job for a while before it may start again; let it start now, not in
+        # the second its old credential was revoked (a relaunch then is killed: "credential revoked").
+        time.sleep(2)
         subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
         output, _ = sweep.communicate(timeout=600)
     finally:

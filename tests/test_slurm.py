@@ -165,7 +165,10 @@ def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(
         subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
         wait_for(lambda: slurm_job_state(job_id) == "PENDING", "the job to be requeued")
         assert count_lines(job_dir / "conversations.jsonl") < 10, "the job finished before the signal"
-        # SLURM holds a requeued job for a while before it may start again; let it start now.
+        # SLURM holds a requeued job for a while before it may start again; let it start now, but not
+        # in the second its old credential was revoked: slurmd compares whole seconds, and a relaunch
+        # within it is killed as "Job credential revoked" (seen on this single-node SLURM).
+        time.sleep(2)
         subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
         output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
     finally:
@@ -362,6 +365,7 @@ def test_an_incomplete_job_requeues_itself_and_comes_back_complete(
             wait_for(lambda: slurm_job_state(job_id) == "PENDING", "the job to wait in the queue again")
             assert count_lines(job_dir / "conversations.jsonl") == 6  # 3 infra errors, twice
             server.come_back()
+            time.sleep(2)  # not in the second its old credential was revoked (see the preemption test)
             subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
             output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
         finally:
