@@ -12,7 +12,7 @@ from harness.backends.openai_compat import OpenAIBackend
 from harness.backends.oracle import OracleBackend
 from harness.backends.vllm import VLLMBackend, engine_environment
 from harness.errors import ConfigError
-from tests.helpers import CONF, compose_config
+from tests.helpers import CONF, TOY, compose_config
 
 VLLM_PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if "tool_parser" in p.read_text())
 API_PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if "base_url" in p.read_text())
@@ -117,6 +117,7 @@ def test_two_engines_must_fit_the_shared_gpus_before_anything_loads(
 ) -> None:
     cfg = compose_config(
         [
+            *TOY,  # no τ-bench needed: the check comes before any engine, whatever the domain
             "backend=vllm",
             "model=qwen2.5-72b",
             f"backend.gpu_memory_utilization={agent}",
@@ -160,7 +161,13 @@ def test_engine_workers_are_spawned_and_each_job_compiles_into_its_own_cache(
 
 
 def test_a_vllm_job_resumes_at_another_concurrency(tmp_path: Path) -> None:
-    base = ["backend=vllm", "model=qwen2.5-7b", "+user/backend=vllm", "backend.gpu_memory_utilization=0.5"]
+    base = [
+        *TOY,
+        "backend=vllm",
+        "model=qwen2.5-7b",
+        "+user/backend=vllm",
+        "backend.gpu_memory_utilization=0.5",
+    ]
     first = build_job(compose_config(base), tmp_path)
     again = build_job(
         compose_config([*base, "concurrency=48", "backend.max_num_batched_tokens=8192"]), tmp_path
