@@ -83,6 +83,13 @@ def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
     ]
 
 
+def stop_sweep(sweep: subprocess.Popen[str]) -> None:
+    """Kill a sweep started with `start_new_session=True`: `timeout` and the harness under it."""
+    if sweep.poll() is None:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+
+
 def run_sweep(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         sweep_command(sweep_dir, *overrides),
@@ -156,6 +163,7 @@ def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     try:
         wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 1, "a finished conversation")
@@ -172,8 +180,7 @@ def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(
         subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
         output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
     finally:
-        if sweep.poll() is None:
-            sweep.kill()
+        stop_sweep(sweep)
     assert sweep.returncode == 0, output[-4000:]
     assert before >= 1
     assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
@@ -187,7 +194,12 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
     job_dir = sweep_dir / "oracle" / "toy-test" / "anxiety-medium" / "seed0"
     overrides = ["variant=anxiety", *PACED, NO_GPU]
     sweep = subprocess.Popen(
-        sweep_command(sweep_dir, *overrides), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        sweep_command(sweep_dir, *overrides),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
     )
     try:
         wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 1, "a finished conversation")
@@ -195,8 +207,7 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
         subprocess.run(["scancel", job_id], check=True)  # no requeue: the job is gone
         wait_for(lambda: slurm_job_state(job_id) == "", "the job to leave the queue")
     finally:
-        sweep.kill()  # the submitting session is lost too
-        sweep.wait()
+        stop_sweep(sweep)  # the submitting session is lost too
     kept = (job_dir / "conversations.jsonl").read_bytes()
     kept = kept[: kept.rfind(b"\n") + 1]
     finished_before = kept.count(b"\n")
@@ -309,9 +320,7 @@ def test_a_pending_jobs_slurm_reason_shows_in_the_manifest_and_the_launcher_outp
         subprocess.run(["scontrol", "update", f"JobId={entry['slurm_job_id']}", "StartTime=now"], check=True)
         output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
     finally:
-        if sweep.poll() is None:
-            os.killpg(sweep.pid, signal.SIGKILL)
-            sweep.wait()
+        stop_sweep(sweep)
     assert sweep.returncode == 0, output[-3000:]
     assert (
         f"SLURM job {entry['slurm_job_id']} (oracle/toy-test/control/seed0) is pending: BeginTime" in output
@@ -369,9 +378,7 @@ def test_an_incomplete_job_requeues_itself_and_comes_back_complete(
             subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
             output, _ = sweep.communicate(timeout=SWEEP_TIMEOUT_S)
         finally:
-            if sweep.poll() is None:
-                os.killpg(sweep.pid, signal.SIGKILL)
-                sweep.wait()
+            stop_sweep(sweep)
     assert sweep.returncode == 0, output[-4000:]
     entry = manifest(sweep_dir)["jobs"][0]
     assert (entry["state"], entry["attempt"], entry["missing"]) == ("done", 2, 0)
