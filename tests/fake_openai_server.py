@@ -4,15 +4,18 @@ Each chat request that carries `tools` (the agent) or a `response_format` (the j
 step of the script; the last step repeats. Other requests (the simulated user) get a plain one-line answer.
 Outages, for any chat request: a share of them fails at random (`failure_rate`), all of them fail
 while the server is down (`go_down`, `come_back`), or those whose text holds `fail_text` fail.
+The random share is drawn per request body and the number of times that body was sent, not in arrival
+order, so which calls fail does not depend on how concurrent conversations interleave.
 With `reasoning=True` it behaves like OpenAI's reasoning models: a request with `max_tokens`, or a
 temperature or top_p other than 1, gets their HTTP 400, and usage reports reasoning tokens.
 """
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import json
 import math
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -54,13 +57,14 @@ class FakeServer:
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     failure_rate: float = 0.0
-    """Share of chat requests answered 500, drawn from a generator seeded with `seed`."""
+    """Share of chat requests answered 500; each draw is a hash of `seed`, the body and its resend count."""
     fail_text: str | None = None
     """Chat requests whose body contains this text are answered 503."""
     seed: int = 0
     failed_requests: int = 0
     down_until: float = 0.0
-    _random: random.Random = field(default_factory=random.Random)
+    sent: collections.Counter[str] = field(default_factory=collections.Counter)
+    """How many times each request body (by digest) has arrived."""
 
     refusals_left: int = 0
 
@@ -84,12 +88,19 @@ class FakeServer:
                 self.fail_text is not None and self.fail_text.encode() in body
             ):
                 status = 503
-            elif self.failure_rate and self._random.random() < self.failure_rate:
+            elif self.failure_rate and self.draw(body) < self.failure_rate:
                 status = 500
             else:
                 return None
             self.failed_requests += 1
             return status
+
+    def draw(self, body: bytes) -> float:
+        """A uniform number in [0, 1) fixed by the seed, the body and how often the body was sent before."""
+        digest = hashlib.sha256(body).hexdigest()
+        self.sent[digest] += 1
+        key = f"{self.seed}:{digest}:{self.sent[digest]}".encode()
+        return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
 
     def next_step(self, request: dict[str, Any]) -> Step:
         with self.lock:
@@ -212,7 +223,6 @@ def fake_openai_server(script: list[Step], reasoning: bool = False, **outages: A
     server = FakeServer(
         url=f"http://127.0.0.1:{httpd.server_address[1]}/v1", script=script, reasoning=reasoning, **outages
     )
-    server._random.seed(server.seed)
     httpd.RequestHandlerClass = _handler(server)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
