@@ -111,8 +111,8 @@ def conversation_keys(task_count: int, conversations: int) -> tuple[list[int], i
 def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStats) -> dict[str, Any]:
     from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
     from harness.backends.oracle import OracleBackend
+    from harness.domains.taubench.loader import load_taubench_domain
     from harness.runner import Job, run_job
-    from harness.taubench import load_taubench_domain
     from harness.types import Reply
 
     class FakeModel:
@@ -387,7 +387,7 @@ def reward_cell(env: str, tasks: int) -> dict[str, Any]:
     from tau_bench.envs import get_env
     from tau_bench.types import Action
 
-    from harness.taubench import load_taubench_domain
+    from harness.domains.taubench.loader import load_taubench_domain
 
     shared = load_taubench_domain(env)
     ids = list(range(0, len(shared.tasks), max(1, len(shared.tasks) // tasks)))[:tasks]

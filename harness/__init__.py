@@ -2,14 +2,17 @@
 
 Map of the package (one job per module):
 
-- `__main__` composes the Hydra config (`conf/`) and calls `app.run`; `app` validates the config
-  (pydantic, `errors.validated`) and instantiates the parts of one job; `runner` runs the job's
-  (task, trial) conversations concurrently and writes its files through `store`; `conversation`
-  is one τ-bench episode; `user` is the simulated user's prompt and turns; `metrics` computes
-  reward and pass^k; `record` defines the conversation record every reader uses.
-- Environments: `domain.Domain` wraps any τ-bench-shaped domain (tools, data, tasks, wiki) and
-  scores it; `taubench` loads τ-bench's retail and airline. A new environment is a loader
-  function returning a `Domain` plus a `conf/env/<name>.yaml` whose `domain._target_` names it.
+- `__main__` checks the command line (`guards`), composes the Hydra config (`conf/`) and calls
+  `app.run`; `app` validates the config (pydantic, `errors.validated`) and instantiates the parts of
+  one job; `runner` runs the job's (task, trial) conversations concurrently and writes its files
+  through `store`; `retry` redoes infrastructure failures in passes and decides the job's final
+  state; `conversation` is one episode; `user` is the simulated user's prompt and turns; `metrics`
+  computes reward and pass^k; `record` defines the conversation record every reader uses; `cost`
+  prices it.
+- Environments: `domains.base.Domain` is the protocol the loop, oracle and report speak to;
+  `domains/taubench` (τ-bench retail and airline, with its copy-on-write and hash machinery) and
+  `domains/tau2` (τ²-bench retail, airline, telecom) implement it. A new environment is a folder
+  there plus a `conf/env/<name>.yaml` whose `domain._target_` names its loader.
 - Variants: `variants.Variant` is the schema of `conf/variant/*.yaml`; a new variant is one YAML
   file there (it joins every ready sweep by itself), the framing around it is `conf/user/llm.yaml`.
 - Backends: `backends.base` holds the two small interfaces (`Backend`, `ChatModel`); a new backend
@@ -17,11 +20,14 @@ Map of the package (one job per module):
   are `conf/model/*.yaml`, read through `presets.ModelPreset`. Optional dependencies are imported
   where used and asked for through `extras.require`.
 - Sweeps: `sweeps/*.yaml` (`+sweep=<file>`) are ready Hydra multiruns; `sweep_callback` and
-  `sweep` keep `manifest.json`; `hydra/launcher` presets run jobs locally or on SLURM.
-- Outputs downstream: `tracking/` mirrors a job to W&B, `sync_wandb` uploads offline runs,
-  `report/` turns a sweep directory into tables, figures and a report.
-- Plain helpers: `types` (messages, sampling, terminations), `seeds`, `cow` and `datahash` (fast
-  copy-on-write databases with τ-bench's hash), `observers`, `errors` (error types, exit codes).
+  `sweep` keep `manifest.json`; `launchers` (registered in `hydra_plugins/tau_emotion`) give each
+  job its own resources, `slurm_launcher` refuses requests SLURM cannot meet and reports why jobs
+  wait, `requeue` puts an incomplete job or one whose engine died back in the SLURM queue.
+- Downstream of a sweep directory: `judge/` rates every simulated user (`python -m harness.judge`),
+  `report/` turns it into tables, figures and a report, `view/` into an HTML viewer, `tracking/`
+  mirrors jobs to W&B and `sync_wandb` uploads offline runs and builds the dashboards.
+- Plain helpers: `types` (messages, sampling, terminations), `seeds`, `observers`, `logs` (quiet
+  third-party loggers), `errors` (error types, exit codes).
 """
 
 from harness.variants import register_config_resolvers

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from harness.errors import EngineDied, ExitCode, HarnessError, file_error
 from harness.guards import check_command_line
 from harness.logs import quiet_libraries
-from harness.requeue import requeue_this_job
+from harness.requeue import requeue_incomplete, requeue_this_job
 from harness.store import ERROR_FILE
 
 
@@ -55,8 +55,6 @@ def main(cfg: DictConfig) -> float | None:
     if summary["state"] == "incomplete":
         if not multirun:
             sys.exit(ExitCode.INCOMPLETE)
-        from harness.slurm_requeue import requeue_incomplete
-
         # else the job ends normally: the manifest marks it incomplete and the sweep's exit status says so
         requeue_incomplete(output_dir, cfg.retry.requeues, summary["missing"])
     return summary["average_reward"]

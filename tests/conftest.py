@@ -7,7 +7,7 @@ import pytest
 
 from harness.domains.tau2.loader import INSTALL_HINT as TAU2_INSTALL_HINT
 from harness.domains.tau2.loader import tau2_available
-from harness.taubench import INSTALL_HINT, taubench_available
+from harness.domains.taubench.loader import INSTALL_HINT, taubench_available
 
 REQUIRED_ENV = "TAU_EMOTION_REQUIRE"
 """Space-separated markers (e.g. `vllm slurm`) whose tests must run: a skip of one is a failure."""

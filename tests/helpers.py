@@ -15,8 +15,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from harness.app import build_job
+from harness.domains.taubench.loader import taubench_available
 from harness.runner import run_job
-from harness.taubench import taubench_available
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

@@ -89,7 +89,7 @@ def test_missing_taubench_gives_the_install_hint(tmp_path: Path) -> None:
     (fake / "__init__.py").write_text("raise ImportError('no', name='tau_bench.envs')\n")
     script = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "from harness.taubench import load_taubench_domain\n"
+        "from harness.domains.taubench.loader import load_taubench_domain\n"
         "from harness.errors import MissingDependencyError\n"
         "try:\n    load_taubench_domain('retail')\n"
         "except MissingDependencyError as e:\n    print(e)\n"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from harness.cow import CowDict, CowList, to_plain
-from harness.domain import DataHasher, data_hash
+from harness.domains.taubench.cow import CowDict, CowList, to_plain
+from harness.domains.taubench.datahash import DataHasher, data_hash
 
 
 def make_base() -> dict[str, Any]:

@@ -50,7 +50,7 @@ def _check_figures(out: Path, page: str) -> None:
 def _oracle_domain_overrides() -> list[str]:
     if (ROOT / "tests" / "toy_domain.py").exists():
         return ["env.domain._target_=tests.toy_domain.load_toy_domain", "env.name=toy"]
-    from harness.taubench import INSTALL_HINT, taubench_available
+    from harness.domains.taubench.loader import INSTALL_HINT, taubench_available
 
     if not taubench_available():
         pytest.skip(INSTALL_HINT)

@@ -1,7 +1,7 @@
 """The harness's reward is τ-bench's `Env.calculate_reward`, bit for bit, on real tasks.
 
 Each case runs the same actions through τ-bench's own env and through a copy-on-write view
-(`Domain.new_data`), then compares τ-bench's reward result with `Domain.score`, and the
+(`TauBenchDomain.new_data`), then compares τ-bench's reward result with `TauBenchDomain.score`, and the
 database hashes, for databases that should pass and databases that should fail.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from harness.cow import to_plain
-from harness.domain import Domain
-from harness.taubench import INSTALL_HINT, load_taubench_domain, taubench_available
+from harness.domains.taubench.cow import to_plain
+from harness.domains.taubench.domain import TauBenchDomain
+from harness.domains.taubench.loader import INSTALL_HINT, load_taubench_domain, taubench_available
 from harness.types import RESPOND_ACTION_NAME, Action
 
 pytestmark = [
@@ -58,7 +58,7 @@ def _taubench(
 
 
 def _harness(
-    domain: Domain, task_id: int, actions: Sequence[Action], replies: Sequence[str]
+    domain: TauBenchDomain, task_id: int, actions: Sequence[Action], replies: Sequence[str]
 ) -> tuple[str, Any]:
     data = domain.new_data()
     for action in actions:
@@ -68,7 +68,7 @@ def _harness(
 
 
 def _scenarios(
-    domain: Domain, task_id: int, with_failures: bool
+    domain: TauBenchDomain, task_id: int, with_failures: bool
 ) -> dict[str, tuple[list[Action], list[str]]]:
     ground_truth = [a for a in domain.ground_truth_actions(task_id) if a.name not in domain.terminate_tools]
     outputs = list(domain.tasks[task_id].outputs)

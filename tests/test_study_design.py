@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.app import build_job
-from harness.domain import Domain
+from harness.domains.taubench.domain import TauBenchDomain
 from harness.errors import MissingDependencyError
 from harness.extras import install_hint, require
 from harness.runner import Job, run_job
@@ -25,10 +25,10 @@ REFUSED_WRITE = ToyTask("ada_1", "Cancel #A2.", [ToyAction("cancel_pending_order
 NO_ACTION = ToyTask("bob_2", "Just say hello.", [])
 
 
-def noop_domain(name: str = "toy", split: str = "test") -> Domain:
+def noop_domain(name: str = "toy", split: str = "test") -> TauBenchDomain:
     """The toy shop plus tasks that pass by doing nothing (ids 5, 6, 7)."""
     tasks = [*TASKS, LOOK_ONLY, REFUSED_WRITE, NO_ACTION]
-    return Domain(name=name, split=split, tools=TOOLS, tasks=tasks, wiki=WIKI, data_load_func=_data)
+    return TauBenchDomain(name=name, split=split, tools=TOOLS, tasks=tasks, wiki=WIKI, data_load_func=_data)
 
 
 def test_a_task_is_noop_when_doing_nothing_passes_it() -> None:
@@ -52,7 +52,7 @@ def test_every_record_says_whether_its_task_is_noop(tmp_path: Path) -> None:
 @pytest.mark.taubench
 @pytest.mark.parametrize("env_name", ["retail", "airline"])
 def test_taubench_noop_tasks_are_exactly_those_an_idle_agent_passes(env_name: str) -> None:
-    from harness.taubench import load_taubench_domain
+    from harness.domains.taubench.loader import load_taubench_domain
 
     domain = load_taubench_domain(env_name, "test")
     noop = [i for i in range(len(domain.tasks)) if domain.noop_task(i)]
@@ -64,7 +64,7 @@ def test_taubench_noop_tasks_are_exactly_those_an_idle_agent_passes(env_name: st
 
 @pytest.mark.taubench
 def test_the_affect_words_cover_every_demeanour_taubench_instructions_list() -> None:
-    from harness.taubench import load_taubench_domain
+    from harness.domains.taubench.loader import load_taubench_domain
 
     instructions = [
         task.instruction for env in ("retail", "airline") for task in load_taubench_domain(env, "test").tasks

@@ -26,7 +26,7 @@ def _their_reward(env_name: str, task_id: int, data: dict, replies: list[str]) -
 
 @pytest.mark.parametrize("env_name", ["retail", "airline"])
 def test_reward_equals_taubench_on_right_and_wrong_databases(env_name: str) -> None:
-    from harness.taubench import load_taubench_domain
+    from harness.domains.taubench.loader import load_taubench_domain
 
     domain = load_taubench_domain(env_name)
     rng = random.Random(0)

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.domain import Domain
+from harness.domains.taubench.domain import TauBenchDomain
 
 WIKI = """# Toy shop agent policy
 You help customers of a small shop. Authenticate the user by email before any change.
@@ -141,5 +141,5 @@ TASKS = [
 ]
 
 
-def load_toy_domain(name: str = "toy", split: str = "test") -> Domain:
-    return Domain(name=name, split=split, tools=TOOLS, tasks=TASKS, wiki=WIKI, data_load_func=_data)
+def load_toy_domain(name: str = "toy", split: str = "test") -> TauBenchDomain:
+    return TauBenchDomain(name=name, split=split, tools=TOOLS, tasks=TASKS, wiki=WIKI, data_load_func=_data)

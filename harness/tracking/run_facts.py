@@ -48,7 +48,7 @@ def git_commit() -> str | None:
 def taubench_commit() -> str | None:
     if util.find_spec("tau_bench") is None:
         return None
-    from harness.taubench import TAU_BENCH_COMMIT
+    from harness.domains.taubench.loader import TAU_BENCH_COMMIT
 
     return TAU_BENCH_COMMIT
 

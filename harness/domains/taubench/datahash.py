@@ -1,7 +1,7 @@
 """τ-bench's database hash, and a fast way to compute exactly the same digest for views.
 
 τ-bench scores a database by `sha256(str(to_hashable(data)))`. For copy-on-write views of one
-base database (`harness.cow`), `DataHasher` keeps the text of every base record and the SHA-256
+base database (`harness.domains.taubench.cow`), `DataHasher` keeps the text of every base record and the SHA-256
 state at the start of every record, so a digest resumes from the state just before the first
 record the conversation changed and hashes only from there on, reusing the cached text of
 every unchanged record. The digest is byte-for-byte τ-bench's.

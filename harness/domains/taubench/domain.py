@@ -116,7 +116,7 @@ class TauBenchDomain:
         return json.loads(self._serialized_data)
 
     def new_data(self) -> CowDict:
-        """The initial database for one conversation, copied lazily (see `harness.cow`).
+        """The initial database for one conversation, copied lazily (see `cow`).
 
         It behaves like `fresh_data()`, but only the tables and records the conversation
         reaches are copied, and `data_hash` reuses the cached hash text of everything unchanged.
