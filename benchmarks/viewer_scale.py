@@ -33,17 +33,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # τ-bench import
 
 from harness.view import build_viewer, load, viewer_size  # noqa: E402
 from tests.toy_domain import WIKI as TOY_WIKI  # noqa: E402
+from tests.viewer_support import CHROMIUM_ARGS  # noqa: E402
 
 VARIANTS = ("control", "frustration", "anxiety", "anger", "confusion")
 ENVS = ("retail", "airline")
 TRIALS = 4
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def policies() -> dict[str, str]:

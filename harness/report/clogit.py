@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from harness.report.stats import ALPHA, MIN_TASKS_TEST
-
-NAN = float("nan")
+from harness.report.stats import ALPHA, MIN_TASKS_TEST, NAN
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ that loses conversations to the user simulator cannot look better or worse by th
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from harness.report.stats import (
     ALPHA,
     MIN_TASKS_CI,
     MIN_TASKS_TEST,
+    NAN,
     PairedDelta,
     bootstrap_sums,
     holm,
@@ -29,7 +31,6 @@ from harness.report.stats import (
     task_sums,
 )
 
-NAN = float("nan")
 BOUND_COLUMNS = [
     "all_pairs", "baseline_unscored", "variant_unscored", "unscored_delta", "unscored_ci_low", "unscored_ci_high",
     "unscored_p", "delta_if_failure", "ci_low_if_failure", "ci_high_if_failure", "p_if_failure",
@@ -56,6 +57,16 @@ def paired_arms(family: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
 
 def _scored(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs[pairs["scored_base"] & pairs["scored_arm"]]
+
+
+def _paired(
+    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
+) -> Iterator[tuple[Contrast, pd.DataFrame]]:
+    """Each contrast not refused, with its pairs (`paired_arms`), unscored ones included."""
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    for contrast in contrasts:
+        if contrast not in refused:
+            yield contrast, paired_arms(families[contrast.family], contrast)
 
 
 def _imputed(pairs: pd.DataFrame, side: str, unscored_as: float) -> np.ndarray:
@@ -216,14 +227,11 @@ def pooled_table(
     options: Options,
 ) -> pd.DataFrame:
     """Each primary contrast pooled over the envs that have it: tasks of every env together, resampled within env."""
-    families = dict(tuple(conversations.groupby(FAMILY)))
     groups: dict[tuple[str, str, str, str], list[tuple[Contrast, pd.DataFrame]]] = {}
-    for contrast in contrasts:
-        if contrast.kind != PRIMARY or contrast in refused:
-            continue
-        pairs = _scored(paired_arms(families[contrast.family], contrast))
+    primary = [contrast for contrast in contrasts if contrast.kind == PRIMARY]
+    for contrast, pairs in _paired(conversations, primary, refused):
         groups.setdefault((contrast.model, contrast.split, contrast.condition, contrast.baseline), []).append(
-            (contrast, pairs)
+            (contrast, _scored(pairs))
         )
     pooled = {key: members for key, members in groups.items() if len(members) > 1}
     rows = []
@@ -294,12 +302,8 @@ def pass_k_table(
     endings keeps its easy tasks. So the difference is also given over every task with all trials
     present in both arms, with the unscored counted as failures and as successes.
     """
-    families = dict(tuple(conversations.groupby(FAMILY)))
     rows = []
-    for contrast in contrasts:
-        if contrast in refused:
-            continue
-        pairs = paired_arms(families[contrast.family], contrast)
+    for contrast, pairs in _paired(conversations, contrasts, refused):
         if pairs.empty:
             continue
         imputed = pairs.assign(
@@ -369,12 +373,9 @@ def mood_interaction_table(
     options: Options,
 ) -> pd.DataFrame:
     """Does the contrast differ between instructions that state a mood and those that do not?"""
-    families = dict(tuple(conversations.groupby(FAMILY)))
     rows = []
-    for contrast in contrasts:
-        if contrast in refused:
-            continue
-        pairs = _scored(paired_arms(families[contrast.family], contrast))
+    for contrast, all_pairs in _paired(conversations, contrasts, refused):
+        pairs = _scored(all_pairs)
         if pairs.empty:
             continue
         difference = pairs["success_arm"].to_numpy(float) - pairs["success_base"].to_numpy(float)
@@ -420,13 +421,9 @@ def termination_table(
     options: Options,
 ) -> pd.DataFrame:
     """Paired change in how often each arm ends one way, for every ending the sweep has, unscored ones included."""
-    families = dict(tuple(conversations.groupby(FAMILY)))
     endings = sorted(conversations["termination"].unique())
     rows = []
-    for contrast in contrasts:
-        if contrast in refused:
-            continue
-        pairs = paired_arms(families[contrast.family], contrast)
+    for contrast, pairs in _paired(conversations, contrasts, refused):
         if pairs.empty:
             continue
         for ending in endings:

@@ -14,14 +14,13 @@ from harness.report.design import CONTROL, FAMILY, NEUTRAL, arms
 from harness.report.stats import (
     MIN_TASKS_CI,
     MIN_TASKS_TEST,
+    NAN,
     bootstrap_sums,
     holm,
     percentile_ci,
     task_bootstrap,
 )
 from harness.variants import INTENSITIES
-
-NAN = float("nan")
 
 
 def doses(family: pd.DataFrame, emotion: str) -> dict[str, int]:

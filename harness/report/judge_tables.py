@@ -7,21 +7,32 @@ as in the rest of the report.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from harness.judge.schema import EMOTIONS
+from harness.report.design import CONTROL, FAMILY, NEUTRAL, PAIR
 from harness.report.judgments import FLAGS, KEY, Judgments
 from harness.report.stats import holm, percentile_ci, sign_flip_p, task_bootstrap
 
-CELL = ["model", "env", "split", "condition"]
-FAMILY = ["model", "env", "split"]
-PAIR = ["run_seed", "task_id", "trial"]
-BASELINES = ("neutral", "control")
+CELL = [*FAMILY, "condition"]
+BASELINES = (NEUTRAL, CONTROL)
 
 
 def baseline_of(conditions: list[str]) -> str | None:
     return next((b for b in BASELINES if b in conditions), None)
+
+
+def _arms(frame: pd.DataFrame) -> Iterator[tuple[Any, pd.DataFrame, str, list[str]]]:
+    """Each family that has a baseline: its key, its rows, the baseline and the other conditions."""
+    for key, family in frame.groupby(FAMILY):
+        conditions = sorted(set(family["condition"]))
+        baseline = baseline_of(conditions)
+        if baseline is not None:
+            yield key, family, baseline, [c for c in conditions if c != baseline]
 
 
 def _own_emotion(condition: str) -> str | None:
@@ -107,15 +118,11 @@ def manipulation_table(turns: pd.DataFrame, rng: np.random.Generator, resamples:
     The baseline's turns are taken from the variant's onset on, so both sides score the same positions.
     """
     rows = []
-    for key, family in turns.groupby(FAMILY):
-        conditions = sorted(set(family["condition"]))
-        baseline = baseline_of(conditions)
-        if baseline is None:
-            continue
+    for key, family, baseline, conditions in _arms(turns):
         base_turns = family[family["condition"] == baseline]
         for condition in conditions:
             emotion = _own_emotion(condition)
-            if emotion is None or condition == baseline:
+            if emotion is None:
                 continue
             own = family[family["condition"] == condition]
             onset = int(own["onset_after_turns"].max())
@@ -171,12 +178,8 @@ def _pairs(family: pd.DataFrame, baseline: str, condition: str, column: str) -> 
 
 def fidelity_deltas(judged: pd.DataFrame, rng: np.random.Generator, resamples: int) -> pd.DataFrame:
     rows = []
-    for key, family in judged[judged["valid"]].groupby(FAMILY):
-        conditions = sorted(set(family["condition"]))
-        baseline = baseline_of(conditions)
-        if baseline is None:
-            continue
-        for condition in (c for c in conditions if c != baseline):
+    for key, family, baseline, conditions in _arms(judged[judged["valid"]]):
+        for condition in conditions:
             for kind in FLAGS:
                 pairs = _pairs(family, baseline, condition, f"flag_{kind}")
                 rows.append(
@@ -192,13 +195,9 @@ def clean_success_deltas(judged: pd.DataFrame, rng: np.random.Generator, resampl
     """Success deltas over all scored pairs, and again over pairs where both sides are fidelity-clean."""
     scored = judged[judged["scored"]]
     rows = []
-    for key, family in scored.groupby(FAMILY):
-        conditions = sorted(set(family["condition"]))
-        baseline = baseline_of(conditions)
-        if baseline is None:
-            continue
+    for key, family, baseline, conditions in _arms(scored):
         clean = family[family["valid"] & (family["flag_any"] == 0)]
-        for condition in (c for c in conditions if c != baseline):
+        for condition in conditions:
             every = _pairs(family, baseline, condition, "success")
             kept = _pairs(clean, baseline, condition, "success")
             primary = paired(every["task_id"].to_numpy(), every["baseline"].to_numpy(),
