@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.helpers import ROOT, run_toy_job
+from tests.helpers import run_module, run_toy_job
 
 SCRIPTED_JUDGE = ["backend=scripted_judge", "model=oracle", "wandb.mode=disabled"]
 
@@ -24,10 +23,4 @@ def oracle_sweep(
 
 
 def judge_cli(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.judge", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_module("harness.judge", *args, timeout=timeout)

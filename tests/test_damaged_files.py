@@ -7,8 +7,6 @@ import collections
 import json
 import logging
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from harness.store import (
 )
 from harness.sweep import record_job_end, record_job_start, refresh_manifest
 from harness.tracking.wandb_logger import RUN_FILE, WANDB_SUBDIR
-from tests.helpers import ROOT, TOY, harness_cli, run_toy_job
+from tests.helpers import TOY, harness_cli, run_module, run_toy_job
 from tests.wandb_support import isolate_wandb
 
 TRIALS = ["env.trials=2"]  # 5 toy tasks x 2 trials: 10 conversations
@@ -236,9 +234,7 @@ def test_a_damaged_job_in_a_sweep_is_incomplete_until_the_sweep_is_rerun(tmp_pat
     log = damaged / CONVERSATIONS
     log.write_bytes(b"".join(nul_block(log.read_bytes().splitlines(keepends=True))[0]))
 
-    status = subprocess.run(
-        [sys.executable, "-m", "harness.sweep", str(sweep)], cwd=ROOT, capture_output=True, text=True
-    )
+    status = run_module("harness.sweep", str(sweep))
     assert status.returncode == ExitCode.INCOMPLETE
     assert "2 jobs: 1 done, 1 incomplete" in status.stdout
     jobs = load_sweep(sweep).jobs.set_index("job")

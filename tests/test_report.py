@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import run_module
 from tests.report_synthetic import write_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,13 +24,7 @@ FIGURES = ["success_by_variant.png", "pass_k.png", "turns_by_variant.png", "mani
 
 
 def report_cli(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness.report", *map(str, args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_module("harness.report", *map(str, args), timeout=timeout)
 
 
 def _html_rows(page: str) -> str:
@@ -113,13 +108,7 @@ def test_report_pairs_a_failing_variant_with_control_in_a_real_sweep(tmp_path: P
         ["variant=control"],
         ["variant=anger", "backend=scripted"],
     ):  # backends differ: allowed below
-        run = subprocess.run(
-            [sys.executable, "-m", "harness", *common, *extra],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        run = run_module("harness", *common, *extra, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
 
     refused = report_cli(sweep, "--out", tmp_path / "refused")

@@ -21,7 +21,7 @@ from harness.errors import ExitCode
 from harness.runner import run_job
 from harness.store import CONVERSATIONS, SUMMARY
 from tests.fake_openai_server import MODEL, FakeServer, Step, fake_openai_server
-from tests.helpers import ROOT, TOY, compose_config, read_jsonl
+from tests.helpers import ROOT, TOY, compose_config, harness_cli, read_jsonl, run_module
 
 pytest.importorskip("openai", reason="backend=openai needs `pip install -e '.[openai]'`")
 
@@ -56,12 +56,6 @@ def openai_job(url: str, *extra: str, max_retries: int = 1) -> list[str]:
 
 def run_in_process(out: Path, overrides: list[str]) -> dict[str, Any]:
     return asyncio.run(run_job(build_job(compose_config(overrides), out)))
-
-
-def harness(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def final_records(path: Path) -> dict[tuple[int, int], dict[str, Any]]:
@@ -124,10 +118,10 @@ def test_a_backend_down_for_good_leaves_the_job_incomplete_with_exit_3(tmp_path:
             "retry.cooldown_s=0.05",
             "retry.down_passes=2",
         ]
-        first = harness(args)
+        first = harness_cli(args)
         requests_made = server.failed_requests
         summary = json.loads((tmp_path / SUMMARY).read_text())
-        accepted = harness([*args, "retry.passes=0", "retry.accept_incomplete=true"])
+        accepted = harness_cli([*args, "retry.passes=0", "retry.accept_incomplete=true"])
     output = first.stdout + first.stderr
     assert first.returncode == ExitCode.INCOMPLETE, output[-2000:]
     # the first pass and two dead retry passes, 2 conversations, 2 attempts each; not 5 retry passes
@@ -158,7 +152,7 @@ def test_an_incomplete_job_of_a_sweep_is_reported_and_the_others_finish(tmp_path
         args = openai_job(
             server.url, "env.tasks=[0,1]", "env.trials=1", "retry.passes=1", "retry.cooldown_s=0.01"
         )
-        done = harness(["-m", "variant=control,anger", f"hydra.sweep.dir={sweep_dir}", *args])
+        done = harness_cli(["-m", "variant=control,anger", f"hydra.sweep.dir={sweep_dir}", *args])
     output = done.stdout + done.stderr
     assert done.returncode == ExitCode.INCOMPLETE, output[-3000:]
     manifest = json.loads((sweep_dir / "manifest.json").read_text())
@@ -170,9 +164,7 @@ def test_an_incomplete_job_of_a_sweep_is_reported_and_the_others_finish(tmp_path
     assert "incomplete gpt-4o/toy-test/anger-medium/seed0  2 conversations missing (2 infra_error)" in output
     assert "finish the work (finished conversations are kept): python -m harness -m" in output
 
-    status = subprocess.run(
-        [sys.executable, "-m", "harness.sweep", str(sweep_dir)], cwd=ROOT, capture_output=True, text=True
-    )
+    status = run_module("harness.sweep", str(sweep_dir))
     assert status.returncode == ExitCode.INCOMPLETE
     assert "1 done, 1 incomplete" in status.stdout and "variant=control,anger" in status.stdout
 
@@ -220,7 +212,7 @@ def test_a_job_killed_during_a_retry_pass_loses_and_repeats_nothing(tmp_path: Pa
         before = read_jsonl(log)
         assert 13 <= len(before) < 20, "the job must be killed half-way through its retry pass"
         scored_before = {(r["task_id"], r["trial"]) for r in before if r["scored"]}
-        rerun = harness(args)
+        rerun = harness_cli(args)
     assert rerun.returncode == ExitCode.OK, rerun.stderr[-2000:]
     after = read_jsonl(log)
     assert after[: len(before)] == before  # nothing finished was lost or rewritten

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ExitCode
-from tests.helpers import TOY
+from tests.helpers import TOY, run_module
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_TIMEOUT_S = 240
@@ -83,8 +83,20 @@ def sweep_command(sweep_dir: Path, *overrides: str) -> list[str]:
     ]
 
 
+def start_sweep(sweep_dir: Path, *overrides: str, output: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """Start a sweep in a session of its own, stdout and stderr together; end it with `stop_sweep`."""
+    return subprocess.Popen(
+        sweep_command(sweep_dir, *overrides),
+        cwd=ROOT,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def stop_sweep(sweep: subprocess.Popen[str]) -> None:
-    """Kill a sweep started with `start_new_session=True`: `timeout` and the harness under it."""
+    """Kill a sweep started by `start_sweep`: `timeout` and the harness under it."""
     if sweep.poll() is None:
         os.killpg(sweep.pid, signal.SIGKILL)
         sweep.wait()
@@ -157,14 +169,7 @@ def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
 def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "preempt"
     job_dir = sweep_dir / "oracle" / "toy-test" / "control" / "seed0"
-    sweep = subprocess.Popen(
-        sweep_command(sweep_dir, "variant=control", *PACED, NO_GPU),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    sweep = start_sweep(sweep_dir, "variant=control", *PACED, NO_GPU)
     try:
         wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 1, "a finished conversation")
         job_id = json.loads((job_dir / "job_state.json").read_text())["slurm_job_id"]
@@ -193,14 +198,7 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
     sweep_dir = tmp_path / "cancel"
     job_dir = sweep_dir / "oracle" / "toy-test" / "anxiety-medium" / "seed0"
     overrides = ["variant=anxiety", *PACED, NO_GPU]
-    sweep = subprocess.Popen(
-        sweep_command(sweep_dir, *overrides),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-    )
+    sweep = start_sweep(sweep_dir, *overrides, output=subprocess.DEVNULL)
     try:
         wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 1, "a finished conversation")
         job_id = json.loads((job_dir / "job_state.json").read_text())["slurm_job_id"]
@@ -213,9 +211,7 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
     finished_before = kept.count(b"\n")
     assert 1 <= finished_before < 10
 
-    status = subprocess.run(
-        [sys.executable, "-m", "harness.sweep", str(sweep_dir)], cwd=ROOT, capture_output=True, text=True
-    )
+    status = run_module("harness.sweep", str(sweep_dir))
     assert status.returncode == ExitCode.INCOMPLETE and "1 missing" in status.stdout, (
         status.stdout + status.stderr
     )
@@ -284,19 +280,12 @@ def node_memory_mb() -> int:
 def test_a_pending_jobs_slurm_reason_shows_in_the_manifest_and_the_launcher_output(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "pending"
     job_dir = sweep_dir / "oracle" / "toy-test" / "control" / "seed0"
-    sweep = subprocess.Popen(
-        sweep_command(
-            sweep_dir,
-            "variant=control",
-            "env.tasks=[0]",
-            NO_GPU,
-            "+hydra.launcher.additional_parameters.begin=now+600",
-        ),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    sweep = start_sweep(
+        sweep_dir,
+        "variant=control",
+        "env.tasks=[0]",
+        NO_GPU,
+        "+hydra.launcher.additional_parameters.begin=now+600",
     )
     try:
         entry = wait_for(
@@ -311,9 +300,7 @@ def test_a_pending_jobs_slurm_reason_shows_in_the_manifest_and_the_launcher_outp
             "the job's pending reason in the manifest",
         )
         assert (entry["state"], entry["dir"]) == ("pending", "oracle/toy-test/control/seed0")
-        status = subprocess.run(
-            [sys.executable, "-m", "harness.sweep", str(sweep_dir)], cwd=ROOT, capture_output=True, text=True
-        )
+        status = run_module("harness.sweep", str(sweep_dir))
         assert status.returncode == ExitCode.INCOMPLETE
         assert f"SLURM job {entry['slurm_job_id']} pending (BeginTime)" in status.stdout
         assert not (job_dir / "conversations.jsonl").exists()
@@ -352,14 +339,7 @@ def test_an_incomplete_job_requeues_itself_and_comes_back_complete(
             "retry.cooldown_s=0.01",
             "retry.requeues=1",
         ]
-        sweep = subprocess.Popen(
-            sweep_command(sweep_dir, "variant=control", NO_GPU, *openai),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        sweep = start_sweep(sweep_dir, "variant=control", NO_GPU, *openai)
         try:
             state = wait_for(
                 lambda: (

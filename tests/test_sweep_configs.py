@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from harness.store import ConversationLog, read_jsonl_records
 from harness.sweep import format_manifest, record_job_end, record_job_start, refresh_manifest
 from harness.sweep_callback import planned_jobs, sweep_command
+from tests.helpers import run_module
 from tests.report_synthetic import record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,16 +191,9 @@ def test_status_command_exit_status_says_whether_all_are_done(tmp_path: Path) ->
     job.mkdir(parents=True)
     record_job_start(job)
     record_job_end(job, succeeded=True)
-    status = subprocess.run(
-        [sys.executable, "-m", "harness.sweep", str(tmp_path)], cwd=ROOT, capture_output=True, text=True
-    )
+    status = run_module("harness.sweep", str(tmp_path))
     assert status.returncode == 0 and "1 jobs: 1 done" in status.stdout
-    missing = subprocess.run(
-        [sys.executable, "-m", "harness.sweep", str(tmp_path / "nope")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    missing = run_module("harness.sweep", str(tmp_path / "nope"))
     assert missing.returncode == 2 and missing.stderr.strip().startswith("error:")
 
 

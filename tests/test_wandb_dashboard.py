@@ -23,7 +23,7 @@ from harness.tracking.dashboard import (
 )
 from harness.tracking.keys import Conversation, Table
 from harness.tracking.wandb_files import OfflineRun, find_runs
-from tests.helpers import ROOT, read_jsonl
+from tests.helpers import ROOT, read_jsonl, run_module
 from tests.wandb_support import isolate_wandb, run_job_into
 
 pytest.importorskip("wandb_workspaces", reason="W&B dashboards need wandb-workspaces (the `wandb` extra)")
@@ -190,13 +190,7 @@ def test_no_login_is_one_line_and_creates_nothing(
     for run in find_runs(sweep):  # as `wandb sync` leaves them
         run.path.with_suffix(".wandb.synced").touch()
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "harness.sync_wandb", str(sweep), "--dashboard", "--no-upload"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_module("harness.sync_wandb", str(sweep), "--dashboard", "--no-upload", timeout=120)
     finally:
         for run in find_runs(sweep):
             run.path.with_suffix(".wandb.synced").unlink()

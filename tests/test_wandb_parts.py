@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from harness.tracking.conversation_rows import TOOL_OUTPUT_SHOWN, render_transcr
 from harness.tracking.run_facts import looks_secret, mask_secrets, run_facts
 from harness.tracking.wandb_files import FILE_HEADER, WandbFileError, read_run
 from harness.tracking.wandb_logger import wandb_observers, wandb_settings
-from tests.helpers import ROOT
+from tests.helpers import run_module
 from tests.wandb_support import compose_config, isolate_wandb
 
 
@@ -157,10 +156,7 @@ def test_reader_round_trips_records_across_blocks(tmp_path: Path, fake_home: Pat
 
 def test_sync_lists_runs_and_where_they_go(tmp_path: Path, fake_home: Path) -> None:
     _write_offline_run(tmp_path / "sweep" / "job", rows=2, big="x")
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.sync_wandb", str(tmp_path / "sweep"), "--dry-run"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = run_module("harness.sync_wandb", str(tmp_path / "sweep"), "--dry-run", timeout=120)
     assert done.returncode == 0, done.stderr
     assert "run-readercheck1.wandb" in done.stderr  # wandb's own listing
     assert (
@@ -170,10 +166,7 @@ def test_sync_lists_runs_and_where_they_go(tmp_path: Path, fake_home: Path) -> N
     assert "group 'g': https://wandb.ai/<your entity>/reader-check/groups/g" in done.stdout
 
     (tmp_path / "empty").mkdir()
-    empty = subprocess.run(
-        [sys.executable, "-m", "harness.sync_wandb", str(tmp_path / "empty")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    empty = run_module("harness.sync_wandb", str(tmp_path / "empty"), timeout=60)
     assert empty.returncode == 1
     assert empty.stderr.strip().splitlines() == [
         f"error: no offline W&B runs under {tmp_path / 'empty'} (was the sweep run with wandb.mode=offline?)"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.tracking.wandb_logger import WANDB_SUBDIR
-from tests.helpers import ROOT, TOY
+from tests.helpers import ROOT, TOY, run_module
 from tests.wandb_support import (
     assert_run_matches_job,
     isolate_wandb,
@@ -113,10 +113,7 @@ def test_sweep_is_one_group_of_runs(tmp_path: Path, fake_home: Path) -> None:
     assert len({run.run_id for run in runs}) == 5
     assert list(fake_home.iterdir()) == []
 
-    listed = subprocess.run(
-        [sys.executable, "-m", "harness.sync_wandb", str(sweep), "--dry-run"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    listed = run_module("harness.sync_wandb", str(sweep), "--dry-run", timeout=120)
     assert listed.returncode == 0, listed.stderr
     for run in runs:
         assert f"/tau-emotion/runs/{run.run_id}" in listed.stdout
