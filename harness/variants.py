@@ -144,8 +144,6 @@ DEMEANOUR_PATTERNS: dict[str, str] = {
 AFFECT_PATTERNS = {**MOOD_PATTERNS, **DEMEANOUR_PATTERNS}
 """Every mood and demeanour of τ-bench's 165 test instructions (all read); `happy with` / `happy to`
 (accepting an offer) and a `direct` or `outgoing` flight are no mood."""
-AFFECT_WORDS = tuple(AFFECT_PATTERNS)
-MOOD_WORDS = frozenset(MOOD_PATTERNS)
 _AFFECT = [
     (word, re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)) for word, pattern in AFFECT_PATTERNS.items()
 ]

@@ -53,8 +53,6 @@ PROBE_TOOL = {
     "function": {"name": "probe", "description": "", "parameters": {"type": "object", "properties": {}}},
 }
 
-SAMPLING_FIELDS = ("temperature", "top_p", "seed")
-
 
 def _looks_local(path: str) -> bool:
     return path.startswith(("/", "./", "../", "~")) or Path(path).exists()

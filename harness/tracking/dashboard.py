@@ -56,10 +56,6 @@ class SweepRuns:
     segments: dict[str, list[Path]]
     """Per run id, the run files of its segments (one per attempt of the job, one per judge run)."""
 
-    @property
-    def run_ids(self) -> list[str]:
-        return [run.run_id for run in self.jobs]
-
 
 def read_sweep_runs(path: Path) -> SweepRuns:
     """The offline runs under a sweep directory, resumed segments folded into one run each."""
