@@ -211,6 +211,12 @@ class JobFile(BaseModel):
         return {(task, trial) for trial in range(self.trials) for task in self.tasks}
 
 
+def find_job_dirs(root: Path) -> list[Path]:
+    """Every directory at or under `root` that holds a job: a job.json, conversations or an error."""
+    found = {path.parent for marker in (JOB_FILE, CONVERSATIONS, ERROR_FILE) for path in root.rglob(marker)}
+    return sorted(found)
+
+
 def read_job_file(job_dir: Path) -> JobFile | None:
     """The job's `job.json`, None when absent; a damaged one is a `DamagedFile` naming the fix."""
     path = job_dir / JOB_FILE

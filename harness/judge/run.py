@@ -24,7 +24,14 @@ from harness.judge.store import (
     judgments_path,
     read_judgments,
 )
-from harness.store import CONVERSATIONS, JOB_FILE, latest_by_key, read_conversations, write_json
+from harness.store import (
+    CONVERSATIONS,
+    JOB_FILE,
+    find_job_dirs,
+    latest_by_key,
+    read_conversations,
+    write_json,
+)
 from harness.types import Sampling, Termination
 
 log = logging.getLogger(__name__)
@@ -116,8 +123,6 @@ def judgeable(record: dict[str, Any]) -> bool:
 
 
 def find_work(sweep_dir: Path, judge: str) -> list[JobWork]:
-    from harness.report.load import find_job_dirs
-
     work = []
     for job_dir in find_job_dirs(sweep_dir):
         records = [

@@ -12,9 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.report.load import find_job_dirs
 from harness.report.render import Section
-from harness.store import JOB_FILE, SUMMARY
+from harness.store import JOB_FILE, SUMMARY, find_job_dirs
 
 CELL = ["model", "env", "split", "variant"]
 SUMMED = ["conversations", "agent_usd", "user_usd", "judge_usd", "usd", "agent_reasoning_tokens",

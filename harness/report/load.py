@@ -14,10 +14,10 @@ from harness.retry import describe_missing
 from harness.store import (
     CONVERSATIONS,
     ERROR_FILE,
-    JOB_FILE,
     SUMMARY,
     DamagedFile,
     JobProgress,
+    find_job_dirs,
     job_progress,
     read_job_file,
     read_json_object,
@@ -40,13 +40,6 @@ class Sweep:
     or failed."""
     settings: dict[str, dict[str, Any]]
     """Per job directory: its `job.json` fingerprint, with `info.user_simulator` under `user_simulator`."""
-
-
-def find_job_dirs(sweep_dir: Path) -> list[Path]:
-    """Every directory under the sweep that holds a job: a job.json, conversations or an error."""
-    markers = (JOB_FILE, CONVERSATIONS, ERROR_FILE)
-    found = {path.parent for marker in markers for path in sweep_dir.rglob(marker)}
-    return sorted(found)
 
 
 def _read_summary(path: Path) -> dict[str, Any] | None:

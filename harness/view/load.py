@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.store import CONVERSATIONS, ERROR_FILE, JOB_FILE
+from harness.store import CONVERSATIONS, find_job_dirs
 
 JUDGMENTS_GLOB = "judgments*.jsonl"
 REQUIRED = ("task_id", "trial")
@@ -62,10 +62,9 @@ class Loaded:
         return sum(len(job.kept) for job in self.jobs)
 
 
-def find_job_dirs(root: Path) -> list[Path]:
-    """Every directory at or under `root` that holds a job's files."""
-    found = {p.parent for marker in (JOB_FILE, CONVERSATIONS, ERROR_FILE) for p in root.rglob(marker)}
-    return sorted(d for d in found if "report" not in d.relative_to(root).parts)
+def _job_dirs(root: Path) -> list[Path]:
+    """Every job directory at or under `root`, none inside a `report/` (the viewer's own output)."""
+    return [d for d in find_job_dirs(root) if "report" not in d.relative_to(root).parts]
 
 
 def _lines(path: Path, root: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -152,7 +151,7 @@ def load(root: Path) -> Loaded:
     """Every job under `root` (a sweep directory or one job directory): where its records are."""
     skipped: list[Skipped] = []
     jobs = []
-    for job_dir in find_job_dirs(root):
+    for job_dir in _job_dirs(root):
         job = Job(job_dir.relative_to(root).as_posix(), job_dir)
         _scan_records(job, root, skipped)
         job.judgments = _read_judgments(job_dir, root, skipped)
