@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-from harness.app import build_job  # noqa: E402
 from harness.backends.vllm import VLLMBackend  # noqa: E402
-from harness.runner import run_job  # noqa: E402
+from harness.job.app import build_job  # noqa: E402
+from harness.job.runner import run_job  # noqa: E402
 
 DEFAULTS = [
     "backend=vllm",

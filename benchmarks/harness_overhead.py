@@ -94,7 +94,7 @@ def run_sync(coroutine: Any) -> Any:
 def control_variant() -> Any:
     import yaml
 
-    from harness.variants import Variant
+    from harness.episode.variants import Variant
 
     return Variant(**yaml.safe_load((ROOT / "conf/variant/control.yaml").read_text()))
 
@@ -112,8 +112,8 @@ def harness_cell(env: str, concurrency: int, conversations: int, stats: CallStat
     from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
     from harness.backends.oracle import OracleBackend
     from harness.domains.taubench.loader import load_taubench_domain
-    from harness.runner import Job, run_job
-    from harness.types import Reply
+    from harness.episode.types import Reply
+    from harness.job.runner import Job, run_job
 
     class FakeModel:
         def __init__(self, inner: ChatModel, opens: bool) -> None:
@@ -243,7 +243,7 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
 
     from harness.backends.base import ConversationSpec
     from harness.backends.oracle import OracleAgent, ScriptedUser
-    from harness.user import AGENT_GREETING
+    from harness.episode.user import AGENT_GREETING
 
     variant = control_variant()
     lock = threading.Lock()

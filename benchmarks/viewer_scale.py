@@ -2,7 +2,7 @@
 
 Writes a sweep of generated conversations shaped like real τ-bench ones (the agent's policy as
 system prompt — τ-bench's own wiki where τ-bench is installed —, several user turns, tool calls
-with JSON results, the simulator's view and every model call, as `harness.record` has them),
+with JSON results, the simulator's view and every model call, as `harness.episode.record` has them),
 builds the viewer with `python -m harness.view`'s code, then opens it from `file://` in
 headless chromium and measures how long the index takes to show, a filter to apply, a
 conversation to open and a text search to finish.

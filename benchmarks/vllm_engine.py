@@ -23,8 +23,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.app import build, build_job, settings_from  # noqa: E402
-from harness.runner import run_job  # noqa: E402
+from harness.job.app import build, build_job, settings_from  # noqa: E402
+from harness.job.runner import run_job  # noqa: E402
 from tests.helpers import compose_config  # noqa: E402
 from tests.tinymodel import tiny_model, tiny_vllm_overrides  # noqa: E402
 

@@ -30,7 +30,7 @@ Map of the package (one job per module):
   third-party loggers), `errors` (error types, exit codes).
 """
 
-from harness.variants import register_config_resolvers
+from harness.episode.variants import register_config_resolvers
 
 __version__ = "0.1.0"
 

@@ -11,16 +11,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from harness.cluster.requeue import requeue_incomplete, requeue_this_job
 from harness.errors import EngineDied, ExitCode, HarnessError, file_error
-from harness.guards import check_command_line
+from harness.job.guards import check_command_line
 from harness.logs import quiet_libraries
-from harness.requeue import requeue_incomplete, requeue_this_job
 from harness.store import ERROR_FILE
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    from harness.app import run
+    from harness.job.app import run
 
     hydra_cfg = HydraConfig.get()
     quiet_libraries(hydra_cfg.verbose)

@@ -12,7 +12,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ExitCode(IntEnum):
-    """What `python -m harness` (and `harness.sweep`) exit with: documented in docs/slurm.md."""
+    """What `python -m harness` (and `python -m harness.sweep`) exit with: documented in docs/slurm.md."""
 
     OK = 0
     FAILED = 1
@@ -79,7 +79,7 @@ def validated(schema: type[M], data: Any, prefix: str = "", hint: str = "") -> M
 
 def _shown_input(key: str, value: Any) -> str:
     """` (got ...)`, unless the key or the value might be a credential."""
-    from harness.guards import is_credential_name, looks_like_key
+    from harness.job.guards import is_credential_name, looks_like_key
 
     name = key.split(".")[-1]
     if is_credential_name(name) or name == "api_key_env" or looks_like_key(repr(value)):

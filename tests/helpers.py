@@ -14,9 +14,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from harness.app import build_job
 from harness.domains.taubench.loader import taubench_available
-from harness.runner import run_job
+from harness.job.app import build_job
+from harness.job.runner import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

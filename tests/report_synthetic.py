@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from harness.metrics import summarize
+from harness.job.metrics import summarize
 from harness.store import CONVERSATIONS, SUMMARY
 
 Outcome = Callable[[int, int], bool]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.backends.oracle import OracleBackend
-from harness.types import Role
+from harness.episode.types import Role
 
 
 class PacedOracleBackend(OracleBackend):

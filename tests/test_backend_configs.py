@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.app import build as instantiate_component
-from harness.app import build_job, settings_from
 from harness.backends.openai_compat import OpenAIBackend
 from harness.backends.oracle import OracleBackend
 from harness.backends.vllm import VLLMBackend, engine_environment
 from harness.errors import ConfigError
+from harness.job.app import build as instantiate_component
+from harness.job.app import build_job, settings_from
 from tests.helpers import CONF, TOY, compose_config
 
 VLLM_PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if "tool_parser" in p.read_text())

@@ -9,8 +9,8 @@ import pytest
 from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 
-from harness.app import build_job, settings_from
 from harness.errors import ConfigError
+from harness.job.app import build_job, settings_from
 from tests.helpers import CONF, TOY, compose_config, harness_cli
 
 ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))

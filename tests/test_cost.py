@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cost import tokens_cost
+from harness.job.cost import tokens_cost
 from harness.report.build import Settings, build_report
 from tests.fake_openai_server import MODEL, REASONING_TOKENS, Step, fake_openai_server
 from tests.wandb_support import isolate_wandb, offline_segments, run_job_into

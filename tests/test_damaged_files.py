@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.cluster.manifest import record_job_end, record_job_start, refresh_manifest
+from harness.episode.record import RECORD_SCHEMA
 from harness.errors import ExitCode, HarnessError
-from harness.record import RECORD_SCHEMA
 from harness.report.load import load_sweep
 from harness.store import (
     CONVERSATIONS,
@@ -23,7 +24,6 @@ from harness.store import (
     job_progress,
     read_jsonl_records,
 )
-from harness.sweep import record_job_end, record_job_start, refresh_manifest
 from harness.tracking.wandb_logger import RUN_FILE, WANDB_SUBDIR
 from tests.helpers import TOY, harness_cli, run_module, run_toy_job
 from tests.wandb_support import isolate_wandb

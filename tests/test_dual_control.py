@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.app import build_job
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.backends.oracle import OracleBackend
-from harness.conversation import LoopSettings, run_conversation
-from harness.runner import run_job
+from harness.episode.conversation import LoopSettings, run_conversation
+from harness.episode.types import Message, Reply, Sampling, ToolSchema
+from harness.episode.user import UserSimulator
+from harness.episode.variants import Variant
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from harness.store import CONVERSATIONS
-from harness.types import Message, Reply, Sampling, ToolSchema
-from harness.user import UserSimulator
-from harness.variants import Variant
 from tests.helpers import compose_config, read_jsonl
 from tests.toy_dual_domain import ToyDualDomain
 

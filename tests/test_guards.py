@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends.presets import ModelPreset
 from harness.errors import ConfigError, ExitCode, validated
-from harness.guards import (
+from harness.job.guards import (
     check_command_line,
     is_credential_name,
     is_variable_name,
@@ -16,7 +17,6 @@ from harness.guards import (
     mask_argv,
     mask_credentials,
 )
-from harness.presets import ModelPreset
 from tests.helpers import TOY, harness_cli, run_toy_job
 from tests.wandb_support import isolate_wandb
 

@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from harness.app import build_job
 from harness.backends.scripted import ScriptedBackend
-from harness.runner import run_job
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from harness.store import CONVERSATIONS
 from tests.helpers import TOY, compose_config, read_jsonl, run_toy_job
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from harness.app import build_job
 from harness.backends.openai_compat import OpenAIBackend
+from harness.episode.types import Sampling
 from harness.errors import BackendUnavailable, ConfigError, HarnessError
-from harness.runner import run_job
-from harness.types import Sampling
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from tests.fake_openai_server import MODEL, Step, fake_openai_server
 from tests.helpers import compose_config, conversation_domain
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from harness.app import build_job
-from harness.runner import run_job
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from tests.helpers import DomainCase, compose_config, conversation_domain
 from tests.tinymodel import tiny_model
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.metrics import pass_hat_k
-from harness.seeds import conversation_seed
+from harness.episode.seeds import conversation_seed
+from harness.job.metrics import pass_hat_k
 from harness.store import CONVERSATIONS, RESULTS, SUMMARY
 from tests.helpers import CONF, read_jsonl, run_toy_job
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from harness.app import build_job
+from harness.episode.user import taubench_user_prompt, user_prompt, variant_block
+from harness.episode.variants import DOSE, INTENSITIES, Variant, variant_order
 from harness.errors import ConfigError
-from harness.user import taubench_user_prompt, user_prompt, variant_block
-from harness.variants import DOSE, INTENSITIES, Variant, variant_order
+from harness.job.app import build_job
 from tests.helpers import CONF, TOY, compose_config
 
 EMOTIONS = sorted(p.stem for p in (CONF / "variant").glob("*.yaml") if p.stem not in ("control", "neutral"))

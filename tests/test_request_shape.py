@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from harness.app import build_job
 from harness.backends.openai_compat import request_fields
+from harness.backends.presets import model_preset
+from harness.episode.types import Sampling
 from harness.errors import ExitCode, RequestRejected
-from harness.presets import model_preset
-from harness.runner import run_job
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from harness.store import CONVERSATIONS, JOB_FILE
-from harness.types import Sampling
 from tests.fake_openai_server import MODEL, REASONING_TOKENS, Step, fake_openai_server
 from tests.helpers import ROOT, TOY, compose_config, conversation_domain, read_jsonl
 

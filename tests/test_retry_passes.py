@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from harness.app import build_job
 from harness.errors import ExitCode
-from harness.runner import run_job
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from harness.store import CONVERSATIONS, SUMMARY
 from tests.fake_openai_server import MODEL, FakeServer, Step, fake_openai_server
 from tests.helpers import ROOT, TOY, compose_config, harness_cli, read_jsonl, run_module
@@ -92,7 +92,7 @@ def test_a_share_of_failing_calls_is_finished_by_retry_passes(tmp_path: Path) ->
 def test_an_outage_is_ridden_out_with_growing_cooldowns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="harness.runner")
+    caplog.set_level(logging.INFO, logger="harness.job.runner")
     with fake_openai_server([Step(content="Hello.")]) as server:
         overrides = openai_job(server.url, "retry.passes=6", "retry.cooldown_s=0.4", "retry.growth=2")
         job = build_job(compose_config(overrides), tmp_path)
@@ -282,7 +282,7 @@ def test_user_errors_are_counted_but_never_redone(tmp_path: Path) -> None:
 
 
 def test_the_progress_bar_shows_the_retry_pass(capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.observers import ProgressBar
+    from harness.job.observers import ProgressBar
 
     bar = ProgressBar()
     bar.on_start({"env": "toy", "variant": "anger"}, total=10, already_done=0)
@@ -292,7 +292,7 @@ def test_the_progress_bar_shows_the_retry_pass(capsys: pytest.CaptureFixture[str
 
 
 def test_no_retry_pass_starts_after_the_time_budget(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="harness.runner")
+    caplog.set_level(logging.INFO, logger="harness.job.runner")
     summary = run_in_process(
         tmp_path,
         [

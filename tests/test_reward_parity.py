@@ -16,7 +16,7 @@ import pytest
 from harness.domains.taubench.cow import to_plain
 from harness.domains.taubench.domain import TauBenchDomain
 from harness.domains.taubench.loader import INSTALL_HINT, load_taubench_domain, taubench_available
-from harness.types import RESPOND_ACTION_NAME, Action
+from harness.episode.types import RESPOND_ACTION_NAME, Action
 
 pytestmark = [
     pytest.mark.taubench,

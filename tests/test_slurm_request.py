@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.slurm_launcher import gres_gpus, slurm_minutes
+from harness.cluster.slurm_launcher import gres_gpus, slurm_minutes
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.app import build_job
 from harness.domains.taubench.domain import TauBenchDomain
+from harness.episode.variants import instruction_affect
 from harness.errors import MissingDependencyError
 from harness.extras import install_hint, require
-from harness.runner import Job, run_job
+from harness.job.app import build_job
+from harness.job.runner import Job, run_job
 from harness.store import CONVERSATIONS, RESULTS, SUMMARY
-from harness.variants import instruction_affect
 from tests.helpers import TOY, compose_config, read_jsonl, run_toy_job
 from tests.toy_domain import TASKS, TOOLS, WIKI, ToyAction, ToyTask, _data
 

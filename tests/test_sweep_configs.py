@@ -17,9 +17,9 @@ from hydra.types import RunMode
 from hydra_plugins.hydra_submitit_launcher.config import LocalQueueConf, SlurmQueueConf
 from omegaconf import OmegaConf
 
+from harness.cluster.manifest import format_manifest, record_job_end, record_job_start, refresh_manifest
+from harness.cluster.sweep_callback import planned_jobs, sweep_command
 from harness.store import ConversationLog, read_jsonl_records
-from harness.sweep import format_manifest, record_job_end, record_job_start, refresh_manifest
-from harness.sweep_callback import planned_jobs, sweep_command
 from tests.helpers import run_module
 from tests.report_synthetic import record
 
@@ -41,7 +41,9 @@ def hydra_conf() -> Iterator[None]:
 def test_slurm_preset_lists_exactly_the_plugins_keys() -> None:
     preset = OmegaConf.load(CONF / "hydra" / "launcher" / "slurm.yaml")
     schema = {field.name for field in dataclasses.fields(SlurmQueueConf)}
-    assert set(preset) - {"defaults", "engine_death_requeues"} == schema  # that one is harness.launchers'
+    assert (
+        set(preset) - {"defaults", "engine_death_requeues"} == schema
+    )  # that one is harness.cluster.launchers'
 
 
 def test_local_preset_keys_belong_to_the_plugin() -> None:
@@ -118,7 +120,7 @@ def test_the_manifest_plans_one_directory_per_combination() -> None:
 
 def test_manifest_states_come_from_the_job_directories(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    from harness.sweep import PlannedJob
+    from harness.cluster.manifest import PlannedJob
 
     planned = [
         PlannedJob(f"m/{name}", [f"variant={name}"])

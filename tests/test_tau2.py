@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from harness.app import build_job
 from harness.domains.tau2.loader import data_dir
-from harness.runner import run_job
+from harness.episode.variants import Variant
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from harness.store import CONVERSATIONS
-from harness.variants import Variant
 from tests.helpers import CONF, compose_config, harness_cli, read_jsonl
 
 pytestmark = pytest.mark.tau2
@@ -62,8 +62,8 @@ def test_control_user_prompt_is_tau2s_user_simulator_prompt_byte_for_byte(
     if env == "telecom":
         assert "<scenario>" in expected and domain.user_tools_info(0)
     # the variants append their block after τ²'s prompt, as for τ-bench
-    from harness.types import Sampling
-    from harness.user import UserSimulator, variant_block
+    from harness.episode.types import Sampling
+    from harness.episode.user import UserSimulator, variant_block
 
     anger = Variant.from_config(dict(compose_config(["variant=anger"]).variant))
     user = UserSimulator(
@@ -223,7 +223,7 @@ def test_missing_data_stops_with_one_line_naming_it(tmp_path: Path) -> None:
 
 def test_record_lines_are_valid_records(tmp_path: Path) -> None:
     _needs("telecom", "db.toml", "tasks_small.json")
-    from harness.record import RECORD_SCHEMA
+    from harness.episode.record import RECORD_SCHEMA
 
     _run(tmp_path, [*TELECOM_SMALL, "env.tasks=[0]"])
     line = (tmp_path / CONVERSATIONS).read_text().splitlines()[0]

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from harness.app import build_job
 from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
 from harness.backends.vllm import VLLMBackend
-from harness.runner import run_job
-from harness.types import Role
+from harness.episode.types import Role
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from tests import test_vllm_backend as vllm_tests
 from tests.helpers import compose_config
 from tests.test_vllm_backend import EMAIL_CALL, EngineLoop

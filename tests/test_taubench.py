@@ -55,8 +55,8 @@ def test_reward_equals_taubench_on_right_and_wrong_databases(env_name: str) -> N
 def test_oracle_scores_one_on_every_test_task(tmp_path: Path, env_name: str) -> None:
     import asyncio
 
-    from harness.app import build_job
-    from harness.runner import run_job
+    from harness.job.app import build_job
+    from harness.job.runner import run_job
 
     job = build_job(compose_config([f"env={env_name}", "variant=frustration", "progress=false"]), tmp_path)
     summary = asyncio.run(run_job(job))

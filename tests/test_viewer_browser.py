@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.metrics import is_success
+from harness.job.metrics import is_success
 from harness.store import CONVERSATIONS
 from harness.view import build_viewer, conversation_link, load
 from tests.helpers import read_jsonl

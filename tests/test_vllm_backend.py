@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from harness.app import build, build_job, settings_from
 from harness.backends.base import ConversationSpec
 from harness.backends.vllm import VLLMBackend, VLLMChat
+from harness.episode.types import Sampling
 from harness.errors import ConfigError, ContextWindowExceeded
-from harness.runner import run_job
-from harness.types import Sampling
+from harness.job.app import build, build_job, settings_from
+from harness.job.runner import run_job
 from tests.helpers import DomainCase, compose_config, conversation_domain
 from tests.tinymodel import CHAT_TEMPLATE, tiny_mistral_dir, tiny_model, tiny_vllm_overrides
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.backends.base import ChatModel
 from harness.domains.base import Outcome
-from harness.types import Action, Message, Role, Sampling, ToolSchema
+from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
 
 POLICY = "You are a phone support agent. Reactivate suspended lines; ask the user to fix device settings."
 

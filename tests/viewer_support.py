@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from harness.app import build_job
-from harness.runner import run_job
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from tests.helpers import TOY, compose_config
 
 MARKUP = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1"> How can I help?'

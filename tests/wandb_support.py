@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from omegaconf import DictConfig
 
-from harness.app import build_job
-from harness.runner import run_job
+from harness.job.app import build_job
+from harness.job.runner import run_job
 from harness.store import latest_by_key, read_conversations
 from harness.tracking.conversation_rows import TRANSCRIPT_COLUMNS, transcript_row
 from harness.tracking.wandb_files import OfflineRun, find_runs

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
-from harness.types import Message, Reply, Role, Sampling, ToolSchema
+from harness.episode.types import Message, Reply, Role, Sampling, ToolSchema
 
 
 @dataclass(frozen=True, slots=True)

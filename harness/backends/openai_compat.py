@@ -1,6 +1,6 @@
 """Any OpenAI-compatible chat endpoint through the official `openai` client.
 
-The request's shape comes from the model preset (`harness.presets.ModelPreset`): which sampling
+The request's shape comes from the model preset (`harness.backends.presets.ModelPreset`): which sampling
 fields the model accepts, how the token limit is named, `reasoning_effort`, and extra fields sent
 verbatim. Retries 429, 5xx, timeouts, connection errors and unreadable responses with exponential
 backoff; after the last retry the call raises `BackendUnavailable` (recorded as infra_error).
@@ -25,6 +25,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from harness.backends.base import ChatModel, ConversationSpec
+from harness.backends.presets import ModelPreset, model_preset
+from harness.episode.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 from harness.errors import (
     BackendUnavailable,
     ConfigError,
@@ -33,8 +35,6 @@ from harness.errors import (
     RequestRejected,
 )
 from harness.extras import require
-from harness.presets import ModelPreset, model_preset
-from harness.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 
 log = logging.getLogger(__name__)
 

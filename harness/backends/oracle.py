@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
 from harness.backends.scripted import ScriptedJudge
-from harness.types import (
+from harness.episode.types import (
     RESPOND_ACTION_NAME,
     STOP_TOKEN,
     Message,

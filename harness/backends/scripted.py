@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
+from harness.episode.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 from harness.errors import BackendUnavailable, ConfigError
-from harness.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 
 ScriptItem = dict[str, Any]
 Verdict = Literal["met", "unmet", "fail"]

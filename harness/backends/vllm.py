@@ -26,6 +26,8 @@ from typing import Any, Self
 from pydantic import ValidationError
 
 from harness.backends.base import Backend, ChatModel, ConversationSpec
+from harness.backends.presets import ModelPreset, model_preset
+from harness.episode.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 from harness.errors import (
     BackendUnavailable,
     ConfigError,
@@ -34,8 +36,6 @@ from harness.errors import (
     HarnessError,
     ModelInputRejected,
 )
-from harness.presets import ModelPreset, model_preset
-from harness.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 
 log = logging.getLogger(__name__)
 

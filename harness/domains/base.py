@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from harness.backends.base import ChatModel
-from harness.types import Action, Message, Role, ToolSchema
+from harness.episode.types import Action, Message, Role, ToolSchema
 
 
 @dataclass(frozen=True, slots=True)

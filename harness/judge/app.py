@@ -9,8 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.app import build
 from harness.errors import ExitCode, HarnessError, validated
+from harness.job.app import build
 from harness.judge.run import (
     JobWork,
     Judge,

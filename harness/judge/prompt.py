@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from harness.types import STOP_TOKEN
+from harness.episode.types import STOP_TOKEN
 
 PROMPT_VERSION = 1
 """Raised whenever the wording below changes, so judgments under other wording are kept apart."""

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.backends.base import Backend, ConversationSpec
+from harness.episode.types import Sampling, Termination
 from harness.errors import BackendUnavailable, ContextWindowExceeded, HarnessError
 from harness.judge.prompt import PROMPT_VERSION, RETRY, SYSTEM, judge_messages, render_transcript
 from harness.judge.schema import InvalidVerdict, Limits, Verdict, parse_verdict, verdict_schema
@@ -32,7 +33,6 @@ from harness.store import (
     read_conversations,
     write_json,
 )
-from harness.types import Sampling, Termination
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import Backend, ChatModel, ConversationSpec
-from harness.types import Message, Reply, Sampling, ToolSchema
+from harness.episode.types import Message, Reply, Sampling, ToolSchema
 
 
 @dataclass(frozen=True, slots=True)

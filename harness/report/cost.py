@@ -1,6 +1,6 @@
 """The report's cost table: dollars per role, per conversation and per cell, and GPU-hours.
 
-Read from each job's summary.json (`cost`, written by `harness.cost.job_cost`); a cell's sum is
+Read from each job's summary.json (`cost`, written by `harness.job.cost.job_cost`); a cell's sum is
 empty when any of its jobs has no price for that part, never counted as zero.
 """
 

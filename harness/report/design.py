@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.variants import INTENSITIES
+from harness.episode.variants import INTENSITIES
 
 CONTROL = "control"
 NEUTRAL = "neutral"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from harness.episode.variants import INTENSITIES
 from harness.report.design import CONTROL, FAMILY, NEUTRAL, arms
 from harness.report.stats import (
     MIN_TASKS_CI,
@@ -20,7 +21,6 @@ from harness.report.stats import (
     percentile_ci,
     task_bootstrap,
 )
-from harness.variants import INTENSITIES
 
 
 def doses(family: pd.DataFrame, emotion: str) -> dict[str, int]:

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.episode.variants import INTENSITIES
 from harness.report.affect import SCORES
 from harness.report.design import CONTROL, FAMILY, KNOWN_ORDER, NEUTRAL, condition_order
-from harness.variants import INTENSITIES
 
 
 def condition_color(condition: str) -> str:

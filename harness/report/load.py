@@ -8,9 +8,10 @@ from typing import Any
 
 import pandas as pd
 
+from harness.episode.types import STOP_TOKEN
 from harness.errors import HarnessError
-from harness.metrics import is_success
-from harness.retry import describe_missing
+from harness.job.metrics import is_success
+from harness.job.retry import describe_missing
 from harness.store import (
     CONVERSATIONS,
     ERROR_FILE,
@@ -22,7 +23,6 @@ from harness.store import (
     read_job_file,
     read_json_object,
 )
-from harness.types import STOP_TOKEN
 
 
 class ReportError(HarnessError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.metrics import pass_hat_k
+from harness.job.metrics import pass_hat_k
 from harness.report.design import FAMILY, condition_order
 from harness.report.stats import percentile_ci, task_bootstrap
 
@@ -29,7 +29,7 @@ def trials_of(cell: pd.DataFrame) -> int:
 
 
 def pass_k(cell: pd.DataFrame) -> tuple[dict[int, float], int]:
-    """pass^k over the tasks whose every trial was scored, as `harness.metrics` defines it."""
+    """pass^k over the tasks whose every trial was scored, as `harness.job.metrics` defines it."""
     scored = cell[cell["scored"]]
     trials = trials_of(cell)
     per_task = scored.groupby("task_id")["success"].agg(["sum", "count"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.cost import conversation_cost
-from harness.metrics import is_success
+from harness.job.cost import conversation_cost
+from harness.job.metrics import is_success
 from harness.tracking.keys import Conversation, Running
 
 TOOL_OUTPUT_SHOWN = 600

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.episode.types import Termination
 from harness.errors import MissingDependencyError
 from harness.tracking.keys import Conversation, Running, Summary, Table, Throughput, nested
 from harness.tracking.wandb_files import OfflineRun, find_runs
-from harness.types import Termination
 
 REPORT_JOB_TYPE = "report"
 """The job type of the run `python -m harness.report --wandb-project` logs."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.guards import MASK, is_credential_name, mask_credentials
+from harness.job.guards import MASK, is_credential_name, mask_credentials
 
 __all__ = ["MASK", "looks_secret", "mask_secrets", "run_facts"]
 

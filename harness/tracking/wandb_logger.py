@@ -20,11 +20,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.episode.variants import variant_label
 from harness.errors import validated
 from harness.extras import install_hint
-from harness.guards import mask_argv
-from harness.metrics import is_success
-from harness.observers import JobObserver
+from harness.job.guards import mask_argv
+from harness.job.metrics import is_success
+from harness.job.observers import JobObserver
 from harness.store import (
     CONVERSATIONS,
     JOB_FILE,
@@ -43,7 +44,6 @@ from harness.tracking.conversation_rows import (
 )
 from harness.tracking.keys import CONVERSATION_PREFIX, Conversation, Running, Table, Throughput
 from harness.tracking.run_facts import mask_secrets, run_facts
-from harness.variants import variant_label
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.metrics import is_success
-from harness.types import RESPOND_ACTION_NAME
+from harness.episode.types import RESPOND_ACTION_NAME
+from harness.job.metrics import is_success
 from harness.view.load import Job, Loaded
 
 CATEGORIES = ("job", "env", "split", "variant", "intensity", "model", "termination")

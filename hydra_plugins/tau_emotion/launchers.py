@@ -1,9 +1,9 @@
-"""`hydra/launcher=slurm` and `hydra/launcher=local`: see `harness.launchers`."""
+"""`hydra/launcher=slurm` and `hydra/launcher=local`: see `harness.cluster.launchers`."""
 
 from __future__ import annotations
 
 try:
-    from harness.launchers import PerJobResources
+    from harness.cluster.launchers import PerJobResources
 except ImportError:  # the `slurm` extra (hydra-submitit-launcher) is not installed
     pass
 else:

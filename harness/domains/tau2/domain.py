@@ -33,9 +33,9 @@ from tau2.user.user_simulator_base import OUT_OF_SCOPE, STOP, TRANSFER
 
 from harness.backends.base import ChatModel
 from harness.domains.base import Outcome
+from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
+from harness.episode.user import AGENT_GREETING
 from harness.errors import BackendUnavailable
-from harness.types import Action, Message, Role, Sampling, ToolSchema
-from harness.user import AGENT_GREETING
 
 log = logging.getLogger(__name__)
 

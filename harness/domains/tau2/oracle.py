@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.backends.base import ConversationSpec
 from harness.backends.oracle import ACKNOWLEDGE, DONE
-from harness.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
+from harness.episode.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
 
 REQUEST = "Please run this on your device: "
 USER_DONE = "I did that on my device."

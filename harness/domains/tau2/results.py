@@ -22,8 +22,8 @@ from tau2.data_model.simulation import (
 )
 
 from harness.domains.tau2.domain import Tau2Domain
+from harness.episode.types import Termination
 from harness.extras import TAU2_BENCH_COMMIT
-from harness.types import Termination
 
 TAU2_RESULTS = "tau2_results.json"
 TERMINATION_REASONS = {

@@ -20,8 +20,8 @@ from harness.domains.taubench.datahash import (
     data_hash as data_hash,  # re-exported: part of this module's interface
 )
 from harness.domains.taubench.datahash import to_hashable as to_hashable
-from harness.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Role, ToolSchema
-from harness.user import taubench_user_prompt
+from harness.episode.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Role, ToolSchema
+from harness.episode.user import taubench_user_prompt
 
 
 class TaskLike(Protocol):

@@ -16,9 +16,9 @@ from typing import IO, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from harness.episode.record import RECORD_SCHEMA
+from harness.episode.types import Termination
 from harness.errors import HarnessError
-from harness.record import RECORD_SCHEMA
-from harness.types import Termination
 
 CONVERSATIONS = "conversations.jsonl"
 RESULTS = "results.json"

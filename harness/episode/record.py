@@ -1,6 +1,6 @@
 """The conversation record: one line of `conversations.jsonl`, read by every module.
 
-`harness.conversation.run_conversation` writes it, the runner adds the job's facts
+`harness.episode.conversation.run_conversation` writes it, the runner adds the job's facts
 (`JobFacts`), and the store, metrics, report, W&B logger and viewer read it. The JSON on disk
 is exactly this shape; `RECORD_SCHEMA` validates a line read back.
 """
@@ -15,7 +15,7 @@ from typing import (
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from harness.types import Message, Termination
+from harness.episode.types import Message, Termination
 
 
 class Counts(TypedDict):

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from harness.episode.types import Termination
 from harness.store import Key
-from harness.types import Termination
 
 JobState = Literal["complete", "incomplete", "accepted_incomplete"]
 NOT_RUN = "not_run"

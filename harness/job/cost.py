@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.backends.presets import Prices
 from harness.errors import validated
-from harness.presets import Prices
 
 PER_MILLION = 1_000_000
 ROLES = ("agent", "user")

@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import Backend, ConversationSpec
-from harness.conversation import LoopSettings, run_conversation
-from harness.cost import job_cost, previous_wall_s
 from harness.domains.base import Domain
+from harness.episode.conversation import LoopSettings, run_conversation
+from harness.episode.seeds import conversation_seed
+from harness.episode.types import Sampling
+from harness.episode.user import UserSimulator, UserStrategy
+from harness.episode.variants import Variant
 from harness.errors import ConfigError
-from harness.metrics import summarize
-from harness.observers import JobObserver
-from harness.retry import RetryPolicy, backend_down, outcome, to_redo
-from harness.seeds import conversation_seed
+from harness.job.cost import job_cost, previous_wall_s
+from harness.job.metrics import summarize
+from harness.job.observers import JobObserver
+from harness.job.retry import RetryPolicy, backend_down, outcome, to_redo
 from harness.store import (
     JOB_FILE,
     RESULTS,
@@ -35,9 +38,6 @@ from harness.store import (
     taubench_results,
     write_json,
 )
-from harness.types import Sampling
-from harness.user import UserSimulator, UserStrategy
-from harness.variants import Variant
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.sweep import refresh_manifest, slurm_queue
+from harness.cluster.manifest import refresh_manifest, slurm_queue
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.backends.base import ChatModel
+from harness.episode.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
+from harness.episode.variants import Variant
 from harness.errors import ModelInputRejected, UserSimulatorError
-from harness.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
-from harness.variants import Variant
 
 UserStrategy = Literal["llm", "react"]
 AGENT_GREETING = "Hi! How can I help you today?"

@@ -14,8 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness.cluster.manifest import JOB_STATE, read_json
 from harness.store import write_json
-from harness.sweep import JOB_STATE, read_json
 
 log = logging.getLogger(__name__)
 REQUEUE_WAIT_S = 120

@@ -18,14 +18,7 @@ from typing import Any
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.base import Domain
-from harness.errors import (
-    BackendUnavailable,
-    EngineDied,
-    ModelInputRejected,
-    RequestRejected,
-    UserSimulatorError,
-)
-from harness.types import (
+from harness.episode.types import (
     RESPOND_ACTION_NAME,
     STOP_TOKEN,
     Action,
@@ -34,8 +27,15 @@ from harness.types import (
     Termination,
     ToolCall,
 )
-from harness.user import UserSimulator, UserTurn
-from harness.variants import instruction_affect
+from harness.episode.user import UserSimulator, UserTurn
+from harness.episode.variants import instruction_affect
+from harness.errors import (
+    BackendUnavailable,
+    EngineDied,
+    ModelInputRejected,
+    RequestRejected,
+    UserSimulatorError,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Hydra callback that keeps a multirun's `manifest.json` up to date (see `harness.sweep`).
+"""Hydra callback that keeps a multirun's `manifest.json` up to date (see `harness.cluster.manifest`).
 
 On the submitting machine it lists every job of the sweep before any starts; in each job it
 records the job's state when it starts and ends, and recomputes the manifest.
@@ -20,14 +20,14 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from harness.errors import ExitCode
-from harness.sweep import (
+from harness.cluster.manifest import (
     PlannedJob,
     format_manifest,
     record_job_end,
     record_job_start,
     refresh_manifest,
 )
+from harness.errors import ExitCode
 
 log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"

@@ -16,18 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from harness import __version__
 from harness.backends.base import Backend, request_shapes
 from harness.backends.vllm import check_engines_fit
-from harness.conversation import LoopSettings
-from harness.cost import cost_line, preset_prices
 from harness.domains.base import Domain
+from harness.episode.conversation import LoopSettings
+from harness.episode.types import Sampling
+from harness.episode.user import simulator_identity
+from harness.episode.variants import Variant
 from harness.errors import ConfigError, HarnessError, validated
-from harness.guards import refuse_bad_path_names, refuse_credentials
-from harness.observers import JobObserver, ProgressBar
-from harness.retry import RetryPolicy, describe_missing
-from harness.runner import Job, UserSettings, run_job
+from harness.job.cost import cost_line, preset_prices
+from harness.job.guards import refuse_bad_path_names, refuse_credentials
+from harness.job.observers import JobObserver, ProgressBar
+from harness.job.retry import RetryPolicy, describe_missing
+from harness.job.runner import Job, UserSettings, run_job
 from harness.tracking.wandb_logger import wandb_observers
-from harness.types import Sampling
-from harness.user import simulator_identity
-from harness.variants import Variant
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class UserConfig(_Strict):
 
 
 class RetryConfig(_Strict):
-    """The `retry:` block: see `harness.retry.RetryPolicy` for what each key does."""
+    """The `retry:` block: see `harness.job.retry.RetryPolicy` for what each key does."""
 
     passes: int = Field(5, ge=0)
     cooldown_s: float = Field(30.0, ge=0)

@@ -22,10 +22,10 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import DictConfig, OmegaConf
 
+from harness.cluster.manifest import record_job_submitted
+from harness.cluster.slurm_launcher import refresh_quietly, request_problem, watch_pending
+from harness.cluster.sweep_callback import job_subdir
 from harness.errors import ExitCode
-from harness.slurm_launcher import refresh_quietly, request_problem, watch_pending
-from harness.sweep import record_job_submitted
-from harness.sweep_callback import job_subdir
 
 log = logging.getLogger(__name__)
 
