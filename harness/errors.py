@@ -52,6 +52,10 @@ class UserSimulatorError(Exception):
     """The simulated user produced something the harness cannot use."""
 
 
+class UserCutOff(UserSimulatorError):
+    """The simulated user's model was cut off at its token limit before it said anything."""
+
+
 class ModelInputRejected(Exception):
     """The model cannot take this conversation (its chat template or tokenizer refuses a message):
     the model's failure, recorded on the conversation and not redone on resume."""

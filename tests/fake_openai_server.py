@@ -8,6 +8,8 @@ The random share is drawn per request body and the number of times that body was
 order, so which calls fail does not depend on how concurrent conversations interleave.
 With `reasoning=True` it behaves like OpenAI's reasoning models: a request with `max_tokens`, or a
 temperature or top_p other than 1, gets their HTTP 400, and usage reports reasoning tokens.
+A step may send `Retry-After` with its error status, and answer like a reasoning model cut off while
+thinking: `Step(content=None, finish_reason="length", reasoning_tokens=1024)`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ class Step:
     content: str | None = "Hello."
     tool_call: tuple[str, str] | None = None
     """(name, raw arguments text) of a tool call to return."""
+    retry_after: str | None = None
+    """The `Retry-After` header sent with an error status (seconds, or an HTTP date)."""
+    finish_reason: str | None = None
+    """None: `tool_calls` for a tool call, else `stop`."""
+    reasoning_tokens: int | None = None
+    """Reported in usage (and counted in completion tokens); None: the server's default."""
 
 
 @dataclass
@@ -133,7 +141,11 @@ def reasoning_refusal(request: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def completion(
-    content: str | None, tool_call: tuple[str, str] | None = None, reasoning: bool = False
+    content: str | None,
+    tool_call: tuple[str, str] | None = None,
+    reasoning: bool = False,
+    finish_reason: str | None = None,
+    reasoning_tokens: int | None = None,
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_call:
@@ -149,13 +161,23 @@ def completion(
         "object": "chat.completion",
         "created": 0,
         "model": MODEL,
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_call else "stop"}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": finish_reason or ("tool_calls" if tool_call else "stop"),
+            }
+        ],
         "usage": {
             "prompt_tokens": 100,
-            "completion_tokens": 7,
-            "total_tokens": 107,
+            "completion_tokens": 7 + (reasoning_tokens or 0),
+            "total_tokens": 107 + (reasoning_tokens or 0),
             "prompt_tokens_details": {"cached_tokens": 64},
-            **({"completion_tokens_details": {"reasoning_tokens": REASONING_TOKENS}} if reasoning else {}),
+            **(
+                {"completion_tokens_details": {"reasoning_tokens": reasoning_tokens or REASONING_TOKENS}}
+                if reasoning or reasoning_tokens is not None
+                else {}
+            ),
         },
     }
 
@@ -165,9 +187,11 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
-        def _send(self, status: int, body: str) -> None:
+        def _send(self, status: int, body: str, retry_after: str | None = None) -> None:
             try:
                 self.send_response(status)
+                if retry_after is not None:
+                    self.send_header("Retry-After", retry_after)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body.encode())))
                 self.end_headers()
@@ -208,9 +232,13 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             with server.lock:
                 server.in_flight -= 1
             if step.body is not None or step.status != 200:
-                self._send(step.status, step.body if step.body is not None else '{"error": {"message": "x"}}')
+                error = step.body if step.body is not None else '{"error": {"message": "x"}}'
+                self._send(step.status, error, step.retry_after)
                 return
-            self._send(200, json.dumps(completion(step.content, step.tool_call, server.reasoning)))
+            reply = completion(
+                step.content, step.tool_call, server.reasoning, step.finish_reason, step.reasoning_tokens
+            )
+            self._send(200, json.dumps(reply))
 
     return Handler
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,13 @@ def model_preset(url: str, key_env: str | None = KEY_ENV) -> dict[str, Any]:
 
 
 def backend_for(url: str, **settings: Any) -> OpenAIBackend:
-    defaults = {"timeout_s": 5.0, "max_retries": 3, "backoff_s": 0.05, "backoff_max_s": 0.2}
+    defaults = {
+        "timeout_s": 5.0,
+        "max_retries": 3,
+        "backoff_s": 0.05,
+        "backoff_max_s": 0.2,
+        "rate_limit_backoff_s": 0.1,
+    }
     return OpenAIBackend(model_preset(url), **{**defaults, **settings})
 
 
@@ -144,6 +151,42 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
         assert len(set(waits)) > 1
 
 
+def test_retry_after_is_honoured() -> None:
+    script = [Step(status=429, retry_after="0.8"), Step(status=503, retry_after="0"), Step(content="Done.")]
+    with fake_openai_server(script) as server:
+        reply = asyncio.run(one_chat(backend_for(server.url)))
+    assert reply.content == "Done."
+    first, second = (b - a for a, b in zip(server.agent_times, server.agent_times[1:], strict=False))
+    assert first >= 0.8  # the backoff alone would wait at most 0.1 s
+    assert second < 0.5
+
+
+def test_rate_limits_back_off_longer_than_server_errors() -> None:
+    backend = OpenAIBackend(model_preset("http://x/v1"), backoff_s=1.0, rate_limit_backoff_s=10.0)
+    assert all(5.0 <= backend.backoff(1, rate_limited=True) <= 10.0 for _ in range(50))
+    assert all(0.5 <= backend.backoff(1) <= 1.0 for _ in range(50))
+    assert all(backend.backoff(4, rate_limited=True) <= 60.0 for _ in range(50))
+
+
+def test_retry_after_header_forms() -> None:
+    from email.utils import formatdate
+
+    from harness.backends.openai_compat import retry_after
+
+    assert retry_after({"retry-after": "7"}) == 7.0
+    assert retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert 25 <= (retry_after({"retry-after": formatdate(time.time() + 30, usegmt=True)}) or 0) <= 31
+    assert retry_after({"retry-after": "soon"}) is None and retry_after({}) is None
+
+
+def test_a_reasoning_model_cut_off_records_finish_reason_and_reasoning_tokens() -> None:
+    script = [Step(content=None, finish_reason="length", reasoning_tokens=1024)]
+    with fake_openai_server(script) as server:
+        reply = asyncio.run(one_chat(backend_for(server.url)))
+    assert (reply.content, reply.finish_reason, reply.reasoning_tokens) == (None, "length", 1024)
+    assert reply.completion_tokens == 1031
+
+
 def run_harness(
     url: str, tmp_path: Path, extra: list[str] | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -189,6 +232,33 @@ def test_harness_records_malformed_tool_call_as_agent_error(tmp_path: Path) -> N
         assert record["usage"]["agent_prompt_tokens"] == 100
         assert record["usage"]["agent_cached_tokens"] == 64
     assert server.user_requests == 2
+
+
+def test_harness_ends_a_reply_cut_off_while_thinking_as_agent_cut_off(tmp_path: Path) -> None:
+    with fake_openai_server([Step(content=None, finish_reason="length", reasoning_tokens=1024)]) as server:
+        summary, records = run_harness(server.url, tmp_path)
+    assert summary["terminations"] == {"agent_cut_off": 2}
+    for record in records:
+        assert record["scored"] and "after 1024 reasoning tokens" in record["error"]
+        [agent_call] = [c for c in record["calls"] if c["role"] == "agent"]
+        assert (agent_call["finish_reason"], agent_call["reasoning_tokens"]) == ("length", 1024)
+        assert record["usage"]["agent_reasoning_tokens"] == 1024
+    assert server.user_requests == 2  # the opening only: the empty reply never reached the user
+
+
+def test_harness_counts_truncated_and_unparsed_tool_calls_as_on_vllm(tmp_path: Path) -> None:
+    cut = Step(content=None, tool_call=("get_user_details", '{"user_id": "ab'), finish_reason="length")
+    with fake_openai_server([cut]) as server:
+        _, records = run_harness(server.url, tmp_path / "cut")
+    for record in records:
+        assert record["counts"]["truncated_tool_calls"] == 1 and record["counts"]["malformed_tool_calls"] == 0
+        assert record["termination"] == "agent_error"
+    text_call = Step(content='<tool_call>{"name": "get_user_details", "arguments": {"user_id": "a"}}')
+    with fake_openai_server([text_call, Step(content="Sorry.")]) as server:
+        _, records = run_harness(server.url, tmp_path / "text", ["concurrency=1"])
+    errors = [c["parse_error"] for r in records for c in r["calls"] if c.get("parse_error")]
+    assert len(errors) == 1 and errors[0].startswith("unparseable tool call (returned as text)")
+    assert sum(r["counts"]["malformed_tool_calls"] for r in records) == 1
 
 
 def test_harness_runs_tool_calls_and_text_through_the_endpoint(tmp_path: Path) -> None:

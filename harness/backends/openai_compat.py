@@ -3,7 +3,10 @@
 The request's shape comes from the model preset (`harness.backends.presets.ModelPreset`): which sampling
 fields the model accepts, how the token limit is named, `reasoning_effort`, and extra fields sent
 verbatim. Retries 429, 5xx, timeouts, connection errors and unreadable responses with exponential
-backoff; after the last retry the call raises `BackendUnavailable` (recorded as infra_error).
+backoff (429 from a longer first wait than the others; a `Retry-After` the server sends is
+honoured instead); after the last retry the call raises `BackendUnavailable` (recorded as infra_error).
+Every reply records its `finish_reason` and reasoning tokens; text that looks like a tool call the
+server did not parse is a `parse_error`, as on `backend=vllm`.
 A 400/404/422 that refuses the request itself (not one conversation's context) raises
 `RequestRejected`, which stops the job. Tool calls are passed through exactly as the server sent
 them, malformed arguments included.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import email.utils
 import json
 import logging
 import os
@@ -46,6 +50,9 @@ REQUEST_ERROR_CODES = frozenset(
     {"unsupported_parameter", "unsupported_value", "unknown_parameter", "model_not_found", "invalid_tools"}
 )
 """Error codes that describe the request's shape, whichever conversation it came from."""
+TOOL_CALL_MARKERS = ("<tool_call>", "[TOOL_CALLS]", "<|python_tag|>")
+"""Openings of a tool call as text (Hermes/Qwen, Mistral, Llama): an unparsed call when the server
+returned it as content."""
 
 
 def request_fields(preset: ModelPreset, sampling: Sampling) -> dict[str, Any]:
@@ -79,7 +86,10 @@ def request_shape(preset: ModelPreset, sampling: Sampling) -> dict[str, Any]:
 
 
 class _Retriable(Exception):
-    pass
+    def __init__(self, message: str, rate_limited: bool = False, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.rate_limited = rate_limited
+        self.retry_after_s = retry_after_s
 
 
 class OpenAIBackend:
@@ -97,13 +107,21 @@ class OpenAIBackend:
         backoff_s: float = 1.0,
         backoff_max_s: float = 60.0,
         check_endpoint: bool = True,
+        rate_limit_backoff_s: float = 10.0,
+        retry_after_max_s: float = 300.0,
     ) -> None:
         self.model = model_preset(model, hint=PRESET_HINT)
         if not self.model.base_url:
             raise ConfigError(f"config error at `model.base_url`: it is not set{PRESET_HINT}")
-        if max_concurrency < 1 or timeout_s <= 0 or max_retries < 0 or backoff_s < 0:
+        if (
+            max_concurrency < 1
+            or timeout_s <= 0
+            or max_retries < 0
+            or min(backoff_s, rate_limit_backoff_s) < 0
+        ):
             raise ConfigError(
-                "backend: max_concurrency must be >= 1, timeout_s > 0, max_retries >= 0, backoff_s >= 0"
+                "backend: max_concurrency must be >= 1, timeout_s > 0, max_retries >= 0, "
+                "backoff_s and rate_limit_backoff_s >= 0"
             )
         env = self.model.api_key_env
         if env and not os.environ.get(env):
@@ -116,6 +134,8 @@ class OpenAIBackend:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
+        self.rate_limit_backoff_s = rate_limit_backoff_s
+        self.retry_after_max_s = retry_after_max_s
         self.check_endpoint = check_endpoint
         self.client: Any = None
         self._slots: asyncio.Semaphore | None = None
@@ -178,9 +198,16 @@ class OpenAIBackend:
     def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
         return OpenAIChat(self, role)
 
-    def backoff(self, attempt: int) -> float:
-        """Seconds to wait before retry `attempt` (1-based): exponential with full jitter."""
-        ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
+    def backoff(self, attempt: int, rate_limited: bool = False, retry_after_s: float | None = None) -> float:
+        """Seconds to wait before retry `attempt` (1-based).
+
+        The server's `Retry-After` when it sent one (up to `retry_after_max_s`); else exponential with
+        jitter, from `rate_limit_backoff_s` after a 429 (a rate limit lasts longer than a 5xx blip).
+        """
+        if retry_after_s is not None and retry_after_s >= 0:
+            return min(retry_after_s, self.retry_after_max_s) + random.uniform(0, 0.1)
+        first = max(self.rate_limit_backoff_s, self.backoff_s) if rate_limited else self.backoff_s
+        ceiling = min(max(self.backoff_max_s, first), first * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
 
     async def complete(
@@ -221,10 +248,10 @@ class OpenAIBackend:
 
     async def _complete(self, request: dict[str, Any], role: Role) -> Reply:
         assert self._slots is not None
-        last = ""
+        last: _Retriable | None = None
         for attempt in range(self.max_retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff(attempt))
+            if last is not None:
+                await asyncio.sleep(self.backoff(attempt, last.rate_limited, last.retry_after_s))
             async with self._slots:
                 if self._rejected is not None:
                     raise RequestRejected(self._rejected)
@@ -232,10 +259,10 @@ class OpenAIBackend:
                 try:
                     response = await self._create(request, role)
                     self._accepted.add(role)
-                    return _reply(response, time.perf_counter() - started)
+                    return _reply(response, time.perf_counter() - started, bool(request.get("tools")))
                 except _Retriable as error:
-                    last = str(error)
-                    log.debug("retry %d/%d for %s: %s", attempt + 1, self.max_retries, self.api_model, last)
+                    last = error
+                    log.debug("retry %d/%d for %s: %s", attempt + 1, self.max_retries, self.api_model, error)
         raise BackendUnavailable(
             f"{self.model.base_url} ({self.api_model}) failed after {self.max_retries + 1} attempts: {last}"
         )
@@ -247,7 +274,9 @@ class OpenAIBackend:
             response = await self.client.chat.completions.create(**request)
         except openai.APIStatusError as error:
             if error.status_code in (408, 409, 429) or error.status_code >= 500:
-                raise _Retriable(_describe(error)) from error
+                raise _Retriable(
+                    _describe(error), error.status_code == 429, retry_after(error.response.headers)
+                ) from error
             if error.status_code == 400 and _is_context_overflow(error):
                 raise ContextWindowExceeded(_describe(error)) from error
             if _refuses_request(error, first_call=role not in self._accepted):
@@ -282,8 +311,31 @@ class OpenAIChat:
         return await self.backend.complete(messages, tools, sampling, self.role)
 
 
-def _reply(response: Any, latency_s: float) -> Reply:
-    message = response.choices[0].message
+def retry_after(headers: Any) -> float | None:
+    """Seconds the server asks to wait (`retry-after-ms`, `retry-after` in seconds or as a date), or None."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            if name == "retry-after" and (when := email.utils.parsedate_tz(value)) is not None:
+                return max(0.0, email.utils.mktime_tz(when) - time.time())
+    return None
+
+
+def unparsed_tool_call(content: str | None) -> str | None:
+    """A parse error when `content` is a tool call the server left as text, else None."""
+    text = (content or "").lstrip()
+    if any(marker in text for marker in TOOL_CALL_MARKERS) or text.startswith(('{"name"', '{"type"')):
+        return f"unparseable tool call (returned as text): {text[:200]!r}"
+    return None
+
+
+def _reply(response: Any, latency_s: float, offered_tools: bool = False) -> Reply:
+    choice = response.choices[0]
+    message = choice.message
     calls = [
         ToolCall(call.id, call.function.name, call.function.arguments or "")
         for call in (message.tool_calls or [])
@@ -300,6 +352,8 @@ def _reply(response: Any, latency_s: float) -> Reply:
         cached_tokens=getattr(prompt_details, "cached_tokens", None),
         reasoning_tokens=getattr(completion_details, "reasoning_tokens", None),
         latency_s=latency_s,
+        parse_error=unparsed_tool_call(message.content) if offered_tools and not calls else None,
+        finish_reason=getattr(choice, "finish_reason", None),
     )
 
 

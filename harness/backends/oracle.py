@@ -52,10 +52,14 @@ class OracleAgent:
         if done < len(actions):
             action = actions[done]
             if action.name in TERMINATING and outputs and not stated:
-                return Reply(content=_statement(outputs))
+                return Reply(content=_statement(outputs), finish_reason="stop")
             arguments = json.dumps(dict(action.kwargs))
-            return Reply(content=None, tool_calls=[ToolCall(f"call_{done}", action.name, arguments)])
-        return Reply(content=f"{_statement(outputs)} {DONE}".strip())
+            return Reply(
+                content=None,
+                tool_calls=[ToolCall(f"call_{done}", action.name, arguments)],
+                finish_reason="tool_calls",
+            )
+        return Reply(content=f"{_statement(outputs)} {DONE}".strip(), finish_reason="stop")
 
 
 def _statement(outputs: list[str]) -> str:
@@ -72,8 +76,11 @@ class ScriptedUser:
         # The simulator's view has the roles swapped: the agent speaks as "user".
         agent_turns = [m for m in messages if m["role"] == "user"]
         if len(agent_turns) <= 1:
-            return Reply(content=self.spec.scripted_opening)
-        return Reply(content=STOP_TOKEN if DONE in (agent_turns[-1]["content"] or "") else ACKNOWLEDGE)
+            return Reply(content=self.spec.scripted_opening, finish_reason="stop")
+        return Reply(
+            content=STOP_TOKEN if DONE in (agent_turns[-1]["content"] or "") else ACKNOWLEDGE,
+            finish_reason="stop",
+        )
 
 
 class OracleBackend(SharedModelBackend):

@@ -6,6 +6,9 @@ repeats. An item is one of:
   {tool: name, arguments: {...} | "raw json"}    a tool call (a string is passed through as is)
   {fail: unavailable}                            the backend is down (an infrastructure error)
   {fail: crash}                                  an unexpected exception inside the backend
+A text or tool item may add `finish_reason` (default `stop`, `tool_calls` for a tool call) and
+`reasoning_tokens`: `{text: "", finish_reason: length, reasoning_tokens: 900}` is a reasoning model
+cut off while thinking.
 
 As a judge (`judge` role: τ²'s NL assertions) it grades every assertion of the task as `judge`
 says: `met`, `unmet`, or `fail` (a reply that is not the judge's JSON).
@@ -24,6 +27,7 @@ from harness.episode.types import Message, Reply, Role, Sampling, ToolCall, Tool
 from harness.errors import BackendUnavailable, ConfigError
 
 ScriptItem = dict[str, Any]
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls"})
 Verdict = Literal["met", "unmet", "fail"]
 
 
@@ -35,16 +39,32 @@ def _check(script: Sequence[ScriptItem], where: str) -> list[ScriptItem]:
             raise ConfigError(f"backend.{where}: each item needs exactly one of text/tool/fail, got {item}")
         if item.get("fail") not in (None, "unavailable", "crash"):
             raise ConfigError(f"backend.{where}: fail must be 'unavailable' or 'crash', got {item['fail']!r}")
+        if item.get("finish_reason", "stop") not in FINISH_REASONS:
+            raise ConfigError(
+                f"backend.{where}: finish_reason must be one of {sorted(FINISH_REASONS)}, got {item['finish_reason']!r}"
+            )
     return list(script)
 
 
 def _reply(item: ScriptItem, call_index: int) -> Reply:
+    reasoning = item.get("reasoning_tokens")
     if "text" in item:
-        return Reply(content=str(item["text"]))
+        text = str(item["text"])
+        return Reply(
+            content=text,
+            completion_tokens=reasoning,
+            finish_reason=item.get("finish_reason", "stop"),
+            reasoning_tokens=reasoning,
+        )
     if "tool" in item:
         arguments = item.get("arguments", {})
         raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
-        return Reply(content=None, tool_calls=[ToolCall(f"call_{call_index}", item["tool"], raw)])
+        return Reply(
+            content=None,
+            tool_calls=[ToolCall(f"call_{call_index}", item["tool"], raw)],
+            finish_reason=item.get("finish_reason", "tool_calls"),
+            reasoning_tokens=reasoning,
+        )
     if item["fail"] == "unavailable":
         raise BackendUnavailable("scripted backend: unavailable")
     raise RuntimeError("scripted backend: crash")

@@ -23,6 +23,7 @@ from harness.episode.types import (
     STOP_TOKEN,
     Action,
     Message,
+    Reply,
     Sampling,
     Termination,
     ToolCall,
@@ -34,6 +35,7 @@ from harness.errors import (
     EngineDied,
     ModelInputRejected,
     RequestRejected,
+    UserCutOff,
     UserSimulatorError,
 )
 
@@ -45,6 +47,10 @@ class LoopSettings:
 
 
 class _AgentError(Exception):
+    pass
+
+
+class _AgentCutOff(Exception):
     pass
 
 
@@ -90,6 +96,8 @@ async def run_conversation(
         "tool_errors": 0,
         "malformed_tool_calls": 0,
         "truncated_tool_calls": 0,
+        "truncated_replies": 0,
+        "empty_replies": 0,
     }
     user_actions: list[dict[str, Any]] = []
     judge_calls: list[dict[str, Any]] = []
@@ -157,9 +165,13 @@ async def run_conversation(
                     "finish_reason": reply.finish_reason,
                 }
             )
+            cut_off = reply.finish_reason == "length"
             if reply.parse_error:
-                cut_off = reply.finish_reason == "length"
                 counts["truncated_tool_calls" if cut_off else "malformed_tool_calls"] += 1
+            if not reply.tool_calls and not (reply.content or "").strip():
+                counts["empty_replies"] += 1
+                if cut_off:
+                    raise _AgentCutOff(_cut_off_message("agent", sampling, reply))
             if reply.tool_calls:
                 call = reply.tool_calls[0]
                 assistant = reply.to_message()
@@ -168,7 +180,7 @@ async def run_conversation(
                 try:
                     action = Action(call.name, _parse_arguments(call.arguments))
                 except _AgentError:
-                    counts["malformed_tool_calls"] += 1
+                    counts["truncated_tool_calls" if cut_off else "malformed_tool_calls"] += 1
                     raise
                 actions.append(action)
                 observation = domain.execute(state, action)
@@ -182,6 +194,8 @@ async def run_conversation(
                     termination = Termination.TRANSFER
             else:
                 content = reply.content or ""
+                if cut_off:
+                    counts["truncated_replies"] += 1
                 actions.append(Action(RESPOND_ACTION_NAME, {"content": content}))
                 replies.append(content)
                 messages.append({"role": "assistant", "content": content})
@@ -205,6 +219,10 @@ async def run_conversation(
         raise  # the job stops: no conversation is recorded against a dead engine
     except (_AgentError, ModelInputRejected) as agent_error:
         termination, error = Termination.AGENT_ERROR, str(agent_error)
+    except _AgentCutOff as cut:
+        termination, error = Termination.AGENT_CUT_OFF, str(cut)
+    except UserCutOff as cut:
+        termination, error = Termination.USER_CUT_OFF, str(cut)
     except UserSimulatorError as user_error:
         termination, error = Termination.USER_ERROR, str(user_error)
     except BackendUnavailable as infra_error:
@@ -245,6 +263,15 @@ async def run_conversation(
         "actions": [{"name": a.name, "kwargs": a.kwargs} for a in actions],
         **({"user_actions": user_actions} if dual_control else {}),
     }
+
+
+def _cut_off_message(role: str, sampling: Sampling, reply: Reply) -> str:
+    """One line for a reply cut off at the token limit before any text or tool call."""
+    thought = f" after {reply.reasoning_tokens} reasoning tokens" if reply.reasoning_tokens else ""
+    return (
+        f"the {role}'s model was cut off at max_tokens={sampling.max_tokens}{thought} with no reply "
+        f"({reply.completion_tokens} completion tokens): raise the preset's {role}_sampling.max_tokens"
+    )
 
 
 def _user_tool_observation(domain: Domain, state: Any, call: ToolCall) -> str:

@@ -29,6 +29,10 @@ class Counts(TypedDict):
     """Replies whose tool call could not be parsed or whose arguments were not a JSON object."""
     truncated_tool_calls: NotRequired[int]
     """Replies whose tool call was cut off by `max_tokens` (not counted as malformed)."""
+    truncated_replies: NotRequired[int]
+    """Text replies cut off by `max_tokens` (`finish_reason: length`), sent on as they were."""
+    empty_replies: NotRequired[int]
+    """Replies with neither text nor a tool call (an empty reply cut off ends the conversation)."""
     user_turns: int
     """Messages the simulated user produced, the opening included."""
     agent_replies: int

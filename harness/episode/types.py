@@ -28,7 +28,12 @@ class Termination(StrEnum):
     TRANSFER = "transfer_to_human"
     STEP_CAP = "step_cap"
     AGENT_ERROR = "agent_error"
+    AGENT_CUT_OFF = "agent_cut_off"
+    """The agent's model hit its token limit with nothing to say (a reasoning model still thinking):
+    scored as a failure, like any other reply the agent could not finish within its budget."""
     USER_ERROR = "user_error"
+    USER_CUT_OFF = "user_cut_off"
+    """The simulated user's model hit its token limit with nothing to say: unscored, like a user error."""
     INFRA_ERROR = "infra_error"
     HARNESS_ERROR = "harness_error"
     JUDGE_ERROR = "judge_error"
@@ -55,6 +60,7 @@ _SCORED = frozenset(
         Termination.TRANSFER,
         Termination.STEP_CAP,
         Termination.AGENT_ERROR,
+        Termination.AGENT_CUT_OFF,
     }
 )
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from harness.backends.base import ChatModel
 from harness.episode.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
 from harness.episode.variants import Variant
-from harness.errors import ModelInputRejected, UserSimulatorError
+from harness.errors import ModelInputRejected, UserCutOff, UserSimulatorError
 
 UserStrategy = Literal["llm", "react"]
 AGENT_GREETING = "Hi! How can I help you today?"
@@ -169,5 +169,13 @@ class UserSimulator:
             return list(reply.tool_calls)
         self.turns += 1
         if not text:
+            if reply.finish_reason == "length":
+                thought = (
+                    f" after {reply.reasoning_tokens} reasoning tokens" if reply.reasoning_tokens else ""
+                )
+                raise UserCutOff(
+                    f"the user's model was cut off at max_tokens={self.sampling.max_tokens}{thought} with no "
+                    f"reply ({reply.completion_tokens} completion tokens): raise the preset's user_sampling.max_tokens"
+                )
             raise UserSimulatorError("the simulated user returned an empty message")
         return parse_react(text) if self.strategy == "react" else text

@@ -77,7 +77,7 @@ def outcome(
             by_reason[NOT_RUN] += 1
         elif Termination(record["termination"]).redo_on_resume:
             by_reason[record["termination"]] += 1
-        elif record["termination"] == Termination.USER_ERROR:
+        elif record["termination"] in (Termination.USER_ERROR, Termination.USER_CUT_OFF):
             user_errors += 1
     missing = sum(by_reason.values())
     state: JobState = "complete"
