@@ -25,6 +25,26 @@ class Prices(BaseModel):
     output: float | None = Field(default=None, ge=0)
 
 
+class RoleSampling(BaseModel):
+    """Sampling a model's authors recommend for one role; null fields leave the config's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(default=None, ge=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    """For a reasoning model this limit counts the thinking too: leave it room."""
+
+
+class SlurmResources(BaseModel):
+    """What one SLURM job of this model asks for besides its GPUs; null: the launcher's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mem_gb: int | None = Field(default=None, ge=1)
+    cpus_per_task: int | None = Field(default=None, ge=1)
+
+
 class ModelPreset(BaseModel):
     """One model as every backend sees it: identity, where it runs, how requests are shaped."""
 
@@ -69,6 +89,30 @@ class ModelPreset(BaseModel):
     """Extra request fields passed through verbatim (provider fields, vLLM sampling extras)."""
 
     prices: Prices = Prices(input=None, cached_input=None, output=None)
+
+    # Per-model defaults: each one set here replaces the config's default (an explicit override wins)
+    agent_sampling: RoleSampling = RoleSampling()
+    """`agent.sampling` when this model is the agent."""
+    user_sampling: RoleSampling = RoleSampling()
+    """`user.sampling` when this model plays the user."""
+    concurrency: int | None = Field(None, ge=1)
+    """Conversations in flight in one job (`backend=vllm`'s `job_concurrency`)."""
+    timeout_s: float | None = Field(None, gt=0)
+    """Per request (`backend=openai`'s `timeout_s`): reasoning at high effort or a flex tier needs minutes."""
+    slurm: SlurmResources = SlurmResources()
+    gated: bool = False
+    """The hub makes you accept a licence before downloading (Llama, Mistral): HF_TOKEN needed."""
+
+    def defaults_in_force(self) -> dict[str, Any]:
+        """The per-model defaults this preset sets, for job.json."""
+        return {
+            key: value
+            for key, value in self.model_dump(
+                include={"agent_sampling", "user_sampling", "concurrency", "timeout_s", "slurm"},
+                exclude_none=True,
+            ).items()
+            if value not in ({}, None)
+        }
 
 
 def model_preset(data: Any, prefix: str = "model.", hint: str = "") -> ModelPreset:

@@ -97,6 +97,9 @@ class JobFacts(TypedDict, total=False):
     prices: dict[str, dict[str, float | None] | None]
     """Per role (`agent`, `user`): the preset's US dollars per million tokens; null fields unknown."""
     request_shape: dict[str, Any]
+    preset_defaults: dict[str, dict[str, Any]]
+    """Per role (`agent`, `user`): the defaults its model preset set (`agent_sampling`,
+    `user_sampling`, `concurrency`, `timeout_s`, `slurm`); the values in force are in the config."""
     """Per role: the request fields actually sent (besides messages and tools), and `not_sent`."""
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from harness import __version__
 from harness.backends.base import Backend, request_shapes
+from harness.backends.presets import model_preset
 from harness.backends.vllm import check_engines_fit
 from harness.domains.base import Domain
 from harness.episode.conversation import LoopSettings
@@ -206,6 +207,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             framing=settings.user.framing,
         ),
         "gpus": settings.model.get("gpus", 0),
+        "preset_defaults": preset_defaults(settings),
         "prices": {
             "agent": preset_prices(settings.model),
             "user": preset_prices(
@@ -281,6 +283,14 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             else "; run the same command again to finish them",
         )
     return summary
+
+
+def preset_defaults(settings: Settings) -> dict[str, Any]:
+    """Per role, the defaults its model preset sets (sampling, concurrency, timeout, SLURM resources)."""
+    agent = model_preset(settings.model).defaults_in_force() if settings.model.get("name") else {}
+    user_model = (settings.user.backend or {}).get("model")
+    user = model_preset(user_model, prefix="user.backend.model.").defaults_in_force() if user_model else agent
+    return {"agent": agent, "user": user}
 
 
 def _without(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
 import json
 import logging
@@ -38,6 +37,7 @@ from harness.store import (
     taubench_results,
     write_json,
 )
+from harness.store.lock import locked
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,7 @@ def _job_lock(directory: Path) -> Iterator[None]:
     """One process at a time in a job directory: a sweep over intensities launches control and
     neutral once per intensity into one directory; the later ones wait, then find the work done."""
     directory.mkdir(parents=True, exist_ok=True)
-    with (directory / JOB_LOCK).open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(directory / JOB_LOCK):
         yield
 
 

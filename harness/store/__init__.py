@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import fcntl
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from harness.episode.record import RECORD_SCHEMA
 from harness.episode.types import Termination
 from harness.errors import HarnessError
+from harness.store import lock
 
 CONVERSATIONS = "conversations.jsonl"
 RESULTS = "results.json"
@@ -387,19 +387,13 @@ def _lock_directory(directory: Path) -> int | None:
 
     The lock is per directory, so a judge writing its own file there holds it while it writes.
     """
-    fd = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+        return lock.acquire(directory, wait=False)
+    except lock.Locked:
         raise HarnessError(
             f"another process is running the job in {directory} (it holds its {CONVERSATIONS}); "
             "wait for it to end or stop it, then rerun"
         ) from None
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
 
 
 def _line(record: dict[str, Any]) -> bytes:
