@@ -98,7 +98,10 @@ def test_reasoning_model_runs_whole_conversations_as_agent(tmp_path: Path) -> No
     assert len(server.bodies) == len(server.agent_requests) + server.user_requests
     for body in server.bodies:
         assert "max_tokens" not in body and "temperature" not in body and "top_p" not in body
-        assert body["max_completion_tokens"] in (1024, 512)
+        assert body["max_completion_tokens"] in (
+            25000,
+            16000,
+        )  # room for reasoning (the presets), not 1024/512
     steps = [call for call in records[0]["calls"] if call["role"] == "agent"]
     assert [call["reasoning_tokens"] for call in steps] == [REASONING_TOKENS] * 3
     assert records[0]["usage"]["agent_reasoning_tokens"] == 3 * REASONING_TOKENS
@@ -108,7 +111,7 @@ def test_reasoning_model_runs_whole_conversations_as_agent(tmp_path: Path) -> No
     shape = job["info"]["request_shape"]
     assert shape["agent"] == {
         "model": MODEL,
-        "max_completion_tokens": 1024,
+        "max_completion_tokens": 25000,
         "not_sent": {"temperature": 0.0, "top_p": 1.0, "seed": "derived per call"},
     }
     assert shape["user"]["not_sent"] == {"temperature": 1.0, "top_p": 1.0, "seed": "derived per call"}
@@ -131,7 +134,7 @@ def test_reasoning_model_plays_the_simulated_user(tmp_path: Path) -> None:
     assert server.user_requests == sum(r["counts"]["user_turns"] for r in records) > len(records)
     assert not any(r["termination"] in ("user_error", "infra_error") for r in records), summary
     for body in server.bodies:
-        assert body["reasoning_effort"] == "minimal" and body["max_completion_tokens"] == 512
+        assert body["reasoning_effort"] == "minimal" and body["max_completion_tokens"] == 16000
         assert not {"max_tokens", "temperature", "top_p", "seed"} & body.keys()
     assert all(r["usage"]["user_reasoning_tokens"] > 0 for r in records)
     assert job["info"]["request_shape"]["user"]["reasoning_effort"] == "minimal"

@@ -268,6 +268,14 @@ class VLLMBackend:
                     f"parser; known: {known}"
                 ) from None
         self._check_request_fields()
+        if os.environ.get("HF_HUB_OFFLINE") == "1":  # say what is missing, not "vLLM rejected the config"
+            from harness.cluster.weights import weights_problem
+
+            problem = await asyncio.to_thread(
+                weights_problem, self.model.model_dump(), os.environ.get("HF_HOME")
+            )
+            if problem:
+                raise ConfigError(problem)
         args = AsyncEngineArgs(**{k: v for k, v in self.engine_args.items() if v is not None})
         try:
             vllm_config = await asyncio.to_thread(args.create_engine_config, UsageContext.ENGINE_CONTEXT)

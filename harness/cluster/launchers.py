@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness.cluster.manifest import record_job_submitted
 from harness.cluster.slurm_launcher import refresh_quietly, request_problem, watch_pending
 from harness.cluster.sweep_callback import job_subdir
+from harness.cluster.weights import job_weights_problem, weights_environment
 from harness.errors import ExitCode
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,20 @@ class PerJobResources(BaseSubmititLauncher):
         assert isinstance(params, dict)
         for key in OWN_KEYS:
             params.pop(key, None)
+        parts = {
+            key: OmegaConf.to_container(cfg[key], resolve=True)
+            for key in ("backend", "user", "weights")
+            if key in cfg
+        }
+        problem = job_weights_problem(parts)
+        if problem:  # before anything is submitted
+            print(f"error: job #{num}: {problem}", file=sys.stderr)
+            sys.exit(ExitCode.CONFIG)
+        if self._EXECUTOR == "slurm":
+            weights = OmegaConf.to_container(cfg.weights, resolve=True) if "weights" in cfg else {}
+            assert isinstance(weights, dict)
+            exports = [f"export {k}={shlex.quote(v)}" for k, v in weights_environment(weights, True).items()]
+            params["setup"] = [*(params.get("setup") or []), *exports]
         needed = vllm_gpus_needed(cfg)
         have = int(params.get("gpus_per_node") or 0)
         if self.refuse_without_gpus and needed > have and not params.get("gres"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import string
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from harness import __version__
 from harness.backends.base import Backend, request_shapes
 from harness.backends.presets import model_preset
 from harness.backends.vllm import check_engines_fit
+from harness.cluster.weights import weights_environment
 from harness.domains.base import Domain
 from harness.episode.conversation import LoopSettings
 from harness.episode.types import Sampling
@@ -32,7 +34,7 @@ from harness.tracking.wandb_logger import wandb_observers
 
 log = logging.getLogger(__name__)
 
-OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry")
+OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry", "weights")
 """Config keys that change how a job runs but not what its results mean."""
 OPERATIONAL_ENGINE_KEYS = (
     "job_concurrency",
@@ -120,6 +122,7 @@ class Settings(_Strict):
     model: dict[str, Any]
     agent: dict[str, SamplingSettings]
     wandb: dict[str, Any] = {}
+    weights: dict[str, Any] = {}
     retry: RetryConfig = RetryConfig.model_validate({})
 
 
@@ -253,6 +256,9 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
 
 
 def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    weights = OmegaConf.to_container(cfg.weights, resolve=True) if "weights" in cfg else {}
+    assert isinstance(weights, dict)
+    os.environ.update(weights_environment(weights, on_cluster=bool(os.environ.get("SLURM_JOB_ID"))))
     job = build_job(cfg, output_dir)
     summary = asyncio.run(run_job(job))
     label = (
