@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import fcntl
 from pathlib import Path
@@ -10,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from harness.job.runner import JOB_LOCK
 from harness.store import lock
+from harness.store.layout import JOB_LOCK, JobDir
 from tests.helpers import run_toy_job
 
 
@@ -36,9 +35,7 @@ def test_a_job_runs_where_the_file_system_has_no_flock(
     assert sum("no file locks" in r.getMessage() for r in caplog.records) <= 1  # said once, not per lock
 
 
-def test_the_runner_holds_the_job_lock_while_it_runs(tmp_path: Path) -> None:
-    from harness.job.runner import _job_lock
-
-    with _job_lock(tmp_path), pytest.raises(lock.Locked):
+def test_a_held_job_directory_is_seen_as_held(tmp_path: Path) -> None:
+    with JobDir(tmp_path).hold(), pytest.raises(lock.Locked):
         lock.acquire(tmp_path / JOB_LOCK, wait=False)
-    assert asyncio  # the lock is taken in run_job, before any event-loop work
+    assert not JobDir(tmp_path).held()
