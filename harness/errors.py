@@ -23,6 +23,13 @@ class ExitCode(IntEnum):
     """The job ran, but conversations are left unfinished by infrastructure errors."""
     ENGINE_DIED = 4
     """The in-process model engine died (GPU OOM, NCCL, Xid): rerun or requeue; nothing is lost."""
+    JOBS_FAILED = 64
+    """A sweep whose jobs failed exits with 64 + their number (at most 127): `$? - 64` jobs failed."""
+
+
+def jobs_failed_exit_code(failed: int) -> int:
+    """The sweep driver's exit status when `failed` jobs failed."""
+    return min(int(ExitCode.JOBS_FAILED) + failed, 127)
 
 
 class HarnessError(Exception):

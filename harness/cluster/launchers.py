@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, filter_overrides
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import DictConfig, OmegaConf
 
 from harness.cluster.manifest import record_job_submitted
-from harness.cluster.slurm_launcher import refresh_quietly, request_problem, watch_pending
+from harness.cluster.slurm_launcher import OnceASweep, refresh_quietly, request_problem, watch_pending
 from harness.cluster.sweep_callback import job_subdir
 from harness.cluster.weights import job_weights_problem, weights_environment
 from harness.errors import ExitCode
+from harness.store import ERROR_FILE
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,21 @@ def vllm_gpus_needed(cfg: DictConfig) -> int:
         if isinstance(backend, DictConfig) and backend.get("_target_") == VLLM_TARGET:
             needed = max(needed, int(OmegaConf.select(backend, "model.tensor_parallel_size", default=1) or 1))
     return needed
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def failure_line(result: JobReturn) -> str:
+    """`<job dir>/error.txt: <its first line>`, or the exception's first line where there is none."""
+    where = Path(str(result.working_dir or "")) / ERROR_FILE
+    try:
+        first = where.read_text(errors="replace").strip().splitlines()[0]
+    except (OSError, IndexError):
+        return _first_line(result._return_value)
+    return f"{where}: {first[:300]}"
 
 
 class PerJobResources(BaseSubmititLauncher):
@@ -109,6 +125,15 @@ class PerJobResources(BaseSubmititLauncher):
         return executor
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        quiet = OnceASweep()  # submitit repeats its sacct warning on every poll
+        submitit_log = logging.getLogger("submitit")
+        submitit_log.addFilter(quiet)
+        try:
+            return self._launch(job_overrides, initial_job_idx)
+        finally:
+            submitit_log.removeFilter(quiet)
+
+    def _launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None
         groups: dict[str, tuple[dict[str, Any], list[int]]] = {}
         for index, overrides in enumerate(job_overrides):
@@ -151,7 +176,22 @@ class PerJobResources(BaseSubmititLauncher):
             watch_pending([job for _, job in submitted], dirs, sweep_dir)
         results: list[JobReturn | None] = [None] * len(job_overrides)
         for index, job in submitted:
-            results[index] = job.results()[0]
+            try:
+                result = job.results()[0]
+            except Exception as error:  # submitit could not get the job's result (killed, lost)
+                print(
+                    f"error: job #{initial_job_idx + index} (SLURM {job.job_id}) did not finish: "
+                    f"{_first_line(error)}",
+                    file=sys.stderr,
+                )
+                continue
+            if result.status == JobStatus.FAILED:
+                print(
+                    f"error: job #{initial_job_idx + index} failed: {failure_line(result)}", file=sys.stderr
+                )
+                # reported in one line here and as failed in the manifest: the sweep's exit status counts it
+                result.status, result._return_value = JobStatus.COMPLETED, None
+            results[index] = result
         return [result for result in results if result is not None]
 
     def _record_submitted(

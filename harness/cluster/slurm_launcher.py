@@ -51,6 +51,7 @@ def watch_pending(jobs: Sequence[Any], dirs: Sequence[str], sweep_dir: Path) -> 
         for job, rel in zip(jobs, dirs, strict=True):
             job_id = str(job.job_id)
             state, reason = queue.get(job_id, ("", ""))
+            reason = reason if reason and reason not in ("None", "(null)") else "unknown"
             if state == "PENDING" and reported.get(job_id) != reason:
                 hint = STUCK_REASONS.get(reason)
                 log.log(
@@ -68,6 +69,30 @@ def watch_pending(jobs: Sequence[Any], dirs: Sequence[str], sweep_dir: Path) -> 
         if changed:
             refresh_quietly(sweep_dir)
         time.sleep(POLL_S)
+
+
+class OnceASweep(logging.Filter):
+    """Lets the first of submitit's "Bypassing sacct error" warnings through, as one line; drops the rest.
+
+    Without slurmdbd every poll repeats it; the jobs' results still come back through their files.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Bypassing sacct error" not in message:
+            return True
+        if self.seen:
+            return False
+        self.seen = True
+        record.msg, record.args = (
+            "sacct is not available here (%s); job states come from squeue and the jobs' files",
+            (" ".join(message.split("Bypassing sacct error", 1)[1].split())[:200],),
+        )
+        return True
 
 
 def refresh_quietly(sweep_dir: Path) -> None:

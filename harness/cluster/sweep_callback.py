@@ -27,7 +27,7 @@ from harness.cluster.manifest import (
     record_job_start,
     refresh_manifest,
 )
-from harness.errors import ExitCode
+from harness.errors import ExitCode, jobs_failed_exit_code
 
 log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -80,6 +80,13 @@ class SweepManifest(Callback):
             for job in manifest["jobs"]
             if job["state"] == "incomplete" and (not self._planned or job["dir"] in self._planned)
         ]
+        failed = [
+            job
+            for job in manifest["jobs"]
+            if job["state"] == "failed" and (not self._planned or job["dir"] in self._planned)
+        ]
+        if failed:  # each was reported in one line as it ended
+            sys.exit(jobs_failed_exit_code(len(failed)))
         if incomplete:  # every job returned, some with conversations left: this sweep is not done
             sys.exit(ExitCode.INCOMPLETE)
 
