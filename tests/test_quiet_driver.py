@@ -46,7 +46,7 @@ def test_sacct_errors_are_said_once_a_sweep(caplog: pytest.LogCaptureFixture) ->
     quiet = OnceASweep()
     submitit_log.addFilter(quiet)
     try:
-        with caplog.at_level(logging.WARNING, logger="submitit"):
+        with caplog.at_level(logging.WARNING):
             for call in range(1, 7):
                 submitit_log.warning(
                     f"Call #{call} - Bypassing sacct error Command '['sacct']' returned non-zero exit "

@@ -14,10 +14,13 @@ import asyncio
 import logging
 import os
 import re
+import signal
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -52,6 +55,27 @@ PROBE_TOOL = {
     "type": "function",
     "function": {"name": "probe", "description": "", "parameters": {"type": "object", "properties": {}}},
 }
+
+
+TIME_LIMIT_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
+"""SLURM's `--signal` (submitit: USR2 before the time limit) goes to every process of the job. The
+harness's own handler requeues; vLLM's engine-core and TP workers handle only SIGTERM/SIGINT, so
+USR2 would kill them (and count as an engine death). They start with these ignored."""
+
+
+@contextmanager
+def signals_ignored_by_children(signals: Sequence[signal.Signals]) -> Iterator[None]:
+    """Ignore `signals` while child processes start: an ignored signal stays ignored across exec,
+    so the spawned engine processes ignore it; this process gets its own handlers back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _looks_local(path: str) -> bool:
@@ -294,7 +318,8 @@ class VLLMBackend:
 
         vllm_config = await self.prepare()
         try:
-            self.engine = AsyncLLM.from_vllm_config(vllm_config, disable_log_stats=False)
+            with signals_ignored_by_children(TIME_LIMIT_SIGNALS):
+                self.engine = AsyncLLM.from_vllm_config(vllm_config, disable_log_stats=False)
         except Exception as error:
             raise HarnessError(
                 f"vLLM engine failed to start for {self.model.name}: {_one_line(error)}"

@@ -51,9 +51,9 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
 
 
-def failure_line(result: JobReturn) -> str:
+def failure_line(result: JobReturn, job_dir: Path | None) -> str:
     """`<job dir>/error.txt: <its first line>`, or the exception's first line where there is none."""
-    where = Path(str(result.working_dir or "")) / ERROR_FILE
+    where = (job_dir or Path(str(result.working_dir or "."))) / ERROR_FILE
     try:
         first = where.read_text(errors="replace").strip().splitlines()[0]
     except (OSError, IndexError):
@@ -171,11 +171,13 @@ class PerJobResources(BaseSubmititLauncher):
                 )
             jobs = self.executor(params).map_array(self, *zip(*calls, strict=True))
             submitted.extend(zip(indices, jobs, strict=True))
+        dirs: list[str] = []
         if self._EXECUTOR == "slurm":
             dirs = self._record_submitted(submitted, job_overrides, initial_job_idx, sweep_dir)
             watch_pending([job for _, job in submitted], dirs, sweep_dir)
         results: list[JobReturn | None] = [None] * len(job_overrides)
-        for index, job in submitted:
+        for position, (index, job) in enumerate(submitted):
+            job_dir = sweep_dir / dirs[position] if position < len(dirs) else None
             try:
                 result = job.results()[0]
             except Exception as error:  # submitit could not get the job's result (killed, lost)
@@ -187,7 +189,8 @@ class PerJobResources(BaseSubmititLauncher):
                 continue
             if result.status == JobStatus.FAILED:
                 print(
-                    f"error: job #{initial_job_idx + index} failed: {failure_line(result)}", file=sys.stderr
+                    f"error: job #{initial_job_idx + index} failed: {failure_line(result, job_dir)}",
+                    file=sys.stderr,
                 )
                 # reported in one line here and as failed in the manifest: the sweep's exit status counts it
                 result.status, result._return_value = JobStatus.COMPLETED, None

@@ -72,9 +72,10 @@ def watch_pending(jobs: Sequence[Any], dirs: Sequence[str], sweep_dir: Path) -> 
 
 
 class OnceASweep(logging.Filter):
-    """Lets the first of submitit's "Bypassing sacct error" warnings through, as one line; drops the rest.
+    """Drops submitit's "Bypassing sacct error" warnings, saying once a sweep, in one line, why.
 
-    Without slurmdbd every poll repeats it; the jobs' results still come back through their files.
+    Without slurmdbd every poll repeats it (through each of its handlers); the jobs' results still
+    come back through their files.
     """
 
     def __init__(self) -> None:
@@ -85,14 +86,13 @@ class OnceASweep(logging.Filter):
         message = record.getMessage()
         if "Bypassing sacct error" not in message:
             return True
-        if self.seen:
-            return False
-        self.seen = True
-        record.msg, record.args = (
-            "sacct is not available here (%s); job states come from squeue and the jobs' files",
-            (" ".join(message.split("Bypassing sacct error", 1)[1].split())[:200],),
-        )
-        return True
+        if not self.seen:
+            self.seen = True
+            said = " ".join(message.split("Bypassing sacct error", 1)[1].split())[:200]
+            log.warning(
+                "sacct is not available here (%s); job states come from squeue and the jobs' files", said
+            )
+        return False
 
 
 def refresh_quietly(sweep_dir: Path) -> None:
