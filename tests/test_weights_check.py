@@ -106,3 +106,34 @@ def test_an_offline_job_names_the_missing_weights_instead_of_blaming_the_model_c
     backend = VLLMBackend({"name": "tiny", "path": REPO, "tool_parser": "hermes"})
     with pytest.raises(ConfigError, match=f"weights of tiny \\({REPO} at revision main\\) are not in"):
         asyncio.run(backend.prepare())
+
+
+@pytest.mark.slurm
+def test_two_engines_that_cannot_share_the_gpus_are_refused_before_submission(tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    (model_dir / "model.safetensors").write_bytes(b"x")
+    name = f"engines-{uuid.uuid4().hex[:8]}"
+    try:
+        result = harness_cli(
+            [
+                "-m",
+                "hydra/launcher=slurm",
+                "hydra.launcher.partition=debug",
+                "backend=vllm",
+                "model=qwen2.5-7b",
+                f"model.path={model_dir}",
+                "+user/backend=vllm",
+                f"user.backend.model.path={model_dir}",
+                "backend.gpu_memory_utilization=0.6",
+                "user.backend.gpu_memory_utilization=0.45",
+                f"name={name}",
+            ]
+        )
+        assert result.returncode == 2, result.stderr
+        [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert "(0.6) + user.backend.gpu_memory_utilization (0.45) = 1.05" in line
+        assert not (ROOT / "outputs" / "sweeps" / name / ".submitit").exists()
+    finally:
+        shutil.rmtree(ROOT / "outputs" / "sweeps" / name, ignore_errors=True)

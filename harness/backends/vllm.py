@@ -555,21 +555,29 @@ class VLLMChat:
 
 
 def check_engines_fit(agent: Backend, user: Backend | None) -> None:
-    """Refuse, before any weights load, two vLLM engines that cannot share the job's GPUs.
+    """Refuse, before any weights load, two vLLM engines that cannot share the job's GPUs."""
+    if not isinstance(agent, VLLMBackend) or not isinstance(user, VLLMBackend) or user is agent:
+        return
+    problem = memory_split_problem(agent.gpu_memory_utilization, user.gpu_memory_utilization)
+    if problem:
+        raise ConfigError(problem)
+
+
+def memory_split_problem(agent: float, user: float) -> str | None:
+    """One line when two engines' `gpu_memory_utilization` cannot share the job's GPUs, else None.
 
     Both engines start on the job's first GPUs (all of the agent's tensor-parallel GPUs hold a
     share of each), and vLLM's startup check wants `gpu_memory_utilization` of a GPU still free.
+    Asked by the launcher before submitting and by the job before loading.
     """
-    if not isinstance(agent, VLLMBackend) or not isinstance(user, VLLMBackend) or user is agent:
-        return
-    total = agent.gpu_memory_utilization + user.gpu_memory_utilization
-    if total > SHARED_GPU_MEMORY_LIMIT + 1e-9:  # 0.5 + 0.45 fits
-        raise ConfigError(
-            f"backend.gpu_memory_utilization ({agent.gpu_memory_utilization}) + "
-            f"user.backend.gpu_memory_utilization ({user.gpu_memory_utilization}) = {total:.2f}: the agent's "
-            f"and the user's vLLM engines share the job's GPUs and may claim at most "
-            f"{SHARED_GPU_MEMORY_LIMIT} of each together; lower one or both"
-        )
+    total = agent + user
+    if total <= SHARED_GPU_MEMORY_LIMIT + 1e-9:  # 0.5 + 0.45 fits
+        return None
+    return (
+        f"backend.gpu_memory_utilization ({agent}) + user.backend.gpu_memory_utilization ({user}) = "
+        f"{total:.2f}: the agent's and the user's vLLM engines share the job's GPUs and may claim at most "
+        f"{SHARED_GPU_MEMORY_LIMIT} of each together; lower one or both"
+    )
 
 
 def _is_overflow(error: BaseException) -> bool:

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness.cluster.manifest import record_job_submitted
 from harness.cluster.slurm_launcher import OnceASweep, refresh_quietly, request_problem, watch_pending
 from harness.cluster.sweep_callback import job_subdir
-from harness.cluster.weights import job_weights_problem, weights_environment
+from harness.cluster.weights import engines_problem, job_weights_problem, weights_environment
 from harness.errors import ExitCode
 from harness.store import ERROR_FILE
 
@@ -83,7 +83,7 @@ class PerJobResources(BaseSubmititLauncher):
             for key in ("backend", "user", "weights")
             if key in cfg
         }
-        problem = job_weights_problem(parts)
+        problem = engines_problem(parts) or job_weights_problem(parts)
         if problem:  # before anything is submitted
             print(f"error: job #{num}: {problem}", file=sys.stderr)
             sys.exit(ExitCode.CONFIG)

@@ -102,6 +102,18 @@ def job_weights_problem(cfg: Any) -> str | None:
     return None
 
 
+def engines_problem(cfg: Any) -> str | None:
+    """Two vLLM engines in one job (agent and `+user/backend=vllm`) whose memory shares do not fit."""
+    from harness.backends.vllm import memory_split_problem
+
+    agent, user = cfg.get("backend") or {}, (cfg.get("user") or {}).get("backend") or {}
+    if not all(isinstance(b, dict) and b.get("_target_") == VLLM_TARGET for b in (agent, user)):
+        return None
+    return memory_split_problem(
+        float(agent.get("gpu_memory_utilization", 0.9)), float(user.get("gpu_memory_utilization", 0.9))
+    )
+
+
 def weights_environment(weights: Any, on_cluster: bool) -> dict[str, str]:
     """HF_HOME (the shared cache) and, on compute nodes unless `offline: false`, HF_HUB_OFFLINE=1."""
     env = {}
