@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.errors import RequestRejected
+from harness.errors import BackendUnavailable, RequestRejected
 from harness.job.app import build_job
 from harness.job.runner import run_job
 from harness.store import CONVERSATIONS
 from tests.fake_provider_servers import FakeAnthropic, FakeAPI, FakeGemini, FakeResponses, serve
-from tests.helpers import compose_config, conversation_domain, read_jsonl
+from tests.helpers import TOY as TOY_OVERRIDES
+from tests.helpers import compose_config, read_jsonl
 from tests.oracle_responder import OracleResponder
 from tests.toy_dual_domain import load_toy_dual_domain
 
@@ -31,11 +34,30 @@ pytest.importorskip("google.genai", reason="backend=gemini needs `pip install -e
 pytest.importorskip("openai", reason="backend=openai_responses needs `pip install -e '.[openai]'`")
 
 KEY_ENV = "TAU_EMOTION_TEST_KEY"
-DOMAIN = conversation_domain()
-RETAIL = DOMAIN.name == "retail"
-SELECTION = ["env.task_range=[0,20]"] if RETAIL else ["env.trials=4"]  # 20 conversations either way
-MIN_CACHE = 1024 if RETAIL else 128
-"""The providers cache prefixes of at least 1024 tokens; the toy shop's prefix is shorter."""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    overrides: tuple[str, ...]
+    twenty: tuple[str, ...]
+    """Selects 20 conversations."""
+    min_cache: int
+    """The providers cache prefixes of at least 1024 tokens; the toy shop's whole prefix is shorter."""
+
+    def load(self) -> Any:
+        if self.name == "retail":
+            from harness.domains.taubench.loader import load_taubench_domain
+
+            return load_taubench_domain("retail", "test")
+        from tests.toy_domain import load_toy_domain
+
+        return load_toy_domain()
+
+
+RETAIL = Case("retail", ("env=retail", "progress=false"), ("env.task_range=[0,20]",), 1024)
+TOY = Case("toy", tuple(TOY_OVERRIDES), ("env.trials=4",), 128)
+CASES = [pytest.param(RETAIL, id="retail", marks=pytest.mark.taubench), pytest.param(TOY, id="toy")]
 
 PROVIDERS: dict[str, dict[str, Any]] = {
     "anthropic": {"preset": "claude-sonnet-4.6", "fake": FakeAnthropic, "path": ""},
@@ -49,21 +71,9 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-test")
 
 
-def load_domain() -> Any:
-    if RETAIL:
-        from harness.domains.taubench.loader import load_taubench_domain
-
-        return load_taubench_domain("retail", "test")
-    from tests.toy_domain import load_toy_domain
-
-    return load_toy_domain()
-
-
 @contextmanager
-def fake(backend: str, domain: Any, **settings: Any) -> Iterator[FakeAPI]:
-    api = PROVIDERS[backend]["fake"](
-        OracleResponder.for_domain(domain), min_cache_tokens=MIN_CACHE, **settings
-    )
+def fake(backend: str, case: Case) -> Iterator[FakeAPI]:
+    api = PROVIDERS[backend]["fake"](OracleResponder.for_domain(case.load()), min_cache_tokens=case.min_cache)
     with serve(api) as served:
         yield served
 
@@ -88,8 +98,8 @@ def agent_on(backend: str, api: FakeAPI, *extra: str) -> list[str]:
     ]
 
 
-def run(out: Path, overrides: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    cfg = compose_config([*DOMAIN.overrides, *overrides, "wandb.mode=disabled"])
+def run(out: Path, case: Case, overrides: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    cfg = compose_config([*case.overrides, *overrides, "wandb.mode=disabled"])
     summary = asyncio.run(run_job(build_job(cfg, out)))
     return summary, read_jsonl(out / CONVERSATIONS)
 
@@ -115,14 +125,14 @@ def preset_prices(name: str) -> dict[str, float]:
     return {k: v for k, v in dict(cfg.model.prices).items() if v is not None}
 
 
+@pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("backend", list(PROVIDERS))
 def test_twenty_oracle_conversations_score_one_cache_and_cost_what_their_usage_says(
-    backend: str, tmp_path: Path
+    backend: str, case: Case, tmp_path: Path
 ) -> None:
-    domain = load_domain()
     extra = ["model.thinking_budget=2048"] if backend == "anthropic" else []
-    with fake(backend, domain) as api:
-        summary, records = run(tmp_path, [*agent_on(backend, api, *extra), *SELECTION, "env.max_steps=30"])
+    with fake(backend, case) as api:
+        summary, records = run(tmp_path, case, [*agent_on(backend, api, *extra), *case.twenty])
     assert len(records) == 20 and summary["scored"] == 20, summary["terminations"]
     assert summary["average_reward"] == 1.0, [r["error"] for r in records if r["reward"] != 1.0][:3]
     assert not api.refusals
@@ -143,11 +153,12 @@ def test_twenty_oracle_conversations_score_one_cache_and_cost_what_their_usage_s
         assert first["output"][0]["type"] == "reasoning" and first["output"][0]["encrypted_content"]
 
 
-def test_anthropic_caches_the_shared_prefix_across_conversations(tmp_path: Path) -> None:
-    domain = load_domain()
-    with fake("anthropic", domain) as api:
+@pytest.mark.parametrize("case", CASES)
+def test_anthropic_caches_the_shared_prefix_across_conversations(case: Case, tmp_path: Path) -> None:
+    with fake("anthropic", case) as api:
         _, records = run(
             tmp_path,
+            case,
             [*agent_on("anthropic", api, "backend.cache=prefix"), "env.tasks=[0,1]", "concurrency=1"],
         )
     first, second = (next(c for c in r["calls"] if c["role"] == "agent") for r in records)
@@ -174,57 +185,57 @@ def test_anthropic_caches_the_shared_prefix_across_conversations(tmp_path: Path)
 def test_a_refused_first_request_stops_the_job_in_one_line_naming_the_preset_key(
     backend: str, override: str, names: str, tmp_path: Path
 ) -> None:
-    domain = load_domain()
-    with fake(backend, domain) as api, pytest.raises(RequestRejected) as stopped:
-        run(tmp_path, [*agent_on(backend, api, override), "env.tasks=[0,1,2]"])
+    with fake(backend, TOY) as api, pytest.raises(RequestRejected) as stopped:
+        run(tmp_path, TOY, [*agent_on(backend, api, override), "env.tasks=[0,1,2]"])
     message = str(stopped.value)
     assert "\n" not in message and names in message and PROVIDERS[backend]["preset"] in message
     assert len(api.refusals) == 1  # the other conversations waited for the first answer
 
 
-def test_the_fakes_refuse_a_turn_sent_back_without_its_native_state() -> None:
+REFUSALS = {
+    "anthropic": "Expected `thinking` or `redacted_thinking`",
+    "gemini": "missing a thought_signature",
+    "openai_responses": "without its required 'reasoning' item",
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("backend", list(PROVIDERS))
+def test_the_fakes_refuse_a_turn_sent_back_without_its_native_state(backend: str, case: Case) -> None:
     """What a harness that kept only id, name and arguments would send: each API's refusal."""
     from harness.backends.anthropic_messages import AnthropicBackend
     from harness.backends.gemini import GeminiBackend
     from harness.backends.openai_responses import ResponsesBackend
     from harness.episode.types import Sampling
 
-    domain = load_domain()
-    tools = domain.tools_info
-    responder = OracleResponder.for_domain(domain)
+    domain = case.load()
     opening = [
         {"role": "system", "content": domain.wiki},
         {"role": "user", "content": "Hello, I need help with request #0."},
     ]
     classes = {"anthropic": AnthropicBackend, "gemini": GeminiBackend, "openai_responses": ResponsesBackend}
-    said = {}
-    for backend, cls in classes.items():
-        api = PROVIDERS[backend]["fake"](responder, min_cache_tokens=MIN_CACHE)
-        with serve(api):
-            preset = {
-                "name": f"fake-{backend}", "api_model": api.model, "api_key_env": KEY_ENV,  # type: ignore[attr-defined]
-                "base_url": api.url + PROVIDERS[backend]["path"], "sampling_fields": [],
-                "thinking_budget": 2048 if backend == "anthropic" else None,
-            }  # fmt: skip
+    api = PROVIDERS[backend]["fake"](OracleResponder.for_domain(domain), min_cache_tokens=case.min_cache)
+    with serve(api):
+        preset = {
+            "name": f"fake-{backend}", "api_model": api.model, "api_key_env": KEY_ENV,  # type: ignore[attr-defined]
+            "base_url": api.url + PROVIDERS[backend]["path"], "sampling_fields": [],
+            "thinking_budget": 2048 if backend == "anthropic" else None,
+        }  # fmt: skip
 
-            async def two_steps(native: bool) -> Any:
-                async with cls(preset, backoff_s=0.01, max_retries=0) as model:
-                    reply = await model.complete(opening, tools, Sampling())
-                    assistant = reply.to_message()
-                    if not native:
-                        assistant.pop("native")
-                    call = reply.tool_calls[0]
-                    result = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": "u1"}
-                    return await model.complete([*opening, assistant, result], tools, Sampling())
+        async def two_steps(native: bool) -> Any:
+            async with classes[backend](preset, backoff_s=0.01, max_retries=0) as model:
+                reply = await model.complete(opening, domain.tools_info, Sampling())
+                assistant = reply.to_message()
+                if not native:
+                    assistant.pop("native")
+                call = reply.tool_calls[0]
+                result = {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": "u1"}
+                return await model.complete([*opening, assistant, result], domain.tools_info, Sampling())
 
-            assert asyncio.run(two_steps(native=True)).tool_calls  # with its state the turn goes on
-            # an accepted first request: a later refusal is about this conversation, not the job
-            with pytest.raises(Exception) as refused:
-                asyncio.run(two_steps(native=False))
-            said[backend] = str(refused.value)
-    assert "Expected `thinking` or `redacted_thinking`" in said["anthropic"]
-    assert "missing a thought_signature" in said["gemini"]
-    assert "without its required 'reasoning' item" in said["openai_responses"]
+        assert asyncio.run(two_steps(native=True)).tool_calls  # with its state the turn goes on
+        # the first request was answered: a later refusal ends this conversation, not the job
+        with pytest.raises(BackendUnavailable, match=re.escape(REFUSALS[backend])):
+            asyncio.run(two_steps(native=False))
 
 
 def test_a_claude_agent_a_gpt_user_and_a_gemini_judge_in_one_job(tmp_path: Path) -> None:
