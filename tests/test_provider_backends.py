@@ -270,3 +270,43 @@ def test_a_claude_agent_a_gpt_user_and_a_gemini_judge_in_one_job(tmp_path: Path)
     assert user_turns and all(m["native"]["api"] == "openai_responses" for m in user_turns)
     job = json.dumps(json.loads((tmp_path / "job.json").read_text()))
     assert '"backend": "anthropic"' in job and '"backend": "openai_responses"' in job
+
+
+VALID_ONE_TURN = (
+    '{"turns": [{"turn": 0, "reason": "Sharp.", "emotion": "anger", "intensity": 2}], "fidelity": []}'
+)
+
+
+@pytest.mark.parametrize("backend", list(PROVIDERS))
+def test_each_api_judges_with_the_verdict_schema(backend: str, tmp_path: Path) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from harness.episode.types import Reply
+    from harness.errors import ExitCode
+    from harness.judge.app import run as run_judge
+    from harness.judge.store import JUDGMENTS_DIR
+    from tests.helpers import CONF, run_toy_job
+
+    run_toy_job(tmp_path / "anger", ["variant=anger", "env.tasks=[0,1]"])
+    api = PROVIDERS[backend]["fake"](lambda messages, tools: Reply(content=VALID_ONE_TURN))
+    with serve(api), initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            config_name="judge",
+            overrides=[
+                f"sweep_dir={tmp_path}", f"backend={backend}", f"model={PROVIDERS[backend]['preset']}",
+                *on(backend, api), "wandb.mode=disabled", "backend.backoff_s=0.01",
+            ],
+        )  # fmt: skip
+        assert run_judge(cfg) == ExitCode.OK
+    judgments = read_jsonl(next((tmp_path / "anger" / JUDGMENTS_DIR).glob("*.jsonl")))
+    assert len(judgments) == 2 and all(j["error"] is None for j in judgments)
+    assert all(j["usage"]["prompt_tokens"] > 0 for j in judgments)
+    request = api.requests[0]
+    if backend == "anthropic":
+        assert request["tool_choice"] == {"type": "tool", "name": "verdict"}
+        assert request["tools"][-1]["input_schema"]["properties"]["turns"]
+    elif backend == "gemini":
+        assert request["generationConfig"]["responseMimeType"] == "application/json"
+        assert request["generationConfig"]["responseJsonSchema"]["properties"]["turns"]
+    else:
+        assert request["text"]["format"]["type"] == "json_schema" and "tools" not in request
