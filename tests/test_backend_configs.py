@@ -88,6 +88,15 @@ def test_openai_presets_also_build_the_responses_backend(
     assert built.name == "openai_responses" and built.client is None
 
 
+@pytest.mark.parametrize("backend", ["anthropic", "gemini", "openai_responses"])
+def test_each_provider_plays_the_simulated_user(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.setenv(key, "sk-x")
+    cfg = compose_config(["backend=vllm", "model=qwen2.5-7b", f"+user/backend={backend}"])
+    user_backend = instantiate_component(settings_from(cfg).user.backend)
+    assert user_backend.name == backend and user_backend.model.prices.input is not None
+
+
 def test_user_backend_presets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     cfg = compose_config(

@@ -138,7 +138,9 @@ class HostedBackend:
             for name in ("temperature", "top_p")
             if name not in self.model.sampling_fields
         }
-        if "seed" not in self.model.sampling_fields:
+        if "seed" in self.model.sampling_fields:
+            shape["seed"] = "derived per call"  # from the run seed, task, trial and step
+        else:
             left_out["seed"] = "derived per call"
         return {"api": self.api, **shape, "not_sent": left_out} if left_out else {"api": self.api, **shape}
 
