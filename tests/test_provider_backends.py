@@ -284,7 +284,7 @@ def test_each_api_judges_with_the_verdict_schema(backend: str, tmp_path: Path) -
     from harness.episode.types import Reply
     from harness.errors import ExitCode
     from harness.judge.app import run as run_judge
-    from harness.judge.store import JUDGMENTS_DIR
+    from harness.store.layout import JUDGMENTS_DIR
     from tests.helpers import CONF, run_toy_job
 
     run_toy_job(tmp_path / "anger", ["variant=anger", "env.tasks=[0,1]"])
