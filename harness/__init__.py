@@ -18,7 +18,9 @@ Map of the package (one job per module):
 - Backends: `backends.base` holds the two small interfaces (`Backend`, `ChatModel`); a new backend
   is a module in `backends/` plus `conf/backend/<name>.yaml` with its `_target_`; model presets
   are `conf/model/*.yaml`, read through `presets.ModelPreset`. Optional dependencies are imported
-  where used and asked for through `extras.require`.
+  where used and asked for through `extras.require`. Hosted provider APIs share `backends.hosted`
+  (retries, first-request refusals) with one adapter each: `anthropic_messages`, `gemini`,
+  `openai_responses`; `openai_compat` serves any OpenAI-compatible endpoint.
 - Sweeps: `sweeps/*.yaml` (`+sweep=<file>`) are ready Hydra multiruns; `sweep_callback` and
   `sweep` keep `manifest.json`; `launchers` (registered in `hydra_plugins/tau_emotion`) give each
   job its own resources, `slurm_launcher` refuses requests SLURM cannot meet and reports why jobs
