@@ -318,6 +318,12 @@ def gemini_error(message: str, status: int = 400) -> Refusal:
     return Refusal(status, {"error": {"code": status, "message": message, "status": code}})
 
 
+def proto_field(message: dict[str, Any], camel: str) -> Any:
+    """A field of a Google API JSON body: proto3 JSON accepts its lowerCamelCase and its snake_case name."""
+    snake = re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
+    return message.get(camel, message.get(snake))
+
+
 GEMINI_PATH = re.compile(r"/v1beta/models/([^/:]+):generateContent$")
 
 
@@ -379,7 +385,8 @@ class FakeGemini(FakeAPI):
         contents = body.get("contents") or []
         if not contents:
             raise gemini_error("* GenerateContentRequest.contents: contents is not specified")
-        budget = ((body.get("generationConfig") or {}).get("thinkingConfig") or {}).get("thinkingBudget")
+        thinking = proto_field(proto_field(body, "generationConfig") or {}, "thinkingConfig") or {}
+        budget = proto_field(thinking, "thinkingBudget")
         if budget == 0:
             raise gemini_error("Budget 0 is invalid. This model only works in thinking mode.")
         texts = [

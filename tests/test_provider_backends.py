@@ -180,6 +180,7 @@ def test_anthropic_caches_the_shared_prefix_across_conversations(case: Case, tmp
         ),
         ("openai_responses", "model.reasoning_effort=extreme", "set `reasoning_effort`"),
         ("anthropic", "model.thinking_budget=512", "set `thinking_budget`"),
+        ("gemini", "model.thinking_budget=0", "set `thinking_budget`"),
     ],
 )
 def test_a_refused_first_request_stops_the_job_in_one_line_naming_the_preset_key(
