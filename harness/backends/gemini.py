@@ -28,7 +28,7 @@ from harness.backends.hosted import (
     sampling_values,
 )
 from harness.episode.types import Message, Reply, Sampling, ToolCall, ToolSchema
-from harness.errors import BackendUnavailable, ContextWindowExceeded
+from harness.errors import BackendUnavailable, ContextWindowExceeded, RequestRejected
 from harness.extras import require
 
 API = "gemini"
@@ -86,10 +86,15 @@ class GeminiBackend(HostedBackend):
 
         contents = [types.Content.model_validate(_bytes_in(c)) for c in request["contents"]]
         try:
+            config = types.GenerateContentConfig(**request["config"])
+        except ValueError as error:  # pydantic's ValidationError: a field the SDK does not know
+            first = " ".join(str(error).split())[:200]
+            raise RequestRejected(
+                f"config error at `model.extra_body` of {self.model.name!r}: not a GenerateContentConfig: {first}"
+            ) from None
+        try:
             return await self.client.aio.models.generate_content(
-                model=request["model"],
-                contents=contents,
-                config=types.GenerateContentConfig(**request["config"]),
+                model=request["model"], contents=contents, config=config
             )
         except errors.APIError as error:
             message = " ".join(str(error.message or error).split())[:300]
