@@ -73,6 +73,7 @@ def test_native_api_presets_build_their_backend(
     cfg = compose_config([f"backend={backend}", f"model={preset}"])
     built = instantiate_component(settings_from(cfg).backend)
     assert isinstance(built, HostedBackend) and built.name == backend and built.client is None
+    assert {"max_concurrency", "timeout_s", "max_retries"} <= built.RUNTIME_KEYS
     prices = settings_from(cfg).model["prices"]
     assert prices["input"] > prices["cached_input"] > 0 and prices["output"] > prices["input"]
 

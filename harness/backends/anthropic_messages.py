@@ -38,6 +38,8 @@ Cache = Literal["conversation", "prefix", "off"]
 
 class AnthropicBackend(HostedBackend):
     name = "anthropic"
+    RUNTIME_KEYS: ClassVar[frozenset[str]] = HostedBackend.RUNTIME_KEYS | {"cache"}
+    """`cache` changes what a request costs, not what it answers."""
     api: ClassVar[str] = "Anthropic Messages"
     sampling_fields_supported: ClassVar[tuple[str, ...]] = ()
     """API version 2026-10-21 (the SDK 2.x default) refuses temperature, top_p and top_k outright."""

@@ -57,6 +57,10 @@ class HostedBackend:
     """Base of the provider backends; a subclass sets `name`, `api` and implements the hooks."""
 
     name = "hosted"
+    RUNTIME_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"max_concurrency", "timeout_s", "max_retries", "backoff_s", "backoff_max_s"}
+    )
+    """Config keys that change how requests are sent and retried, not what the model answers."""
     api: ClassVar[str] = "a provider API"
     sampling_fields_supported: ClassVar[tuple[str, ...]] = ("temperature", "top_p", "seed")
     plumbing_check = False
