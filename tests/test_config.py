@@ -17,7 +17,13 @@ ENVS = sorted(p.stem for p in (CONF / "env").glob("*.yaml"))
 VARIANTS = sorted(p.stem for p in (CONF / "variant").glob("*.yaml"))
 BACKENDS = sorted(p.stem for p in (CONF / "backend").glob("*.yaml"))
 USERS = sorted(p.stem for p in (CONF / "user").glob("*.yaml"))
-MODEL_FOR_BACKEND = {"vllm": "qwen2.5-7b", "openai": "gpt-4o"}
+MODEL_FOR_BACKEND = {
+    "vllm": "qwen2.5-7b",
+    "openai": "gpt-4o",
+    "anthropic": "claude-sonnet-4.6",
+    "gemini": "gemini-3-pro",
+    "openai_responses": "gpt-5",
+}
 
 
 def test_the_groups_hold_what_the_harness_promises() -> None:
@@ -31,7 +37,8 @@ def test_the_groups_hold_what_the_harness_promises() -> None:
 def test_every_combination_composes_and_its_backend_builds(
     env: str, variant: str, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.setenv(key, "sk-test")
     model = MODEL_FOR_BACKEND.get(backend, "oracle")
     cfg = compose_config([f"env={env}", f"variant={variant}", f"backend={backend}", f"model={model}"])
     settings = settings_from(cfg)

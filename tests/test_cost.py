@@ -24,6 +24,14 @@ def test_tokens_cost_charges_cached_and_completion_tokens_at_their_prices() -> N
     assert tokens_cost({"input": 1.0, "cached_input": None, "output": 2.0}, 100, 7, 64) == pytest.approx(
         (100 * 1.0 + 7 * 2.0) / 1e6
     )  # no cached price: cached tokens at the input price
+    claude = {"input": 3.0, "cached_input": 0.3, "cache_write": 3.75, "output": 15.0}
+    # 1000 prompt tokens: 600 read from the cache, 300 written to it, 100 neither
+    assert tokens_cost(claude, 1000, 10, 600, 300) == pytest.approx(
+        (100 * 3.0 + 600 * 0.3 + 300 * 3.75 + 10 * 15.0) / 1e6
+    )
+    assert tokens_cost(GPT5_MINI, 100, 7, 64, 36) == pytest.approx(
+        (36 * 0.25 + 64 * 0.025 + 7 * 2.0) / 1e6
+    )  # no cache-write price: written tokens at the input price
     assert tokens_cost(GPT5_MINI, 0, 0) == 0.0
     assert tokens_cost({"input": None, "cached_input": None, "output": None}, 100, 7) is None
     assert tokens_cost({"input": 1.0, "cached_input": None, "output": None}, 100, 7) is None

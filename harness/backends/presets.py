@@ -22,6 +22,9 @@ class Prices(BaseModel):
 
     input: float | None = Field(default=None, ge=0)
     cached_input: float | None = Field(default=None, ge=0)
+    """Input tokens read from the provider's cache."""
+    cache_write: float | None = Field(default=None, ge=0)
+    """Input tokens written to the cache where the provider charges for it (Anthropic: 1.25 × input)."""
     output: float | None = Field(default=None, ge=0)
 
 
@@ -85,6 +88,9 @@ class ModelPreset(BaseModel):
     """Sampling fields the model accepts; the others are not sent (reasoning models take none)."""
     token_limit_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     reasoning_effort: str | None = None
+    """OpenAI's `reasoning_effort` (Chat Completions) / `reasoning.effort` (Responses)."""
+    thinking_budget: int | None = Field(None, ge=0)
+    """Thinking tokens per call: Anthropic's `thinking.budget_tokens`, Gemini's `thinking_budget`."""
     extra_body: dict[str, Any] = {}
     """Extra request fields passed through verbatim (provider fields, vLLM sampling extras)."""
 

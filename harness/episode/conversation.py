@@ -159,6 +159,7 @@ async def run_conversation(
                     "prompt_tokens": reply.prompt_tokens,
                     "completion_tokens": reply.completion_tokens,
                     "cached_tokens": reply.cached_tokens,
+                    "cache_write_tokens": reply.cache_write_tokens,
                     "reasoning_tokens": reply.reasoning_tokens,
                     "latency_s": round(reply.latency_s, 6),
                     "parse_error": reply.parse_error,
@@ -198,7 +199,7 @@ async def run_conversation(
                     counts["truncated_replies"] += 1
                 actions.append(Action(RESPOND_ACTION_NAME, {"content": content}))
                 replies.append(content)
-                messages.append({"role": "assistant", "content": content})
+                messages.append({**reply.to_message(), "content": content})
                 if domain.agent_can_stop and STOP_TOKEN in content:
                     termination = Termination.AGENT_STOP
                     continue
@@ -291,11 +292,13 @@ def _usage(agent_calls: list[dict[str, Any]], user_calls: list[dict[str, Any]]) 
         "agent_prompt_tokens": total(agent_calls, "prompt_tokens"),
         "agent_completion_tokens": total(agent_calls, "completion_tokens"),
         "agent_cached_tokens": total(agent_calls, "cached_tokens"),
+        "agent_cache_write_tokens": total(agent_calls, "cache_write_tokens"),
         "agent_reasoning_tokens": total(agent_calls, "reasoning_tokens"),
         "agent_latency_s": round(sum(c["latency_s"] for c in agent_calls), 6),
         "user_prompt_tokens": total(user_calls, "prompt_tokens"),
         "user_completion_tokens": total(user_calls, "completion_tokens"),
         "user_cached_tokens": total(user_calls, "cached_tokens"),
+        "user_cache_write_tokens": total(user_calls, "cache_write_tokens"),
         "user_reasoning_tokens": total(user_calls, "reasoning_tokens"),
         "user_latency_s": round(sum(c["latency_s"] for c in user_calls), 6),
     }

@@ -47,11 +47,13 @@ class Usage(TypedDict, total=False):
     agent_prompt_tokens: int
     agent_completion_tokens: int
     agent_cached_tokens: int
+    agent_cache_write_tokens: int
     agent_reasoning_tokens: int
     agent_latency_s: float
     user_prompt_tokens: int
     user_completion_tokens: int
     user_cached_tokens: int
+    user_cache_write_tokens: int
     user_reasoning_tokens: int
     user_latency_s: float
 
@@ -64,6 +66,8 @@ class ModelCall(TypedDict, total=False):
     prompt_tokens: int | None
     completion_tokens: int | None
     cached_tokens: int | None
+    cache_write_tokens: int | None
+    """Prompt tokens written to the provider's cache (Anthropic); null where the provider has none."""
     reasoning_tokens: int | None
     """Completion tokens spent reasoning (reasoning models report them; null elsewhere)."""
     latency_s: float

@@ -107,11 +107,18 @@ class Reply:
     """`stop` (end of turn), `length` (cut off by max_tokens or the context), ...; None if unknown."""
     reasoning_tokens: int | None = None
     """Tokens of thinking kept out of `content` by a reasoning parser."""
+    cache_write_tokens: int | None = None
+    """Prompt tokens written to the provider's cache (Anthropic charges them above the input price)."""
+    native: dict[str, Any] | None = None
+    """The provider's own form of the reply where it carries more than text and tool calls (thinking
+    blocks, thought signatures, reasoning items): kept in the record and sent back on later turns."""
 
     def to_message(self) -> Message:
         message: Message = {"role": "assistant", "content": self.content}
         if self.tool_calls:
             message["tool_calls"] = [call.to_message() for call in self.tool_calls]
+        if self.native is not None:
+            message["native"] = self.native
         return message
 
 

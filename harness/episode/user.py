@@ -122,6 +122,7 @@ class UserSimulator:
                 "prompt_tokens": reply.prompt_tokens,
                 "completion_tokens": reply.completion_tokens,
                 "cached_tokens": reply.cached_tokens,
+                "cache_write_tokens": reply.cache_write_tokens,
                 "reasoning_tokens": reply.reasoning_tokens,
                 "latency_s": round(reply.latency_s or time.perf_counter() - started, 6),
                 "finish_reason": reply.finish_reason,

@@ -33,11 +33,14 @@ def tokens_cost(
     prompt_tokens: int,
     completion_tokens: int,
     cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> float | None:
     """US dollars for one call or a sum of calls; None when the prices needed are not known.
 
-    `prompt_tokens` includes the `cached_tokens` (as OpenAI counts them); cached tokens are charged
-    at the input price where no cached price is given. Reasoning tokens are completion tokens.
+    `prompt_tokens` includes the `cached_tokens` read from the cache and the `cache_write_tokens`
+    written to it (every backend records them so); cached tokens are charged at the input price
+    where no cached price is given, written ones likewise where no cache-write price is given.
+    Reasoning tokens are completion tokens.
     """
     if prices is None:
         return None
@@ -46,10 +49,16 @@ def tokens_cost(
     if input_price is None or output_price is None:
         return None
     cached = min(cached_tokens or 0, prompt_tokens)
+    written = min(cache_write_tokens or 0, prompt_tokens - cached)
     cached_price = table.get("cached_input")
     cached_price = input_price if cached_price is None else cached_price
+    write_price = table.get("cache_write")
+    write_price = input_price if write_price is None else write_price
     dollars = (
-        (prompt_tokens - cached) * input_price + cached * cached_price + completion_tokens * output_price
+        (prompt_tokens - cached - written) * input_price
+        + cached * cached_price
+        + written * write_price
+        + completion_tokens * output_price
     )
     return dollars / PER_MILLION
 
@@ -70,6 +79,7 @@ def conversation_cost(record: Mapping[str, Any]) -> dict[str, float | None]:
             usage.get(f"{role}_prompt_tokens") or 0,
             usage.get(f"{role}_completion_tokens") or 0,
             usage.get(f"{role}_cached_tokens") or 0,
+            usage.get(f"{role}_cache_write_tokens") or 0,
         )
     cost["usd"] = _total(cost[f"{role}_usd"] for role in ROLES)
     return cost

@@ -48,12 +48,15 @@ def prepare(backend: Backend) -> None:
 
 
 def json_chat(backend: Backend, schema: dict[str, Any], spec: ConversationSpec) -> ChatModel:
+    from harness.backends.hosted import HostedBackend
     from harness.backends.openai_compat import OpenAIBackend
     from harness.backends.vllm import VLLMBackend, VLLMChat
 
     if isinstance(backend, VLLMBackend):
         return VLLMChat(backend, {"json": schema})
-    if isinstance(backend, OpenAIBackend):
+    if isinstance(backend, OpenAIBackend | HostedBackend):
+        # the hosted providers translate it: Anthropic a forced tool, Gemini response_json_schema,
+        # Responses text.format
         # strict mode refuses maxLength and similar keywords; the answer is validated here instead
         response_format = {
             "type": "json_schema",

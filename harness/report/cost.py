@@ -18,7 +18,7 @@ SUMMED = ["conversations", "agent_usd", "user_usd", "judge_usd", "usd", "agent_r
           "user_reasoning_tokens", "wall_s", "gpu_hours"]  # fmt: skip
 TEXT = (
     "US dollars from each job's token counts and the model presets' prices (per million tokens: input, "
-    "cached input, output; reasoning tokens are output), split by who spent them: the agent, the simulated "
+    "cached input, cache writes where the provider charges them, output; reasoning tokens are output), split by who spent them: the agent, the simulated "
     "user{judge}. Empty where no price is known (a local model): not zero. GPU-hours: wall time of the "
     "job's runs times the GPUs of the agent's model preset, for jobs that hold GPUs."
 )

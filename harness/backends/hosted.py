@@ -1,0 +1,276 @@
+"""What every hosted provider API shares: a client per job, bounded concurrency, retries, refusals.
+
+One backend per API (`anthropic`, `gemini`, `openai_responses`), each a `HostedBackend` with that
+API's request and reply translation. Retries, backoff, the first request per role going alone and
+the one-line refusal that stops the job are the same for all, so they live here once; what differs
+(request shape, native state carried between turns, usage fields, error bodies) lives in the
+provider's module. A provider's `_send` raises `Retriable` (429, 5xx, timeouts, connection errors),
+`ContextWindowExceeded`, `Refused` (a 4xx about the request) or `BackendUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from harness.backends.base import ChatModel, ConversationSpec
+from harness.backends.presets import ModelPreset, model_preset
+from harness.episode.types import Message, Reply, Role, Sampling, ToolSchema
+from harness.errors import BackendUnavailable, ConfigError, RequestRejected
+
+log = logging.getLogger(__name__)
+
+SHAPE_WORDS = (
+    "unsupported",
+    "unknown parameter",
+    "cannot both be specified",
+    "not supported",
+    "invalid value",
+)
+"""Words of a refusal that is about the request's shape, whichever conversation sent it."""
+
+
+class Retriable(Exception):
+    pass
+
+
+class Refused(Exception):
+    """A client error (4xx) about the request: `param` is the request field it names, if any."""
+
+    def __init__(self, status: int, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param = status, " ".join(message.split())[:300], param
+
+    @property
+    def about_shape(self) -> bool:
+        return self.status == 404 or any(word in self.message.lower() for word in SHAPE_WORDS)
+
+
+class HostedBackend:
+    """Base of the provider backends; a subclass sets `name`, `api` and implements the hooks."""
+
+    name = "hosted"
+    RUNTIME_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"max_concurrency", "timeout_s", "max_retries", "backoff_s", "backoff_max_s"}
+    )
+    """Config keys that change how requests are sent and retried, not what the model answers."""
+    api: ClassVar[str] = "a provider API"
+    sampling_fields_supported: ClassVar[tuple[str, ...]] = ("temperature", "top_p", "seed")
+    plumbing_check = False
+
+    def __init__(
+        self,
+        model: dict[str, Any],
+        max_concurrency: int = 16,
+        timeout_s: float = 120.0,
+        max_retries: int = 6,
+        backoff_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+    ) -> None:
+        self.model: ModelPreset = model_preset(model, hint=f"; backend={self.name} needs an API model preset")
+        if max_concurrency < 1 or timeout_s <= 0 or max_retries < 0 or backoff_s < 0:
+            raise ConfigError(
+                "backend: max_concurrency must be >= 1, timeout_s > 0, max_retries >= 0, backoff_s >= 0"
+            )
+        unsupported = [f for f in self.model.sampling_fields if f not in self.sampling_fields_supported]
+        if unsupported:
+            raise ConfigError(
+                f"config error at `model.sampling_fields`: {self.api} has no {unsupported}; "
+                f"choose from {list(self.sampling_fields_supported)}"
+            )
+        env = self.model.api_key_env
+        if env and not os.environ.get(env):
+            raise ConfigError(
+                f"the API key for {self.model.name} is read from the environment variable {env}, which is not set"
+            )
+        self.api_model = self.model.api_model or self.model.name
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.client: Any = None
+        self._slots: asyncio.Semaphore | None = None
+        self._accepted: set[Role] = set()
+        self._rejected: str | None = None
+        self._first_answer: dict[Role, asyncio.Event] = {}
+
+    @property
+    def api_key(self) -> str:
+        env = self.model.api_key_env
+        return os.environ.get(env, "") if env else "EMPTY"
+
+    # -- provider hooks ------------------------------------------------------------------------
+    def _open(self) -> Any:
+        raise NotImplementedError
+
+    async def _close(self) -> None:
+        return None
+
+    def _request(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema] | None,
+        sampling: Sampling,
+        response_format: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def _send(self, request: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _reply(self, response: Any, latency_s: float) -> Reply:
+        raise NotImplementedError
+
+    def _fix(self, refusal: Refused) -> str:
+        """Which preset key to change for this refusal."""
+        return f"in the model preset {self.model.name!r} check the request fields"
+
+    def request_shape(self, sampling: Sampling) -> dict[str, Any]:
+        """What a role's requests carry besides the conversation and tools, for job.json."""
+        request = self._request([{"role": "user", "content": ""}], None, sampling, None)
+        shape = {k: v for k, v in request.items() if k not in ("messages", "contents", "input", "system")}
+        left_out = {
+            name: getattr(sampling, name)
+            for name in ("temperature", "top_p")
+            if name not in self.model.sampling_fields
+        }
+        if "seed" in self.model.sampling_fields:
+            shape["seed"] = "derived per call"  # from the run seed, task, trial and step
+        else:
+            left_out["seed"] = "derived per call"
+        return {"api": self.api, **shape, "not_sent": left_out} if left_out else {"api": self.api, **shape}
+
+    # -- shared machinery ----------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        self.client = self._open()
+        self._slots = asyncio.Semaphore(self.max_concurrency)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.client is not None:
+            await self._close()
+            self.client = None
+
+    def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
+        return HostedChat(self, role)
+
+    def backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema] | None,
+        sampling: Sampling,
+        role: Role = "agent",
+        response_format: dict[str, Any] | None = None,
+    ) -> Reply:
+        if self.client is None or self._slots is None:
+            raise BackendUnavailable(f"backend={self.name} is not started")
+        request = self._request(messages, tools, sampling, response_format)
+        first = await self._first_of(role)
+        try:
+            return await self._complete(request, role, first)
+        finally:
+            if first:
+                self._first_answer[role].set()
+
+    async def _first_of(self, role: Role) -> bool:
+        """Whether this is the role's first request; later ones wait until it is answered."""
+        if role in self._accepted:
+            return False
+        answered = self._first_answer.get(role)
+        if answered is None:
+            self._first_answer[role] = asyncio.Event()
+            return True
+        await answered.wait()
+        return False
+
+    async def _complete(self, request: dict[str, Any], role: Role, first: bool) -> Reply:
+        assert self._slots is not None
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                await asyncio.sleep(self.backoff(attempt))
+            async with self._slots:
+                if self._rejected is not None:
+                    raise RequestRejected(self._rejected)
+                started = time.perf_counter()
+                try:
+                    response = await self._send(request)
+                except Retriable as error:
+                    last = str(error)
+                    log.debug("retry %d/%d for %s: %s", attempt + 1, self.max_retries, self.api_model, last)
+                    continue
+                except Refused as refusal:
+                    if first or refusal.about_shape:
+                        self._rejected = (
+                            f"{self.api} refused {self.api_model}'s request as the {role} "
+                            f"(HTTP {refusal.status}): {refusal.message} -> {self._fix(refusal)}"
+                        )
+                        raise RequestRejected(self._rejected) from None
+                    raise BackendUnavailable(
+                        f"{self.api} refused the request (HTTP {refusal.status}): {refusal.message}"
+                    ) from None
+                self._accepted.add(role)
+                return self._reply(response, time.perf_counter() - started)
+        raise BackendUnavailable(
+            f"{self.api} ({self.api_model}) failed after {self.max_retries + 1} attempts: {last}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HostedChat:
+    backend: HostedBackend
+    role: Role = "agent"
+
+    async def chat(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
+    ) -> Reply:
+        return await self.backend.complete(messages, tools, sampling, self.role)
+
+
+def sampling_values(preset: ModelPreset, sampling: Sampling) -> dict[str, Any]:
+    """The sampling fields the preset sends, under their common names."""
+    values = {"temperature": sampling.temperature, "top_p": sampling.top_p, "seed": sampling.seed}
+    return {name: values[name] for name in preset.sampling_fields if values[name] is not None}
+
+
+def native_of(message: Message, api: str) -> dict[str, Any] | None:
+    """The message's native form when this API wrote it (another backend's is rebuilt from the text)."""
+    native = message.get("native")
+    return native if isinstance(native, dict) and native.get("api") == api else None
+
+
+def kept_call_ids(message: Message) -> set[str]:
+    """Ids of the tool calls the loop kept (it runs only the first); the native form drops the rest."""
+    return {call["id"] for call in message.get("tool_calls") or []}
+
+
+def describe(error: BaseException) -> str:
+    text = " ".join(str(error).split())[:300] or type(error).__name__
+    return f"{type(error).__name__}: {text}"
+
+
+def sampling_fix(preset: ModelPreset, param: str | None) -> str | None:
+    """The fix for a refused sampling field, or None if the field is not one."""
+    if param in ("temperature", "top_p", "seed"):
+        return (
+            f"in the model preset {preset.name!r} remove {param!r} from `sampling_fields` "
+            "(the model refuses it, or refuses it together with another)"
+        )
+    return None
