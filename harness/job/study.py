@@ -65,7 +65,7 @@ class Study(BaseModel):
     @classmethod
     def default(cls) -> Study:
         """What a sweep without a declaration is analysed under: today's default (emotion − neutral, per env)."""
-        return cls(declared=False)
+        return cls.model_validate({"declared": False})
 
     def in_family(self, variant: str) -> bool:
         """Whether a contrast whose arm under study is `variant` belongs to the primary Holm family."""
