@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from harness.report.build import Settings, build_report
@@ -91,7 +92,10 @@ def test_the_manipulation_test_pairs_by_task_against_control(sweep: Path) -> Non
     )
     assert (row.condition, row.emotion, row.baseline) == ("anger", "anger", "control")
     assert (row.pairs, row.baseline_rate, row.variant_rate, row.delta) == (TASKS, 0.0, 1.0, 1.0)
-    assert row.p_value == pytest.approx(2 / 2**TASKS) and row.took_effect
+    assert row.p_value == pytest.approx(2 / 2**TASKS)
+    # the headline's guards: 7 tasks give a test but no interval, so "took effect" is not established
+    assert pd.isna(row.ci_low) and "too few for a bootstrap interval (needs 10)" in row.note
+    assert not row.took_effect
 
 
 def test_fidelity_rates_and_the_clean_sensitivity_analysis(sweep: Path) -> None:
@@ -100,7 +104,7 @@ def test_fidelity_rates_and_the_clean_sensitivity_analysis(sweep: Path) -> None:
     assert fidelity.loc["anger", "any_rate"] == 0.5 and fidelity.loc["anger", "facts_rate"] == 0.5
     assert fidelity.loc["anger", "goal_rate"] == 0.0 and fidelity.loc["control", "any_rate"] == 0.0
     deltas = report.tables["judge_fidelity_deltas"].set_index("flag")
-    assert deltas.loc["any", "delta"] == 0.5 and deltas.loc["facts", "ci_low"] > 0
+    assert deltas.loc["any", "delta"] == 0.5 and pd.isna(deltas.loc["facts", "ci_low"])
     (clean,) = report.tables["judge_clean_success_deltas"].itertuples()
     assert (clean.pairs, clean.delta) == (TASKS, -0.5)
     assert (clean.clean_pairs, clean.clean_delta) == (TASKS - len(FLAGGED), 0.0)

@@ -30,11 +30,12 @@ from harness.job.guards import refuse_bad_path_names, refuse_credentials
 from harness.job.observers import JobObserver, ProgressBar
 from harness.job.retry import RetryPolicy, describe_missing
 from harness.job.runner import Job, UserSettings, run_job
+from harness.job.study import Study, study_from
 from harness.tracking.wandb_logger import wandb_observers
 
 log = logging.getLogger(__name__)
 
-OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry", "weights")
+OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry", "weights", "study")
 """Config keys that change how a job runs but not what its results mean."""
 
 
@@ -116,6 +117,13 @@ class Settings(_Strict):
     wandb: dict[str, Any] = {}
     weights: dict[str, Any] = {}
     retry: RetryConfig = RetryConfig.model_validate({})
+    study: Study = Study.default()
+    """The declared estimand (`harness.job.study`); the report reads it from job.json."""
+
+    @field_validator("study", mode="before")
+    @classmethod
+    def _declared_study(cls, value: Any) -> Any:
+        return value if isinstance(value, Study) else study_from(value)
 
 
 def settings_from(cfg: DictConfig) -> Settings:
@@ -236,6 +244,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         fingerprint=fingerprint,
         info=info,
         retry=settings.retry.build(),
+        study=settings.study.model_dump() if settings.study.declared else None,
         observers=[
             ProgressBar(settings.progress),
             *wandb_observers(settings.wandb, container, output_dir, info),

@@ -19,6 +19,7 @@ from harness.report.judge_tables import (
     fidelity_deltas,
     fidelity_table,
     intensity_table,
+    judge_error_deltas,
     judged_turns,
     manipulation_table,
 )
@@ -108,6 +109,7 @@ def judge_results(
         else pd.DataFrame(),
         "judge_fidelity": fidelity_table(judged),
         "judge_fidelity_deltas": fidelity_deltas(judged, rng, resamples),
+        "judge_error_deltas": judge_error_deltas(judged, rng, resamples),
         "judge_clean_success_deltas": clean_success_deltas(judged, rng, resamples),
         "judge_agreement": agreement_table(judgments, primary),
     }
@@ -127,7 +129,8 @@ def judge_results(
             f"Judge {primary} ({info['judge_model']} on {info['judge_backend']}){plumbing}, blind to the variant: "
             f"per customer turn the expressed emotion and its intensity (0–3), per conversation fidelity flags "
             f"against the instruction (docs/judge.md). Baseline: {baseline}. Active turns are those from the "
-            f"variant's onset_after_turns on. Judge errors (no valid answer after retries) are left out."
+            f"variant's onset_after_turns on. Judge errors (no valid answer after retries) are left out of the judged shares and counted per arm, "
+            f"by kind, in the fidelity table, with their paired difference from the baseline."
             + (f"\n\n{warning}" if warning else ""),
             judgments.sets,
             subsections=[
@@ -155,6 +158,14 @@ def judge_results(
                     "constraints changed), stopping (too early or never), refusal (withheld what the instruction "
                     "gives); any: at least one.",
                     tables["judge_fidelity"],
+                ),
+                Section(
+                    "Judge errors against the baseline",
+                    "Per arm, the share of conversations the judge gave no valid answer for (too long, invalid: "
+                    "counted by kind in the fidelity table) and its paired difference from the baseline, on the "
+                    "headline's paired_delta: n/a with the reason below 6 tasks (test) or 10 (interval); "
+                    "Holm within each (model, env, split).",
+                    tables["judge_error_deltas"],
                 ),
                 Section(
                     "Fidelity against the baseline",

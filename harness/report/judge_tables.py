@@ -16,7 +16,7 @@ import pandas as pd
 from harness.judge.schema import EMOTIONS
 from harness.report.design import CONTROL, FAMILY, NEUTRAL, PAIR
 from harness.report.judgments import FLAGS, KEY, Judgments
-from harness.report.stats import holm, percentile_ci, sign_flip_p, task_bootstrap
+from harness.report.stats import holm, paired_delta, percentile_ci, task_bootstrap
 
 CELL = [*FAMILY, "condition"]
 BASELINES = (NEUTRAL, CONTROL)
@@ -42,26 +42,22 @@ def _own_emotion(condition: str) -> str | None:
 
 def paired(
     tasks: np.ndarray, baseline: np.ndarray, variant: np.ndarray, rng: np.random.Generator, resamples: int
-) -> dict[str, float]:
-    """Variant minus baseline over pairs of per-conversation values: mean, task-bootstrap CI, sign-flip p."""
-    difference = variant.astype(float) - baseline.astype(float)
-    if difference.size == 0:
-        nan = float("nan")
-        return {"tasks": 0, "pairs": 0, "baseline_rate": nan, "variant_rate": nan, "delta": nan,
-                "ci_low": nan, "ci_high": nan, "p_value": nan}  # fmt: skip
-    low, high = percentile_ci(task_bootstrap(tasks, difference, rng, resamples))
-    _, index = np.unique(tasks, return_inverse=True)
-    per_task = np.bincount(index, weights=difference)
-    return {
-        "tasks": len(per_task),
-        "pairs": int(difference.size),
-        "baseline_rate": float(baseline.mean()),
-        "variant_rate": float(variant.mean()),
-        "delta": float(difference.mean()),
-        "ci_low": low,
-        "ci_high": high,
-        "p_value": sign_flip_p(per_task, rng),
-    }
+) -> dict[str, Any]:
+    """Variant minus baseline over pairs of per-conversation values: the headline's `paired_delta`,
+    with its minimum-task guards (n/a and the reason in `note`, never a p of 1 when nothing differs)."""
+    result = paired_delta(tasks, baseline, variant, rng, resamples, permutations=20000)
+    fields = (
+        "tasks",
+        "pairs",
+        "baseline_rate",
+        "variant_rate",
+        "delta",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "mde",
+    )
+    return {**{name: getattr(result, name) for name in fields}, "note": result.note}
 
 
 def _with_holm(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -162,6 +158,10 @@ def fidelity_table(judged: pd.DataFrame) -> pd.DataFrame:
                 "judged": len(cell),
                 "judge_errors": int((~cell["valid"]).sum()),
                 **{
+                    f"errors_{kind}": int((cell["error_kind"] == kind).sum())
+                    for kind in sorted(set(judged["error_kind"].dropna()))
+                },
+                **{
                     f"{kind}_rate": valid[f"flag_{kind}"].mean() if len(valid) else float("nan")
                     for kind in FLAGS
                 },
@@ -174,6 +174,21 @@ def _pairs(family: pd.DataFrame, baseline: str, condition: str, column: str) -> 
     base = family[family["condition"] == baseline].set_index(PAIR)[column]
     variant = family[family["condition"] == condition].set_index(PAIR)[column]
     return pd.concat({"baseline": base, "variant": variant}, axis=1, join="inner").dropna().reset_index()
+
+
+def judge_error_deltas(judged: pd.DataFrame, rng: np.random.Generator, resamples: int) -> pd.DataFrame:
+    """Per arm: how often the judge gave no valid answer, and its paired difference from the baseline."""
+    frame = judged.assign(judge_error=(~judged["valid"].astype(bool)).astype(float))
+    rows = []
+    for key, family, baseline, conditions in _arms(frame):
+        for condition in conditions:
+            pairs = _pairs(family, baseline, condition, "judge_error")
+            rows.append(
+                {**dict(zip(FAMILY, key, strict=True)), "condition": condition, "baseline": baseline,
+                 **paired(pairs["task_id"].to_numpy(), pairs["baseline"].to_numpy(),
+                          pairs["variant"].to_numpy(), rng, resamples)}
+            )  # fmt: skip
+    return _with_holm(pd.DataFrame(rows), FAMILY)
 
 
 def fidelity_deltas(judged: pd.DataFrame, rng: np.random.Generator, resamples: int) -> pd.DataFrame:
