@@ -205,6 +205,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             sampling=settings.user.sampling.model_dump(),
             framing=settings.user.framing,
         ),
+        "identity_tools": sorted(domain.identity_tools),
         "gpus": settings.model.get("gpus", 0),
         "prices": {
             "agent": preset_prices(settings.model),

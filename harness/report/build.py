@@ -24,6 +24,8 @@ from harness.report.contrasts import (
 from harness.report.cost import cost_section, cost_table
 from harness.report.design import FRAMING, KINDS, PRIMARY, VS_CONTROL, Contrast, model_refusals, plan
 from harness.report.dose import dose_tables
+from harness.report.fidelity import fidelity_bounds, fidelity_outcome_table, fidelity_rates
+from harness.report.fidelity_section import fidelity_section
 from harness.report.judge_sections import judge_results
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
@@ -179,6 +181,9 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         "failure_examples": failure_examples(conversations, [c for c in contrasts if c not in refused]),
         "conditional_logit": model,
         "cost": cost_table(sweep_dir),
+        "fidelity_rates": fidelity_rates(conversations),
+        "fidelity_deltas": fidelity_outcome_table(conversations, contrasts, refused, rng, options),
+        "fidelity_bounds": fidelity_bounds(conversations, contrasts, refused, rng, options),
     }
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
@@ -322,6 +327,7 @@ def _sections(
             "successes (Holm-adjusted p). bounds_flag names a disagreement in sign or significance.",
             _columns(deltas, BOUNDS),
         ),
+        fidelity_section(tables),
         Section(
             "Without no-op tasks",
             f"Tasks with no write action and no required output pass when the agent does nothing. {noop_note}.",
