@@ -16,7 +16,6 @@ from typing import Any, Protocol, runtime_checkable
 from harness.backends.base import ChatModel
 from harness.episode.types import Action, Message, Role, ToolSchema
 
-
 IDENTITY_TOOLS: dict[str, frozenset[str]] = {
     "airline": frozenset({"get_user_details"}),
     "telecom": frozenset({"get_customer_by_phone", "get_customer_by_id", "get_customer_by_name"}),

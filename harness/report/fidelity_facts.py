@@ -96,7 +96,7 @@ def _values(kind: str, text: str) -> set[str]:
 def _goal_met(record: dict[str, Any]) -> bool | None:
     """Whether the final database matched the goal: τ-bench's `r_actions`, τ²'s `db_check`, else from a reward of 1."""
     info = record.get("reward_info") or {}
-    inner = info.get("info") if isinstance(info.get("info"), dict) else {}
+    inner: dict[str, Any] = info["info"] if isinstance(info.get("info"), dict) else {}
     if "r_actions" in inner:
         return bool(inner["r_actions"])
     db_check = info.get("db_check")
