@@ -22,6 +22,7 @@ from harness.report.planning import (
     pilot_variance,
     plan_table,
     trials_for,
+    unit_cost,
 )
 from harness.report.stats import ALPHA, MIN_TASKS_TEST
 
