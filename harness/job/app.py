@@ -23,10 +23,11 @@ from harness.episode.user import simulator_identity
 from harness.episode.variants import Variant
 from harness.errors import ConfigError, HarnessError, validated
 from harness.job.cost import cost_line, preset_prices
-from harness.job.guards import refuse_bad_path_names, refuse_credentials
+from harness.job.guards import refuse_bad_path_names, refuse_credentials, refuse_own_user
 from harness.job.observers import JobObserver, ProgressBar
 from harness.job.retry import RetryPolicy, describe_missing
 from harness.job.runner import Job, UserSettings, run_job
+from harness.tracking.run_facts import engine_facts
 from harness.tracking.wandb_logger import wandb_observers
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class UserConfig(_Strict):
     """Text around the variant's persona; `{persona}` is its only field, so variants differ only there."""
     sampling: SamplingSettings = SamplingSettings(temperature=1.0, top_p=1.0, max_tokens=512)
     backend: dict[str, Any] | None = None
+    same_as_agent: bool = True
+    """Whether the agent's own backend may play the user when `backend` is null. The study sweeps set it
+    false, so they refuse to start without one named simulated user unless `user.same_as_agent=true`."""
 
     @field_validator("framing")
     @classmethod
@@ -160,6 +164,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     assert isinstance(container, dict)
     refuse_credentials(container)  # ConfigGuard did, for the command line; this covers every job of a sweep
     refuse_bad_path_names(container)
+    refuse_own_user(container)
     settings = settings_from(cfg)
     domain: Domain = build(settings.env.domain)
     variant = Variant.from_config(settings.variant)
@@ -182,6 +187,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         "intensity": variant.recorded_intensity,
     }
     fingerprint["backend"] = _without(fingerprint["backend"], OPERATIONAL_ENGINE_KEYS)
+    fingerprint["user"] = {k: v for k, v in fingerprint["user"].items() if k != "same_as_agent"}  # a guard only
     if fingerprint["user"].get("backend"):
         user_backend_config = _without(fingerprint["user"]["backend"], OPERATIONAL_ENGINE_KEYS)
         fingerprint["user"] = {**fingerprint["user"], "backend": user_backend_config}
@@ -206,6 +212,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             framing=settings.user.framing,
         ),
         "identity_tools": sorted(domain.identity_tools),
+        "engine": engine_facts(backend.name),
         "gpus": settings.model.get("gpus", 0),
         "prices": {
             "agent": preset_prices(settings.model),

@@ -129,6 +129,7 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         if agent_texts
         else float("nan"),
         "duration_s": record.get("duration_s", float("nan")),
+        "started_at": record.get("started_at", float("nan")),
         "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
         **fidelity(record).as_row(),

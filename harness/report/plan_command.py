@@ -140,7 +140,8 @@ def _inputs(args: argparse.Namespace) -> tuple[Variance, int, int, int, UnitCost
     if conversations is None or args.mean_success is not None:
         if args.mean_success is None:
             raise ReportError("no pilot sweep: give --mean-success (and --task-sd) to plan from assumptions")
-        variance = assumed_variance(args.mean_success, args.task_sd, args.tasks or 115)
+        pilot_tasks = int(conversations.groupby("env")["task_id"].nunique().max()) if conversations is not None else 115
+        variance = assumed_variance(args.mean_success, args.task_sd, args.tasks or pilot_tasks)
     else:
         found = pilot_variance(conversations)
         if found is None:
