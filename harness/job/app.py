@@ -187,7 +187,9 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         "intensity": variant.recorded_intensity,
     }
     fingerprint["backend"] = _without(fingerprint["backend"], OPERATIONAL_ENGINE_KEYS)
-    fingerprint["user"] = {k: v for k, v in fingerprint["user"].items() if k != "same_as_agent"}  # a guard only
+    fingerprint["user"] = {
+        k: v for k, v in fingerprint["user"].items() if k != "same_as_agent"
+    }  # a guard only
     if fingerprint["user"].get("backend"):
         user_backend_config = _without(fingerprint["user"]["backend"], OPERATIONAL_ENGINE_KEYS)
         fingerprint["user"] = {**fingerprint["user"], "backend": user_backend_config}
@@ -227,6 +229,13 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             settings.user.sampling.build(),
         ),
         **({"judge": judge_backend.name} if judge_backend else {}),
+        "nl_judge": "env.judge"
+        if judge_backend
+        else "user.backend"
+        if user_backend
+        else "agent (plumbing check)"
+        if backend.plumbing_check
+        else None,
     }
     return Job(
         domain=domain,

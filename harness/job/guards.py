@@ -184,7 +184,7 @@ def check_command_line(argv: list[str]) -> None:
                 raise error
 
 
-def refuse_own_user(config: dict[str, Any]) -> None:
+def refuse_own_user(config: Mapping[Any, Any]) -> None:
     """A study (`user.same_as_agent: false`) must name one simulated user unless the backend is a plumbing check."""
     user = config.get("user") or {}
     if user.get("same_as_agent", True) or user.get("backend"):

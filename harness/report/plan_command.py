@@ -140,7 +140,9 @@ def _inputs(args: argparse.Namespace) -> tuple[Variance, int, int, int, UnitCost
     if conversations is None or args.mean_success is not None:
         if args.mean_success is None:
             raise ReportError("no pilot sweep: give --mean-success (and --task-sd) to plan from assumptions")
-        pilot_tasks = int(conversations.groupby("env")["task_id"].nunique().max()) if conversations is not None else 115
+        pilot_tasks = (
+            int(conversations.groupby("env")["task_id"].nunique().max()) if conversations is not None else 115
+        )
         variance = assumed_variance(args.mean_success, args.task_sd, args.tasks or pilot_tasks)
     else:
         found = pilot_variance(conversations)

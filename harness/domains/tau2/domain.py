@@ -285,7 +285,14 @@ class Tau2Domain:
         ):
             assertions = list(criteria.nl_assertions)
             if judge is None:
-                return Outcome(0.0, None, judge_error="no judge backend for this task's NL assertions")
+                return Outcome(
+                    0.0,
+                    None,
+                    judge_error=(
+                        "no judge for this task's NL assertions: set env.judge (or a user.backend); "
+                        "the agent's own model never grades itself"
+                    ),
+                )
             try:
                 reply = await judge.chat(judge_prompt(trajectory, assertions), None, JUDGE_SAMPLING)
                 call = {
