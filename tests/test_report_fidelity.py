@@ -148,3 +148,29 @@ def test_fidelity_outcomes_and_worst_case_bounds() -> None:
     # the unfaithful half filled as failures (worst low) and as successes (worst high)
     assert bounds["delta_worst_low"] == -0.5 and bounds["delta_worst_high"] == 0.0
     assert bounds["reading"].startswith("not robust to fidelity failures")
+
+
+def test_independence_marks_own_user_engines_and_api_timing() -> None:
+    from harness.report.independence import independence_table
+
+    rows = []
+    for condition, job, start in (("neutral", "n", 0.0), ("anger", "a", 1000.0)):
+        for task in range(3):
+            rows.append(
+                {"model": "m", "env": "retail", "split": "test", "condition": condition, "job": job,
+                 "task_id": task, "trial": 0, "started_at": start + task, "duration_s": 5.0}
+            )  # fmt: skip
+    conversations = pd.DataFrame(rows)
+    contrast = Contrast("primary", "m", "retail", "test", "anger", "neutral")
+    own = {"model": "m", "backend": "openai", "user_simulator": {"model": "m", "backend": "openai"}}
+    table = independence_table(conversations, [contrast], {"n": own, "a": own}).iloc[0]
+    assert table["user_is_agent_model"] and not table["arms_overlap_in_time"]
+    assert "agent's own model" in table["warning"] and "overlapping times" in table["warning"]
+    other = {"model": "m", "backend": "vllm", "user_simulator": {"model": "gpt-4o", "backend": "openai"}}
+    engines = {
+        "n": {**other, "engine": {"vllm_version": "0.32.0", "gpu": "1 x H100"}},
+        "a": {**other, "engine": {"vllm_version": "0.32.0", "gpu": "1 x A100"}},
+    }
+    table = independence_table(conversations, [contrast], engines).iloc[0]
+    assert not table["user_is_agent_model"]
+    assert table["warning"] == "arms served on different GPU types (1 x A100, 1 x H100)"

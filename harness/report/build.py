@@ -26,6 +26,7 @@ from harness.report.design import FRAMING, KINDS, PRIMARY, VS_CONTROL, Contrast,
 from harness.report.dose import dose_tables
 from harness.report.fidelity import fidelity_bounds, fidelity_outcome_table, fidelity_rates
 from harness.report.fidelity_section import fidelity_section
+from harness.report.independence import independence_lines, independence_table, job_infos, nl_assertion_tasks
 from harness.report.judge_sections import judge_results
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
@@ -181,6 +182,8 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         "failure_examples": failure_examples(conversations, [c for c in contrasts if c not in refused]),
         "conditional_logit": model,
         "cost": cost_table(sweep_dir),
+        "independence": independence_table(conversations, contrasts, job_infos(sweep_dir)),
+        "nl_assertion_tasks": nl_assertion_tasks(conversations),
         "fidelity_rates": fidelity_rates(conversations),
         "fidelity_deltas": fidelity_outcome_table(conversations, contrasts, refused, rng, options),
         "fidelity_bounds": fidelity_bounds(conversations, contrasts, refused, rng, options),
@@ -192,6 +195,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         *missing,
         *_refusal_lines(deltas),
         *model_refusals(conversations, sweep.settings, settings.allow_differing),
+        *independence_lines(tables["independence"]),
     ]
     if settings.allow_differing:
         notes.append(
@@ -286,7 +290,26 @@ def _sections(
     )
     return [
         _job_section(sweep),
-        Section("Comparability and missing contrasts", comparability),
+        Section(
+            "Comparability and missing contrasts",
+            comparability,
+            subsections=[
+                Section(
+                    "Simulated user, engine and timing per contrast",
+                    "Who played the user (marked when it is the agent's own model), the vLLM versions and GPU "
+                    "types of the arms' jobs where recorded (`job.json` info.engine), and, on an API backend, "
+                    "whether the arms ran at overlapping times.",
+                    tables["independence"] if not tables["independence"].empty else None,
+                ),
+                Section(
+                    "Tasks scored on NL assertions (τ²)",
+                    "Their reward rests on an LLM judge's verdicts (`nl_judge` in job.json says which backend).",
+                    tables["nl_assertion_tasks"],
+                )
+                if not tables["nl_assertion_tasks"].empty
+                else Section("Tasks scored on NL assertions (τ²)", "None in this sweep."),
+            ],
+        ),
         Section(
             "Success per variant",
             "Per (model, env, split, variant). success CI: percentile bootstrap over tasks. unscored_rate: "

@@ -13,6 +13,7 @@ from harness.errors import HarnessError
 from harness.job.metrics import is_success
 from harness.job.retry import describe_missing
 from harness.report.fidelity_facts import fidelity
+from harness.report.independence import nl_assertion_scored
 from harness.store import (
     CONVERSATIONS,
     ERROR_FILE,
@@ -132,6 +133,7 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "started_at": record.get("started_at", float("nan")),
         "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
+        "nl_assertion_scored": nl_assertion_scored(record),
         **fidelity(record).as_row(),
     }
 
