@@ -190,52 +190,85 @@ def _conversations(
 
 
 def bounds_tests(tally: Tally, sweeps: int, tasks: int, trials: int, rng: np.random.Generator) -> None:
-    """No true effect; the arm loses conversations to user_error, as in a careless exclusion rule."""
+    """Arms losing conversations to user_error, through the report's own contrast table and verdict.
+
+    The truth is the delta had every conversation been scored: 0, or the simulated effect. Each
+    loss rule is (share of failures lost, share of successes lost) per arm.
+    """
     contrast = [Contrast(PRIMARY, "m", "retail", "test", "anger", "neutral")]
     options = Options(resamples=1000, permutations=2000)
+    Loss = tuple[float, float]
 
     def one(
-        fail_loss: float, success_loss: float, base_loss: float
+        arm_loss: Loss, base_loss: Loss, shift: float = 0.0
     ) -> Callable[[np.random.Generator], dict[str, Any]]:
         def run(rng: np.random.Generator) -> dict[str, Any]:
             logits = rng.normal(MU, SD, tasks)
-            base, variant = arm(rng, logits, trials), arm(rng, logits, trials)
-            lost = rng.uniform(size=variant.shape) < np.where(variant == 1, success_loss, fail_loss)
-            base_lost = rng.uniform(size=base.shape) < base_loss
-            table = contrast_table(_conversations(base, variant, base_lost, lost), contrast, {}, rng, options)
-            return table.iloc[0].to_dict()
+            base, variant = arm(rng, logits, trials), arm(rng, logits, trials, shift)
+
+            def lose(outcomes: np.ndarray, loss: Loss) -> np.ndarray:
+                return rng.uniform(size=outcomes.shape) < np.where(outcomes == 1, loss[1], loss[0])
+
+            conversations = _conversations(base, variant, lose(base, base_loss), lose(variant, arm_loss))
+            table = contrast_table(conversations, contrast, {}, rng, options)
+            return {**table.iloc[0].to_dict(), "full_delta": float((variant - base).mean())}
 
         return run
 
-    differential = repeat(sweeps, one(0.15, 0.02, 0.0), rng)
-    even = repeat(sweeps, one(0.05, 0.05, 0.05), rng)
     significant = "significant after Holm"
-    tally.add(
-        "differential user_error (15% of failures, 2% of successes): scored-pairs p < .05",
-        [r["p_value"] < ALPHA for r in differential],
-        "(the trap)",
-    )
-    tally.add(
-        "  ... reported significant by the report's verdict",
-        [significant in str(r["verdict"]) for r in differential],
-        "≤ 5",
-    )
-    tally.add("  ... flagged by the bounds", [bool(r["bounds_flag"]) for r in differential], "(information)")
-    tally.add(
-        "  ... unscored-rate difference detected (p < .05)",
-        [r["unscored_p"] < ALPHA for r in differential],
-        "(power)",
-    )
-    tally.add(
-        "5% user_error in both arms: reported significant (verdict)",
-        [significant in str(r["verdict"]) for r in even],
-        "3-7 (≤ 5)",
-    )
-    tally.add(
-        "5% user_error in both arms: unscored-rate test false positives",
-        [r["unscored_p"] < ALPHA for r in even],
-        "3-7",
-    )
+    truth = true_delta(EFFECT)
+    scenarios = [
+        ("differential: arm loses 15% of failures, 2% of successes", one((0.15, 0.02), (0, 0)), 0.0),
+        ("one arm only: arm loses 20% of its failures", one((0.2, 0.0), (0, 0)), 0.0),
+        ("opposite: baseline loses 20% of successes, arm 20% of failures", one((0.2, 0), (0, 0.2)), 0.0),
+        ("5% user_error in both arms at random", one((0.05, 0.05), (0.05, 0.05)), 0.0),
+        (
+            f"effect {100 * truth:+.1f} pts, 5% user_error at random",
+            one((0.05, 0.05), (0.05, 0.05), EFFECT),
+            truth,
+        ),
+    ]
+    for name, scenario, target in scenarios:
+        rows = repeat(sweeps, scenario, rng)
+        print(f"  {name}", flush=True)
+        if target == 0.0:
+            tally.add(
+                "  ... scored pairs alone: p < .05 (the trap)", [r["p_value"] < ALPHA for r in rows], "(trap)"
+            )
+            tally.add(
+                "  ... the report claims an effect (verdict significant)",
+                [significant in str(r["verdict"]) for r in rows],
+                "≤ 5",
+            )
+        else:
+            tally.add(
+                "  ... the report claims the effect (power)",
+                [significant in str(r["verdict"]) for r in rows],
+                "-",
+            )
+        if "at random" in name:
+            tally.add(
+                "  ... scored-pairs 95% CI covers the true delta (losses at random: identified)",
+                [r["ci_low"] <= target <= r["ci_high"] for r in rows],
+                "92-98",
+            )
+        tally.add(
+            "  ... worst-case 95% interval covers the true delta",
+            [r["worst_ci_low"] <= target <= r["worst_ci_high"] for r in rows],
+            "≥ 95 (a bound: conservative)",
+        )
+        tally.add(
+            "  ... worst-case interval covers the full-data delta of the sweep",
+            [r["worst_ci_low"] <= r["full_delta"] <= r["worst_ci_high"] for r in rows],
+            "≥ 95",
+        )
+        tally.add(
+            "  ... same-direction imputations (old bounds) disagree",
+            [bool(r["bounds_flag"]) for r in rows],
+            "(information)",
+        )
+        width = 100 * np.mean([r["worst_ci_high"] - r["worst_ci_low"] for r in rows])
+        print(f"    worst-case interval: {width:.1f} points wide on average", flush=True)
 
 
 def dose_and_mood_tests(tally: Tally, sweeps: int, tasks: int, trials: int, rng: np.random.Generator) -> None:

@@ -27,12 +27,13 @@ from harness.job.guards import refuse_bad_path_names, refuse_credentials, refuse
 from harness.job.observers import JobObserver, ProgressBar
 from harness.job.retry import RetryPolicy, describe_missing
 from harness.job.runner import Job, UserSettings, run_job
+from harness.job.study import Study, study_from
 from harness.tracking.run_facts import engine_facts
 from harness.tracking.wandb_logger import wandb_observers
 
 log = logging.getLogger(__name__)
 
-OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry")
+OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry", "study")
 """Config keys that change how a job runs but not what its results mean."""
 OPERATIONAL_ENGINE_KEYS = (
     "job_concurrency",
@@ -124,6 +125,13 @@ class Settings(_Strict):
     agent: dict[str, SamplingSettings]
     wandb: dict[str, Any] = {}
     retry: RetryConfig = RetryConfig.model_validate({})
+    study: Study = Study.default()
+    """The declared estimand (`harness.job.study`); the report reads it from job.json."""
+
+    @field_validator("study", mode="before")
+    @classmethod
+    def _declared_study(cls, value: Any) -> Any:
+        return value if isinstance(value, Study) else study_from(value)
 
 
 def settings_from(cfg: DictConfig) -> Settings:
@@ -259,6 +267,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         fingerprint=fingerprint,
         info=info,
         retry=settings.retry.build(),
+        study=settings.study.model_dump() if settings.study.declared else None,
         observers=[
             ProgressBar(settings.progress),
             *wandb_observers(settings.wandb, container, output_dir, info),

@@ -73,6 +73,8 @@ class Job:
     info: dict[str, Any] = field(default_factory=dict)
     observers: Sequence[JobObserver] = ()
     retry: RetryPolicy = RetryPolicy()
+    study: dict[str, Any] | None = None
+    """The sweep's declared estimand (`harness.job.study.Study`), None when it declares none."""
 
 
 def _check_same_job(job: Job) -> None:
@@ -92,7 +94,14 @@ def _check_same_job(job: Job) -> None:
             )
     job.output_dir.mkdir(parents=True, exist_ok=True)
     write_json(
-        path, {"fingerprint": job.fingerprint, "info": job.info, "tasks": job.task_ids, "trials": job.trials}
+        path,
+        {
+            "fingerprint": job.fingerprint,
+            "info": job.info,
+            "tasks": job.task_ids,
+            "trials": job.trials,
+            "study": job.study,
+        },
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.job.study import Study
 from harness.report import figures
 from harness.report.affect import manipulation_check, score_user_turns
 from harness.report.contrasts import (
@@ -19,11 +20,13 @@ from harness.report.contrasts import (
     pass_k_table,
     pooled_table,
     termination_table,
+    verdict,
     without_noop,
 )
 from harness.report.cost import cost_section, cost_table
 from harness.report.design import FRAMING, KINDS, PRIMARY, VS_CONTROL, Contrast, model_refusals, plan
 from harness.report.dose import dose_tables
+from harness.report.estimand import declaration_line, label_sections, named_holm, primary_rows, study_of
 from harness.report.fidelity import fidelity_bounds, fidelity_outcome_table, fidelity_rates
 from harness.report.fidelity_section import fidelity_section
 from harness.report.independence import independence_lines, independence_table, job_infos, nl_assertion_tasks
@@ -65,15 +68,17 @@ METHOD = f"""Success is reward 1 on a scored conversation. Conversations that en
 
 Each arm is compared with its baseline on the pairs of conversations that share (run seed, task, trial): seeds are identical across variants. The primary contrast is emotion − neutral (neutral has the same framing block as the emotions, with a calm persona); neutral − control is the framing's effect; emotion − control both together. delta = arm − baseline over the pairs scored on both sides. CI: 95% percentile bootstrap over tasks (all trials of a task move together). p: two-sided sign-flip permutation test on each task's summed difference (exact up to 12 differing tasks). p_holm: Holm's correction across every contrast of the same kind in the sweep (every env × emotion × intensity of a model for the primary one). sim_ci: simultaneous intervals, each a percentile bootstrap at level 1 − 0.05/m, m being the number of contrasts in the Holm family (Bonferroni): an interval that excludes 0 implies a Holm rejection, not conversely. mde: the smallest true difference the test detects with 80% power at α = 0.05, from the spread of the per-task differences; mde_adjusted the same at α/m. A result that is not significant after Holm reads "inconclusive at this size (MDE x points)" with the adjusted MDE: it is not evidence of no effect.
 
-Bounds: delta recounted over every pair with the unscored conversations as failures (if_failure) and as successes (if_success), each with its own Holm-adjusted test; a comparison whose bounds disagree in sign or in significance is flagged, and a flagged comparison is never called significant. Fewer than {MIN_TASKS_TEST} tasks give no test and fewer than {MIN_TASKS_CI} no interval ("n/a" with the reason in note)."""
+Worst-case bounds for unscored conversations (Manski): delta recounted over every pair with the arm's unscored conversations as failures and the baseline's as successes (worst_low, the lowest delta the data allow), then the reverse (worst_high), each with its bootstrap interval (simultaneous, like sim_ci); worst_ci_low..worst_ci_high spans both. They assume nothing about why a conversation went unscored. A comparison with unscored conversations is called significant only when p_holm < 0.05 and that whole worst-case interval excludes 0; otherwise it reads "not robust to unscored conversations (worst case a to b)". The same-direction imputations (every unscored conversation a failure, if_failure, then a success, if_success) are a sensitivity that assumes both arms lose alike; bounds_flag names their disagreement in sign or significance. Fewer than {MIN_TASKS_TEST} tasks give no test and fewer than {MIN_TASKS_CI} no interval ("n/a" with the reason in note)."""
 
 HEADLINE = [
     "model", "env", "split", "contrast", "tasks", "pairs", "baseline_rate", "variant_rate", "delta",
-    "ci_low", "ci_high", "sim_ci_low", "sim_ci_high", "p_value", "p_holm", "mde", "mde_adjusted", "verdict",
+    "ci_low", "ci_high", "sim_ci_low", "sim_ci_high", "worst_ci_low", "worst_ci_high", "p_value", "p_holm",
+    "mde", "mde_adjusted", "verdict",
 ]  # fmt: skip
 BOUNDS = [
     "model", "env", "split", "contrast", "all_pairs", "baseline_unscored", "variant_unscored", "unscored_delta",
-    "unscored_ci_low", "unscored_ci_high", "unscored_p", "delta", "delta_if_failure", "p_holm_if_failure",
+    "unscored_ci_low", "unscored_ci_high", "unscored_p", "delta", "worst_low", "worst_low_ci_low",
+    "worst_low_ci_high", "worst_high", "worst_high_ci_low", "worst_high_ci_high", "delta_if_failure", "p_holm_if_failure",
     "delta_if_success", "p_holm_if_success", "bounds_flag",
 ]  # fmt: skip
 
@@ -151,6 +156,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     options = Options(settings.resamples, settings.permutations)
     conversations = sweep.conversations
 
+    study = study_of(sweep_dir)
     contrasts, missing = plan(conversations)
     deltas = contrast_table(conversations, contrasts, sweep.settings, rng, options, settings.allow_differing)
     refused = _refused(contrasts, deltas)
@@ -166,21 +172,28 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     summary = cell_summary(conversations, rng, settings.resamples)
     manipulation = manipulation_check(score_user_turns(sweep.user_turns))
     model = model_table(conversations, contrasts, refused) if settings.model else pd.DataFrame()
+    pooled = pooled_table(conversations, contrasts, refused, rng, options)
+    primary = primary_rows(deltas if study.scope == "per_env" else pooled, study, verdict)
     tables = {
+        "primary": primary,
         "jobs": job_states(sweep.jobs),
         "summary": summary,
         "deltas": deltas,
-        "deltas_pooled": pooled_table(conversations, contrasts, refused, rng, options),
+        "deltas_pooled": pooled,
         "deltas_without_noop": deltas_without_noop,
         "dose_response": dose_points,
         "dose_trend": dose_trends,
         "instruction_mood": mood_interaction_table(conversations, contrasts, refused, rng, options),
         "pass_k_deltas": pass_k_table(conversations, contrasts, refused, rng, options),
         "terminations": termination_rates(conversations),
-        "termination_deltas": termination_table(conversations, contrasts, refused, rng, options),
+        "termination_deltas": named_holm(
+            termination_table(conversations, contrasts, refused, rng, options),
+            "termination changes",
+            ["model", "kind"],
+        ),
         "manipulation_check": manipulation,
         "failure_examples": failure_examples(conversations, [c for c in contrasts if c not in refused]),
-        "conditional_logit": model,
+        "conditional_logit": named_holm(model, "conditional logit", ["model", "kind"]),
         "cost": cost_table(sweep_dir),
         "independence": independence_table(conversations, contrasts, job_infos(sweep_dir)),
         "nl_assertion_tasks": nl_assertion_tasks(conversations),
@@ -228,6 +241,8 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     sections = _sections(sweep, tables, figure_paths, notes, noop_note, settings)
     judged = judge_results(sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples)
     sections[-1:-1] = judged.sections
+    sections.insert(0, _declared_section(study, tables["primary"], tables["deltas"]))
+    label_sections(sections, {DECLARED}, {"Jobs", "Settings"})
     tables.update(judged.tables)
     for name, table in judged.tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
@@ -239,6 +254,27 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     return Report(
         out, markdown, page, tables, test_backends, [*figure_paths.values(), *judged.figures], notes
     )
+
+
+DECLARED = "Declared estimand: the primary results"
+
+
+def _declared_section(study: Study, primary: pd.DataFrame, deltas: pd.DataFrame) -> Section:
+    text = declaration_line(study)
+    if primary.empty:
+        text += (
+            " The sweep has no comparable contrast of that kind and family"
+            + (" (pooled needs the contrast in two envs)" if study.scope == "pooled" else "")
+            + ": every table below is exploratory."
+        )
+    else:
+        text += (
+            f" Holm over these {len(primary)} contrasts alone (holm_family). "
+            "Every other table is exploratory (not in the declared family), with its own named Holm family "
+            "where it prints p-values."
+        )
+    columns = ["model", "env", "envs", "split", "contrast", *HEADLINE[4:], "holm_family"]
+    return Section(DECLARED, text, _columns(primary, columns) if not primary.empty else None)
 
 
 def _refused(contrasts: list[Contrast], deltas: pd.DataFrame) -> set[Contrast]:
@@ -319,8 +355,9 @@ def _sections(
             figure_paths["success"],
         ),
         Section(
-            f"Primary: {KINDS[PRIMARY]}",
-            METHOD,
+            f"Every contrast: {KINDS[PRIMARY]}",
+            "Holm within each kind over every contrast the sweep has, the declared family or not.\n\n"
+            + METHOD,
             _headline(deltas, PRIMARY),
             figure_paths.get("contrasts"),
             subsections=[
@@ -346,8 +383,10 @@ def _sections(
         Section(
             "Unscored conversations: rates, their difference and the bounds",
             "Per contrast over every pair present in both arms: the share unscored in each arm, its paired "
-            "difference (95% CI, sign-flip p), and delta recounted with the unscored as failures and as "
-            "successes (Holm-adjusted p). bounds_flag names a disagreement in sign or significance.",
+            "difference (95% CI, sign-flip p); the worst-case bounds (worst_low: the arm's unscored as failures, "
+            "the baseline's as successes; worst_high: the reverse), each with its interval; and, as a "
+            "sensitivity that assumes both arms lose alike, delta with every unscored conversation a failure "
+            "and a success (Holm-adjusted p). bounds_flag names their disagreement in sign or significance.",
             _columns(deltas, BOUNDS),
         ),
         fidelity_section(tables),
@@ -387,7 +426,11 @@ def _sections(
                 Section(
                     "Paired pass^k differences",
                     "Over the tasks whose every trial is scored in both arms only (tasks_left_out are not), "
-                    "so an arm cannot gain by losing its hard tasks to unscored endings. CI: bootstrap over tasks.",
+                    "so an arm cannot gain by losing its hard tasks to unscored endings. CI: bootstrap over tasks. "
+                    "Over every task with all trials present in both arms: worst_low..worst_high cross-impute the "
+                    "unscored (arm's as failures and baseline's as successes, then the reverse), each with its "
+                    "interval (worst_ci_low..worst_ci_high spans both); delta_if_failure/_if_success impute "
+                    "both arms alike (a sensitivity).",
                     tables["pass_k_deltas"],
                 )
             ],

@@ -1,9 +1,12 @@
 """Paired contrasts between arms: the headline table with its bounds, Holm and verdicts, and the tables built on the same pairs.
 
 Every row compares one arm with its baseline on the pairs of conversations that share
-(run seed, task, trial). The headline delta uses the pairs scored on both sides; the bounds
-recount every pair with the unscored conversations as failures, then as successes, so an arm
-that loses conversations to the user simulator cannot look better or worse by that alone.
+(run seed, task, trial). The headline delta uses the pairs scored on both sides. The worst-case (Manski) bounds
+recount every pair with the unscored conversations cross-imputed: the arm's as failures and the
+baseline's as successes (the lowest delta the data allow), then the reverse (the highest), each
+with its bootstrap interval; a verdict is significant only when the whole worst-case interval
+excludes 0. The same-direction imputations (every unscored conversation a failure, then a
+success) are kept as a sensitivity: they assume the two arms lose alike.
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ BOUND_COLUMNS = [
     "all_pairs", "baseline_unscored", "variant_unscored", "unscored_delta", "unscored_ci_low", "unscored_ci_high",
     "unscored_p", "delta_if_failure", "ci_low_if_failure", "ci_high_if_failure", "p_if_failure",
     "delta_if_success", "ci_low_if_success", "ci_high_if_success", "p_if_success",
+    "worst_low", "worst_low_ci_low", "worst_low_ci_high", "worst_high", "worst_high_ci_low",
+    "worst_high_ci_high", "worst_ci_low", "worst_ci_high",
 ]  # fmt: skip
+WORST_CASE = {"low": (0.0, 1.0), "high": (1.0, 0.0)}
+"""Cross-imputation of the unscored conversations: (arm's as, baseline's as) for each end of the bounds."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,11 @@ def verdict(row: dict[str, object]) -> str:
     flag = str(row.get("bounds_flag") or "")
     if not np.isfinite(p_holm):
         return f"n/a: {row['note']}"
+    worst_low, worst_high = float(row.get("worst_ci_low", NAN)), float(row.get("worst_ci_high", NAN))  # type: ignore[arg-type]
+    bounded = bool(row.get("any_unscored"))
+    robust = not bounded or worst_low > 0 or worst_high < 0
+    if p_holm < ALPHA and not robust:
+        return f"not robust to unscored conversations (worst case {worst_low:+.3f} to {worst_high:+.3f})"
     if p_holm < ALPHA:
         if flag:
             return (
@@ -111,7 +123,9 @@ def verdict(row: dict[str, object]) -> str:
         return f"{points(abs(delta))} {'lower' if delta < 0 else 'higher'} (significant after Holm)"
     mde = float(row["mde_adjusted"])  # type: ignore[arg-type]
     text = f"inconclusive at this size (MDE {points(mde) if math.isfinite(mde) else 'n/a'})"
-    return text + (f"; the unscored bounds disagree in {flag}" if flag else "")
+    if bounded:
+        text += f"; worst case for unscored conversations {worst_low:+.3f} to {worst_high:+.3f}"
+    return text + (f"; the same-direction imputations disagree in {flag}" if flag else "")
 
 
 def _family_sizes(prepared: list[tuple[Contrast, pd.DataFrame, str]]) -> dict[str, int]:
@@ -180,6 +194,25 @@ def contrast_table(
             }
         )
         any_unscored = bool((~pairs["scored_base"]).any() or (~pairs["scored_arm"]).any())
+        row["any_unscored"] = any_unscored
+        for end, (arm_as, base_as) in WORST_CASE.items():
+            bound = (
+                paired_delta(
+                    all_tasks,
+                    _imputed(pairs, "base", base_as),
+                    _imputed(pairs, "arm", arm_as),
+                    rng,
+                    options.resamples,
+                    options.permutations,
+                    comparisons=sizes[contrast.kind],
+                )
+                if any_unscored
+                else result
+            )
+            row[f"worst_{end}"] = bound.delta
+            row[f"worst_{end}_ci_low"] = bound.sim_ci_low
+            row[f"worst_{end}_ci_high"] = bound.sim_ci_high
+        row["worst_ci_low"], row["worst_ci_high"] = row["worst_low_ci_low"], row["worst_high_ci_high"]
         for name, value in (("failure", 0.0), ("success", 1.0)):
             if any_unscored:
                 bound = paired_delta(
@@ -300,7 +333,9 @@ def pass_k_table(
 
     Keeping only complete tasks still selects: an arm that loses its would-be failures to unscored
     endings keeps its easy tasks. So the difference is also given over every task with all trials
-    present in both arms, with the unscored counted as failures and as successes.
+    present in both arms: worst case (the arm's unscored as failures and the baseline's as
+    successes, then the reverse), each end with its bootstrap interval, and the same-direction
+    imputations (all unscored as failures, as successes) as a sensitivity.
     """
     rows = []
     for contrast, pairs in _paired(conversations, contrasts, refused):
@@ -348,6 +383,19 @@ def pass_k_table(
                 else NAN
                 for name in ("failure", "success")
             }
+            for end, arm_as, base_as in (("low", "failure", "success"), ("high", "success", "failure")):
+                worst = _pass_hat(present[f"arm_if_{arm_as}"].to_numpy(), trials, k) - _pass_hat(
+                    present[f"base_if_{base_as}"].to_numpy(), trials, k
+                )
+                bounds[f"worst_{end}"] = float(worst.mean()) if len(present) else NAN
+                interval = (NAN, NAN)
+                if len(present) >= MIN_TASKS_CI:
+                    interval = percentile_ci(
+                        bootstrap_sums(worst, np.ones(len(present)), rng, options.resamples)
+                    )
+                bounds[f"worst_{end}_ci_low"], bounds[f"worst_{end}_ci_high"] = interval
+            bounds["worst_ci_low"] = bounds["worst_low_ci_low"]
+            bounds["worst_ci_high"] = bounds["worst_high_ci_high"]
             rows.append(
                 {
                     **contrast.key(),
