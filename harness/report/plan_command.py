@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.job.study import Study
 from harness.report.cost import cost_table
-from harness.report.design import PRIMARY, plan
+from harness.report.design import plan
+from harness.report.estimand import study_of
 from harness.report.load import ReportError, load_sweep
 from harness.report.planning import (
     POWER,
@@ -24,7 +26,7 @@ from harness.report.planning import (
     trials_for,
     unit_cost,
 )
-from harness.report.stats import ALPHA, MIN_TASKS_TEST
+from harness.report.stats import MIN_TASKS_TEST
 
 
 def _counts(value: str) -> list[int]:
@@ -60,12 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--envs", type=int, default=None, help="envs in the study (default: the pilot's; 1 without one)"
     )
-    parser.add_argument("--alpha", type=float, default=ALPHA, help="the family's α (default 0.05)")
+    parser.add_argument(
+        "--alpha", type=float, default=None, help="the family's α (default: the study block's, else 0.05)"
+    )
     parser.add_argument(
         "--family-size",
         type=int,
         default=None,
-        help="contrasts in the Holm family (default: the pilot's primary contrasts)",
+        help="contrasts in the Holm family (default: the declared family's contrasts in the pilot)",
     )
     parser.add_argument(
         "--power", type=float, default=POWER, help="power the MDE is defined at (default 0.8)"
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     table = plan_table(variance, tasks, args.trials, args.alpha, family, cost, envs, args.power)
+    print(args.declaration)
     print(f"variance of the paired success difference ({variance.source}, {variance.tasks} tasks):")
     print(
         f"  between tasks (effect spread) σ_b² = {variance.between_effect:.4f}; within a task (one pair) "
@@ -157,9 +162,19 @@ def _inputs(args: argparse.Namespace) -> tuple[Variance, int, int, int, UnitCost
                 f"{args.sweep_dir}: every task has the same result on every trial (a plumbing check?): "
                 "no variance to plan from; give --mean-success and --task-sd"
             )
+    study = study_of(args.sweep_dir) if args.sweep_dir is not None else Study.default()
+    if args.alpha is None:
+        args.alpha = study.alpha
     contrasts = plan(conversations)[0] if conversations is not None else []
-    primary = [c for c in contrasts if c.kind == PRIMARY] or contrasts
-    family = args.family_size or max(len(primary), 1)
+    declared = [c for c in contrasts if c.kind == study.kind and study.in_family(c.condition.split("@")[0])]
+    if study.scope == "pooled":
+        declared = list({(c.model, c.split, c.condition): c for c in declared}.values())
+    family = args.family_size or max(len(declared), 1)
+    args.declaration = (
+        f"declared study: {study.describe()}"
+        if study.declared
+        else "no declared study: today's default family"
+    )
     tasks = args.tasks or variance.tasks
     envs = args.envs or (int(conversations["env"].nunique()) if conversations is not None else 1)
     if tasks < MIN_TASKS_TEST:
