@@ -102,6 +102,7 @@ def write_job(
     noop_tasks: Iterable[int] | None = None,
     user_simulator: dict[str, Any] | None = None,
     ending: Callable[[int, int], str] | None = None,
+    study: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Path:
     """One job of `tasks` × `trials` conversations; `ending(task, trial)` gives an unscored termination
@@ -148,7 +149,7 @@ def write_job(
         "model": {"name": model},
         "user": {"strategy": "llm", "sampling": {"temperature": simulator.get("temperature", 1.0)}},
     }
-    (job / "job.json").write_text(json.dumps({"fingerprint": fingerprint, "info": info}))
+    (job / "job.json").write_text(json.dumps({"fingerprint": fingerprint, "info": info, "study": study}))
     if finished:
         summary = {**info, **summarize(records, trials), "missing": 0}
         (job / SUMMARY).write_text(json.dumps(summary))

@@ -80,3 +80,17 @@ def test_pass_hat_k_matches_hand_computed_values() -> None:
     assert values[1] == pytest.approx((2 / 3 + 1 + 0) / 3)
     assert values[2] == pytest.approx((1 / 3 + 1 + 0) / 3)
     assert values[3] == pytest.approx((0 + 1 + 0) / 3)
+
+
+def test_the_database_is_scored_at_the_step_cap_beside_the_official_zero(tmp_path: Path) -> None:
+    run_toy_job(tmp_path, ["env.tasks=[0]", "env.max_steps=2"])
+    (record,) = read_jsonl(tmp_path / CONVERSATIONS)
+    # both tool calls of the cancellation ran, then the cap: the rule scores 0, the database is right
+    assert record["termination"] == "step_cap" and record["reward"] == 0.0
+    assert record["reward_at_cap"] == 1.0
+
+
+def test_reward_at_cap_equals_the_reward_for_every_other_ending(tmp_path: Path) -> None:
+    run_toy_job(tmp_path, ["env.trials=1"])
+    records = read_jsonl(tmp_path / CONVERSATIONS)
+    assert all(r["reward_at_cap"] == r["reward"] == 1.0 for r in records)

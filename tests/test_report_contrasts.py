@@ -79,6 +79,7 @@ def test_a_known_ten_point_effect_is_recovered_against_neutral(
     assert anger["sim_ci_low"] < anger["ci_low"]  # Bonferroni over the 5 primary contrasts
     assert anger["p_holm"] < 0.05 and anger["verdict"].endswith("points lower (significant after Holm)")
     assert pd.isna(anger["bounds_flag"])  # no unscored conversation: the bounds are the delta itself
+    assert (anger["worst_ci_low"], anger["worst_ci_high"]) == (anger["sim_ci_low"], anger["sim_ci_high"])
     low = deltas[(deltas["kind"] == "vs_control") & (deltas["condition"] == "anger@low")].iloc[0]
     assert low["verdict"] == f"{100 * -low['delta']:.1f} points lower (significant after Holm)"
     assert 0.06 < anger["mde"] < anger["mde_adjusted"] < 0.13  # about 8 points, 9-10 after Holm over 5
@@ -101,7 +102,13 @@ def test_no_effect_with_differential_user_errors_is_flagged_not_significant(
     assert anxiety["delta_if_failure"] < 0.02 < 0.1 < anxiety["delta_if_success"]
     assert anxiety["p_holm_if_failure"] > 0.05 > anxiety["p_holm_if_success"]
     assert "significance" in anxiety["bounds_flag"]
-    assert anxiety["verdict"].startswith("not robust: significant on scored pairs, but the bounds")
+    # the worst case (its unscored as failures, neutral's as successes) spans 0: no claim
+    assert anxiety["worst_low"] <= anxiety["delta_if_failure"] and anxiety["worst_ci_low"] < 0
+    assert anxiety["worst_ci_high"] >= anxiety["delta_if_success"]
+    assert anxiety["verdict"] == (
+        f"not robust to unscored conversations (worst case {anxiety['worst_ci_low']:+.3f} "
+        f"to {anxiety['worst_ci_high']:+.3f})"
+    )
     assert "significant after Holm" not in anxiety["verdict"]
     terminations = _deltas(sweep, "termination_deltas")
     user_error = terminations[
@@ -124,6 +131,17 @@ def test_pass_k_is_compared_on_tasks_complete_in_both_arms(
     assert anxiety["tasks_left_out"] == TASKS - complete.sum()
     # the complete tasks are the ones whose failures were not lost: the bounds show the selection
     assert anxiety["delta_if_failure"] < anxiety["delta"] - 0.1 and anxiety["delta_if_success"] > 0.1
+    # worst case: cross-imputed, each end with its interval, wider than the same-direction pair
+    assert (
+        anxiety["worst_low"]
+        <= anxiety["delta_if_failure"]
+        <= anxiety["delta_if_success"]
+        <= anxiety["worst_high"]
+    )
+    assert (
+        anxiety["worst_ci_low"] <= anxiety["worst_low"] and anxiety["worst_high"] <= anxiety["worst_ci_high"]
+    )
+    assert anxiety["worst_ci_low"] < 0 < anxiety["worst_ci_high"]
 
 
 def test_the_dose_response_finds_the_planted_trend(

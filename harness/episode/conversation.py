@@ -11,6 +11,7 @@ tools of its own between its messages: those calls are run on the same state and
 from __future__ import annotations
 
 import json
+import logging
 import time
 import traceback
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from harness.errors import (
     RequestRejected,
     UserSimulatorError,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ async def run_conversation(
     state = domain.new_state(spec.task_id)
     reward_info: dict[str, Any] | None = None
     reward = 0.0
+    reward_at_cap: float | None = None
 
     async def user_says(turn: UserTurn) -> str:
         """Run the user's own tool calls until it says something to the agent."""
@@ -194,6 +198,9 @@ async def run_conversation(
                     termination = Termination.USER_STOP
         if termination is None:
             termination = Termination.STEP_CAP
+            reward_at_cap = await _score_at_cap(
+                domain, spec.task_id, state, messages, replies, judge, judge_calls
+            )
         else:
             outcome = await domain.evaluate(spec.task_id, state, messages, replies, judge)
             reward, reward_info = outcome.reward, outcome.info
@@ -222,6 +229,7 @@ async def run_conversation(
         "seed": spec.seed,
         "variant": spec.variant,
         "reward": reward,
+        "reward_at_cap": reward_at_cap if termination is Termination.STEP_CAP else reward,
         "termination": str(termination),
         "scored": termination.scored,
         "error": error,
@@ -245,6 +253,28 @@ async def run_conversation(
         "actions": [{"name": a.name, "kwargs": a.kwargs} for a in actions],
         **({"user_actions": user_actions} if dual_control else {}),
     }
+
+
+async def _score_at_cap(
+    domain: Domain,
+    task_id: int,
+    state: Any,
+    messages: list[Message],
+    replies: list[str],
+    judge: ChatModel | None,
+    judge_calls: list[dict[str, Any]],
+) -> float | None:
+    """The reward the database would get had the conversation ended at the cap; None if scoring fails."""
+    try:
+        outcome = await domain.evaluate(task_id, state, messages, replies, judge)
+    except EngineDied:
+        raise
+    except Exception:  # a sensitivity only: the conversation's own ending and reward stand
+        log.warning("task %s: scoring at the step cap failed", task_id, exc_info=True)
+        return None
+    if outcome.judge_call is not None:
+        judge_calls.append(outcome.judge_call)
+    return None if outcome.judge_error is not None else outcome.reward
 
 
 def _user_tool_observation(domain: Domain, state: Any, call: ToolCall) -> str:

@@ -111,6 +111,9 @@ class ConversationRecord(JobFacts):
     """The user's emotional variant (`control`, `neutral`, `anger`, ...)."""
     reward: float
     """τ-bench's reward: 1.0 iff the final database and the required outputs match; 0 when unscored."""
+    reward_at_cap: NotRequired[float | None]
+    """The database (and outputs) scored even at the step cap, where `reward` is 0 by rule; equal to
+    `reward` for every other ending; null where the cap's scoring failed. A sensitivity, never the score."""
     termination: Termination
     """Why it ended (written as the `Termination` value, e.g. `user_stop`)."""
     scored: bool

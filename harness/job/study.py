@@ -32,7 +32,7 @@ class Study(BaseModel):
     """The primary outcome: the conversation's reward was 1 (scored conversations)."""
     scope: Literal["per_env", "pooled"] = "per_env"
     """per_env: one primary test per (model, env, split); pooled: one per model, over its envs."""
-    family: list[str] | None = None
+    family: tuple[str, ...] | None = None
     """The arms (variant names) whose primary contrasts form the Holm family; null: every emotion of the sweep."""
     alpha: float = Field(0.05, gt=0.0, lt=1.0)
     note: str | None = None
@@ -50,7 +50,7 @@ class Study(BaseModel):
 
     @field_validator("family")
     @classmethod
-    def _family_not_empty(cls, value: list[str] | None) -> list[str] | None:
+    def _family_not_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is not None and not value:
             raise ValueError(
                 "study.family is empty; list the arms (variant names) or use null for every emotion"

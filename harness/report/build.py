@@ -174,8 +174,19 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     model = model_table(conversations, contrasts, refused) if settings.model else pd.DataFrame()
     pooled = pooled_table(conversations, contrasts, refused, rng, options)
     primary = primary_rows(deltas if study.scope == "per_env" else pooled, study, verdict)
+    at_cap = conversations.assign(success=conversations["success_at_cap"])
+    primary_at_cap = primary_rows(
+        contrast_table(at_cap, contrasts, sweep.settings, rng, options, settings.allow_differing)
+        if study.scope == "per_env"
+        else pooled_table(at_cap, contrasts, refused, rng, options),
+        study,
+        verdict,
+    )
+    if not primary_at_cap.empty:
+        primary_at_cap["holm_family"] = "sensitivity: the declared family, scored at the step cap"
     tables = {
         "primary": primary,
+        "primary_at_cap": primary_at_cap,
         "jobs": job_states(sweep.jobs),
         "summary": summary,
         "deltas": deltas,
@@ -241,8 +252,8 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     sections = _sections(sweep, tables, figure_paths, notes, noop_note, settings)
     judged = judge_results(sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples)
     sections[-1:-1] = judged.sections
-    sections.insert(0, _declared_section(study, tables["primary"], tables["deltas"]))
-    label_sections(sections, {DECLARED}, {"Jobs", "Settings"})
+    sections.insert(0, _declared_section(study, tables))
+    label_sections(sections, {DECLARED}, {"Jobs", "Settings", "Cost"})
     tables.update(judged.tables)
     for name, table in judged.tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
@@ -259,7 +270,8 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
 DECLARED = "Declared estimand: the primary results"
 
 
-def _declared_section(study: Study, primary: pd.DataFrame, deltas: pd.DataFrame) -> Section:
+def _declared_section(study: Study, tables: dict[str, pd.DataFrame]) -> Section:
+    primary = tables["primary"]
     text = declaration_line(study)
     if primary.empty:
         text += (
@@ -274,7 +286,35 @@ def _declared_section(study: Study, primary: pd.DataFrame, deltas: pd.DataFrame)
             "where it prints p-values."
         )
     columns = ["model", "env", "envs", "split", "contrast", *HEADLINE[4:], "holm_family"]
-    return Section(DECLARED, text, _columns(primary, columns) if not primary.empty else None)
+    changes = tables["termination_deltas"]
+    if not changes.empty:
+        chosen = changes["termination"].isin(["step_cap", "transfer_to_human"]) & (
+            changes["kind"] == study.kind
+        )
+        changes = _columns(changes[chosen], [*TERMINATION_COLUMNS, "p_holm", "holm_family"])
+    return Section(
+        DECLARED,
+        text,
+        _columns(primary, columns) if not primary.empty else None,
+        subsections=[
+            Section(
+                "Step cap as a sensitivity: the database scored at the cap",
+                "The same declared contrasts with a conversation that reached `env.max_steps` scored on its "
+                "database and outputs at the cap (`reward_at_cap`) instead of τ-bench's 0: an arm whose "
+                "user drives the agent into the cap more often cannot gain or lose by the rule alone. "
+                "Conversations recorded before `reward_at_cap` keep their official score.",
+                _columns(tables["primary_at_cap"], columns),
+            ),
+            Section(
+                "Step-cap and transfer changes beside the headline",
+                "Paired change in how often each arm ends at the step cap or by a transfer to a human, for "
+                "the declared kind of contrast (from the termination changes below, with their Holm family).",
+                changes,
+            ),
+        ]
+        if not primary.empty
+        else [],
+    )
 
 
 def _refused(contrasts: list[Contrast], deltas: pd.DataFrame) -> set[Contrast]:

@@ -46,15 +46,16 @@ def study_of(sweep_dir: Path) -> Study:
             continue
         if job is not None and job.study:
             declared[str(job_dir.relative_to(sweep_dir))] = study_from(job.study)
-    studies = set(declared.values())
-    if len(studies) > 1:
-        first, *_ = sorted(declared)
-        other = next(name for name, study in declared.items() if study != declared[first])
+    if not declared:
+        return Study.default()
+    first, *_ = sorted(declared)
+    other = next((name for name, study in declared.items() if study != declared[first]), None)
+    if other is not None:
         raise ReportError(
             f"the jobs of {sweep_dir} declare different studies ({first} and {other}): "
             "one sweep answers one declared question; report them separately"
         )
-    return studies.pop() if studies else Study.default()
+    return declared[first]
 
 
 def declaration_line(study: Study) -> str:

@@ -74,6 +74,9 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "scored": scored,
         "success": float(is_success(record["reward"])) if scored else float("nan"),
         "reward": record["reward"],
+        "success_at_cap": float(is_success(at_cap))
+        if scored and (at_cap := record.get("reward_at_cap")) is not None
+        else (float(is_success(record["reward"])) if scored else float("nan")),
         "termination": record["termination"],
         "error": record.get("error"),
         "instruction_affect": ",".join(record.get("instruction_affect") or []),

@@ -21,6 +21,8 @@ class JobFile(BaseModel):
     tasks: list[int] | None = None
     """The task ids of the latest run (absent in jobs written by harness versions before 0.2)."""
     trials: int | None = None
+    study: dict[str, Any] | None = None
+    """The sweep's declared estimand (`harness.job.study.Study`); None: none declared."""
 
     def wanted(self) -> set[Key] | None:
         if self.tasks is None or self.trials is None:
