@@ -49,7 +49,7 @@ def test_records_hold_the_full_transcript(tmp_path: Path) -> None:
     # a terminating tool ends the episode there and it is scored
     assert records[3]["termination"] == "transfer_to_human"
     assert records[3]["messages"][-1]["role"] == "tool"
-    assert records[1]["reward_info"]["info"] == {"r_outputs": 1.0, "outputs": {"45": True}}
+    assert records[1]["reward_info"]["info"] == {"r_outputs": 1.0, "outputs": {"45": True}, "r_actions": True}
 
 
 def test_results_json_is_taubench_format_and_summary_matches(tmp_path: Path) -> None:

@@ -16,6 +16,19 @@ from typing import Any, Protocol, runtime_checkable
 from harness.backends.base import ChatModel
 from harness.episode.types import Action, Message, Role, ToolSchema
 
+IDENTITY_TOOLS: dict[str, frozenset[str]] = {
+    "airline": frozenset({"get_user_details"}),
+    "telecom": frozenset({"get_customer_by_phone", "get_customer_by_id", "get_customer_by_name"}),
+}
+"""Per domain: the agent tools whose success authenticates the user (others: `SHOP_IDENTITY_TOOLS`)."""
+SHOP_IDENTITY_TOOLS = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
+
+
+def identity_tools_for(name: str, tools_info: Sequence[ToolSchema]) -> frozenset[str]:
+    """The identity tools of domain `name` (τ² names without their `tau2_` prefix) that it has."""
+    names = {tool["function"]["name"] for tool in tools_info}
+    return IDENTITY_TOOLS.get(name.removeprefix("tau2_"), SHOP_IDENTITY_TOOLS) & names
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -42,6 +55,9 @@ class Domain(Protocol):
     """The agent's tools, as OpenAI-style schemas."""
     terminate_tools: frozenset[str]
     """Agent tools whose call ends the conversation (τ-bench's transfer to a human)."""
+    identity_tools: frozenset[str]
+    """Agent tools whose success authenticates the user (`identity_tools_for`); recorded in every
+    record, where the report's deterministic fidelity reads whether the user authenticated."""
     agent_can_stop: bool
     user_stop_tokens: tuple[str, ...]
     """Tokens in a user message that end the conversation (τ-bench: `###STOP###`; τ² adds

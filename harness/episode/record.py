@@ -98,6 +98,8 @@ class JobFacts(TypedDict, total=False):
     user_simulator: dict[str, Any]
     """Who played the user: `backend`, `model`, `strategy`, `sampling`, `framing_sha` (the
     framing text's SHA-256, 16 hex digits). Jobs compared with each other must share it."""
+    identity_tools: list[str]
+    """The domain's agent tools whose success authenticates the user (`Domain.identity_tools`)."""
     gpus: int
     """GPUs the agent model's job holds (0 for API models)."""
     prices: dict[str, dict[str, float | None] | None]

@@ -26,11 +26,12 @@ from harness.episode.user import simulator_identity
 from harness.episode.variants import Variant
 from harness.errors import ConfigError, HarnessError, validated
 from harness.job.cost import cost_line, preset_prices
-from harness.job.guards import refuse_bad_path_names, refuse_credentials
+from harness.job.guards import refuse_bad_path_names, refuse_credentials, refuse_own_user
 from harness.job.observers import JobObserver, ProgressBar
 from harness.job.retry import RetryPolicy, describe_missing
 from harness.job.runner import Job, UserSettings, run_job
 from harness.job.study import Study, study_from
+from harness.tracking.run_facts import engine_facts
 from harness.tracking.wandb_logger import wandb_observers
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ class UserConfig(_Strict):
     """Text around the variant's persona; `{persona}` is its only field, so variants differ only there."""
     sampling: SamplingSettings = SamplingSettings(temperature=1.0, top_p=1.0, max_tokens=512)
     backend: dict[str, Any] | None = None
+    same_as_agent: bool = True
+    """Whether the agent's own backend may play the user when `backend` is null. The study sweeps set it
+    false, so they refuse to start without one named simulated user unless `user.same_as_agent=true`."""
 
     @field_validator("framing")
     @classmethod
@@ -164,6 +168,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     assert isinstance(container, dict)
     refuse_credentials(container)  # ConfigGuard did, for the command line; this covers every job of a sweep
     refuse_bad_path_names(container)
+    refuse_own_user(container)
     settings = settings_from(cfg)
     domain: Domain = build(settings.env.domain)
     variant = Variant.from_config(settings.variant)
@@ -185,6 +190,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         **{k: v for k, v in fingerprint["variant"].items() if k != "order"},
         "intensity": variant.recorded_intensity,
     }
+    fingerprint["user"] = {k: v for k, v in fingerprint["user"].items() if k != "same_as_agent"}  # a guard only
     fingerprint = comparable_fingerprint(fingerprint)
     info = {
         "job_name": settings.name,
@@ -206,6 +212,8 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             sampling=settings.user.sampling.model_dump(),
             framing=settings.user.framing,
         ),
+        "identity_tools": sorted(domain.identity_tools),
+        "engine": engine_facts(backend.name),
         "gpus": settings.model.get("gpus", 0),
         "preset_defaults": preset_defaults(settings),
         "prices": {
@@ -221,6 +229,13 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             settings.user.sampling.build(),
         ),
         **({"judge": judge_backend.name} if judge_backend else {}),
+        "nl_judge": "env.judge"
+        if judge_backend
+        else "user.backend"
+        if user_backend
+        else "agent (plumbing check)"
+        if backend.plumbing_check
+        else None,
     }
     return Job(
         domain=domain,

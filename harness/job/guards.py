@@ -154,6 +154,26 @@ def check_command_line(argv: list[str]) -> None:
                 raise error
 
 
+def refuse_own_user(config: Mapping[Any, Any]) -> None:
+    """A study (`user.same_as_agent: false`) must name one simulated user unless the backend is a plumbing check."""
+    user = config.get("user") or {}
+    if user.get("same_as_agent", True) or user.get("backend"):
+        return
+    target = str((config.get("backend") or {}).get("_target_", ""))
+    try:
+        from hydra.utils import get_class
+
+        if getattr(get_class(target), "plumbing_check", False):
+            return
+    except Exception:  # an unknown target: instantiating it says so
+        return
+    raise ConfigError(
+        "user.same_as_agent=false (the study sweeps set it) and no user.backend: name one simulated user "
+        "for every agent, e.g. +user/backend=openai model@user.backend.model=gpt-4o, "
+        "or say user.same_as_agent=true to let the agent's model play its own customer"
+    )
+
+
 class ConfigGuard(Callback):
     """Refuses a composed config holding a credential or a bad directory name, and an output
     directory that cannot be written, before Hydra writes anything there."""
@@ -212,6 +232,7 @@ def _check_or_exit(config: DictConfig) -> None:
     try:
         refuse_credentials(resolved)
         refuse_bad_path_names(resolved)
+        refuse_own_user(resolved)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(ExitCode.CONFIG)

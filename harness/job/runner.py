@@ -158,8 +158,14 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
         user_backend = (
             await stack.enter_async_context(job.user_backend) if job.user_backend else agent_backend
         )
-        judge_backend = (
-            await stack.enter_async_context(job.judge_backend) if job.judge_backend else user_backend
+        # τ²'s NL assertions: env.judge, else the user's own backend; the agent's model never grades
+        # itself, except a plumbing check's (oracle, scripted), which judges every assertion as scripted.
+        judge_backend: Backend | None = (
+            await stack.enter_async_context(job.judge_backend)
+            if job.judge_backend
+            else user_backend
+            if job.user_backend or agent_backend.plumbing_check
+            else None
         )
 
         async def run_pass(keys: list[Key]) -> list[dict[str, Any]]:
@@ -215,7 +221,7 @@ async def _run_pass(
     log: ConversationLog,
     agent_backend: Backend,
     user_backend: Backend,
-    judge_backend: Backend,
+    judge_backend: Backend | None,
 ) -> list[dict[str, Any]]:
     semaphore = asyncio.Semaphore(job.concurrency)
 
@@ -248,7 +254,7 @@ async def _run_pass(
                 agent_backend.model_for("agent", spec),
                 user,
                 job.loop,
-                judge=judge_backend.model_for("judge", spec),
+                judge=judge_backend.model_for("judge", spec) if judge_backend else None,
             )
             record.update(job.info)
             await log.write(record)

@@ -27,6 +27,9 @@ from harness.report.cost import cost_section, cost_table
 from harness.report.design import FRAMING, KINDS, PRIMARY, VS_CONTROL, Contrast, model_refusals, plan
 from harness.report.dose import dose_tables
 from harness.report.estimand import declaration_line, label_sections, named_holm, primary_rows, study_of
+from harness.report.fidelity import fidelity_bounds, fidelity_outcome_table, fidelity_rates
+from harness.report.fidelity_section import fidelity_section
+from harness.report.independence import independence_lines, independence_table, job_infos, nl_assertion_tasks
 from harness.report.judge_sections import judge_results
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
@@ -203,6 +206,11 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         "failure_examples": failure_examples(conversations, [c for c in contrasts if c not in refused]),
         "conditional_logit": named_holm(model, "conditional logit", ["model", "kind"]),
         "cost": cost_table(sweep_dir),
+        "independence": independence_table(conversations, contrasts, job_infos(sweep_dir)),
+        "nl_assertion_tasks": nl_assertion_tasks(conversations),
+        "fidelity_rates": fidelity_rates(conversations),
+        "fidelity_deltas": fidelity_outcome_table(conversations, contrasts, refused, rng, options),
+        "fidelity_bounds": fidelity_bounds(conversations, contrasts, refused, rng, options),
     }
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
@@ -211,6 +219,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         *missing,
         *_refusal_lines(deltas),
         *model_refusals(conversations, sweep.settings, settings.allow_differing),
+        *independence_lines(tables["independence"]),
     ]
     if settings.allow_differing:
         notes.append(
@@ -357,7 +366,26 @@ def _sections(
     )
     return [
         _job_section(sweep),
-        Section("Comparability and missing contrasts", comparability),
+        Section(
+            "Comparability and missing contrasts",
+            comparability,
+            subsections=[
+                Section(
+                    "Simulated user, engine and timing per contrast",
+                    "Who played the user (marked when it is the agent's own model), the vLLM versions and GPU "
+                    "types of the arms' jobs where recorded (`job.json` info.engine), and, on an API backend, "
+                    "whether the arms ran at overlapping times.",
+                    tables["independence"] if not tables["independence"].empty else None,
+                ),
+                Section(
+                    "Tasks scored on NL assertions (τ²)",
+                    "Their reward rests on an LLM judge's verdicts (`nl_judge` in job.json says which backend).",
+                    tables["nl_assertion_tasks"],
+                )
+                if not tables["nl_assertion_tasks"].empty
+                else Section("Tasks scored on NL assertions (τ²)", "None in this sweep."),
+            ],
+        ),
         Section(
             "Success per variant",
             "Per (model, env, split, variant). success CI: percentile bootstrap over tasks. unscored_rate: "
@@ -401,6 +429,7 @@ def _sections(
             "and a success (Holm-adjusted p). bounds_flag names their disagreement in sign or significance.",
             _columns(deltas, BOUNDS),
         ),
+        fidelity_section(tables),
         Section(
             "Without no-op tasks",
             f"Tasks with no write action and no required output pass when the agent does nothing. {noop_note}.",

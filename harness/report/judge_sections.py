@@ -173,10 +173,12 @@ def judge_results(
                     tables["judge_fidelity_deltas"],
                 ),
                 Section(
-                    "Success deltas on fidelity-clean conversations (sensitivity)",
+                    "Success deltas on fidelity-clean conversations (exploratory, selects on an outcome)",
                     "delta: all scored pairs (the primary analysis's pairs, against the baseline); clean_delta: "
-                    "only pairs where both conversations were judged without any fidelity flag. A drop that "
-                    "vanishes here came from a simulator that stopped playing its part.",
+                    "only pairs where both conversations were judged without any fidelity flag. The flags are "
+                    "themselves affected by the emotion (and stopping partly by whether the agent failed), so "
+                    "this subset selects on an outcome of the arm: read it beside the worst-case bounds of the "
+                    "deterministic fidelity section, never instead of the primary result.",
                     tables["judge_clean_success_deltas"],
                 ),
                 Section(

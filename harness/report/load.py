@@ -11,6 +11,8 @@ import pandas as pd
 from harness.episode.types import STOP_TOKEN
 from harness.errors import HarnessError
 from harness.job.metrics import agent_texts, is_success, user_texts, words_per_turn
+from harness.report.fidelity_facts import fidelity
+from harness.report.independence import nl_assertion_scored
 from harness.store import JobDir, JobProgress, Summary, find_job_dirs, job_state
 
 
@@ -86,8 +88,11 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "user_words_per_turn": _or_nan(words_per_turn(said)),
         "agent_words_per_turn": _or_nan(words_per_turn(replied)),
         "duration_s": record.get("duration_s", float("nan")),
+        "started_at": record.get("started_at", float("nan")),
         "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
+        "nl_assertion_scored": nl_assertion_scored(record),
+        **fidelity(record).as_row(),
     }
 
 

@@ -91,3 +91,10 @@ def run_facts() -> dict[str, Any]:
         "gpu": gpu_type(),
         "python": sys.version.split()[0],
     }
+
+
+def engine_facts(backend: str) -> dict[str, Any]:
+    """What serves the agent, where the harness can know it: vLLM's version and the GPU type for `vllm`."""
+    if backend != "vllm":
+        return {"vllm_version": None, "gpu": None}
+    return {"vllm_version": module_version("vllm"), "gpu": gpu_type()}

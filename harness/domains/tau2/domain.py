@@ -32,7 +32,7 @@ from tau2.user.user_simulator import UserSimulator as Tau2UserSimulator
 from tau2.user.user_simulator_base import OUT_OF_SCOPE, STOP, TRANSFER
 
 from harness.backends.base import ChatModel
-from harness.domains.base import Outcome
+from harness.domains.base import Outcome, identity_tools_for
 from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
 from harness.episode.user import AGENT_GREETING
 from harness.errors import BackendUnavailable
@@ -174,6 +174,7 @@ class Tau2Domain:
             domain_policy=environment.get_policy(), agent_instruction=AGENT_INSTRUCTION
         )
         self.tools_info: list[ToolSchema] = [tool.openai_schema for tool in environment.get_tools()]
+        self.identity_tools = identity_tools_for(name, self.tools_info)
         self._user_tools: dict[int, list[Any] | None] = {}
         self._prompts: dict[int, str] = {}
 
@@ -287,7 +288,14 @@ class Tau2Domain:
         ):
             assertions = list(criteria.nl_assertions)
             if judge is None:
-                return Outcome(0.0, None, judge_error="no judge backend for this task's NL assertions")
+                return Outcome(
+                    0.0,
+                    None,
+                    judge_error=(
+                        "no judge for this task's NL assertions: set env.judge (or a user.backend); "
+                        "the agent's own model never grades itself"
+                    ),
+                )
             try:
                 reply = await judge.chat(judge_prompt(trajectory, assertions), None, JUDGE_SAMPLING)
                 call = {

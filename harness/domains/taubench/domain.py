@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.domains.base import Outcome
+from harness.domains.base import Outcome, identity_tools_for
 from harness.domains.taubench.cow import CowDict
 from harness.domains.taubench.datahash import DataHasher
 from harness.domains.taubench.datahash import (
@@ -55,7 +55,11 @@ class Reward:
     def as_taubench(self) -> dict[str, Any]:
         info: dict[str, Any]
         if self.outputs is not None:
-            info = {"r_outputs": 1.0 if all(self.outputs.values()) else 0.0, "outputs": self.outputs}
+            info = {
+                "r_outputs": 1.0 if all(self.outputs.values()) else 0.0,
+                "outputs": self.outputs,
+                "r_actions": self.r_actions,  # the harness's addition: the database check, kept beside the outputs
+            }
         else:
             info = {"r_actions": self.r_actions, "gt_data_hash": self.gt_data_hash}
         return {
@@ -91,6 +95,7 @@ class TauBenchDomain:
             info["function"]["name"]: tool for info, tool in zip(self.tools_info, tools, strict=True)
         }
         self.terminate_tools = frozenset(terminate_tools)
+        self.identity_tools = identity_tools_for(name, self.tools_info)
         self._data_load_func = data_load_func
         self._serialized_data: bytes | None = None
         self._base: dict[str, Any] | None = None
