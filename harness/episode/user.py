@@ -106,16 +106,25 @@ class UserSimulator:
     base_prompt: str | None = None
     """The control prompt; None builds τ-bench's from `instruction` and `strategy`."""
     tools: list[ToolSchema] | None = None
+    before_onset: Variant | None = None
+    """The persona inside the framing before the variant's onset (neutral); None: the control prompt there."""
     history: list[Message] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     turns: int = 0
 
+    def persona_at(self, turn: int) -> Variant | None:
+        """Whose persona shapes the user's `turn`-th message: the variant's, the one before its onset, or none."""
+        if self.variant.active_at(turn):
+            return self.variant
+        return None if self.variant.is_control else self.before_onset
+
     def system_prompt(self, turn: int) -> str:
+        persona = self.persona_at(turn)
         if self.base_prompt is None:
             return user_prompt(
-                self.instruction, self.strategy, self.variant, self.framing, self.variant.active_at(turn)
+                self.instruction, self.strategy, persona or self.variant, self.framing, bool(persona)
             )
-        block = variant_block(self.variant, self.framing) if self.variant.active_at(turn) else ""
+        block = variant_block(persona, self.framing) if persona else ""
         return f"{self.base_prompt}\n\n{block}" if block else self.base_prompt
 
     async def reset(self) -> UserTurn:
@@ -157,6 +166,7 @@ class UserSimulator:
                 "role": "user",
                 "turn": self.turns,
                 "affect_active": self.variant.active_at(self.turns),
+                "persona": persona.name if (persona := self.persona_at(self.turns)) else None,
                 "prompt_tokens": reply.prompt_tokens,
                 "completion_tokens": reply.completion_tokens,
                 "cached_tokens": reply.cached_tokens,
