@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from harness.domains.taubench.prompt import taubench_user_prompt
 from harness.episode.user import user_prompt
 from harness.episode.variants import INTENSITIES, Variant, variant_kinds
 from harness.job.app import build_job
@@ -24,6 +25,7 @@ TONE_ONLY = sorted(name for name, kind in KINDS.items() if kind in ("baseline", 
 EMOTIONS = sorted(name for name, kind in KINDS.items() if kind == "emotion")
 PLACEBOS = sorted(name for name, kind in KINDS.items() if kind == "placebo")
 INSTRUCTION = "You are Ada, zip 12345. You are anxious. Cancel order #W1 because you no longer need it."
+BASE = taubench_user_prompt(INSTRUCTION, "llm")
 
 FORBIDDEN = [
     r"\banswer", r"\bdirectly\b", r"over-?explain", r"misunderstand", r"threat", r"demand", r"give away",
@@ -78,8 +80,8 @@ def test_in_each_persona_set_a_prompt_differs_from_neutral_only_in_the_persona(
     arm = build_job(compose_config([*overrides, f"variant={name}"]), tmp_path / "arm")
     base = build_job(compose_config([*overrides, "variant=neutral"]), tmp_path / "base")
     assert arm.user.framing == base.user.framing
-    ours = user_prompt(INSTRUCTION, "llm", arm.variant, arm.user.framing, active=True)
-    theirs = user_prompt(INSTRUCTION, "llm", base.variant, base.user.framing, active=True)
+    ours = user_prompt(BASE, arm.variant, arm.user.framing, active=True)
+    theirs = user_prompt(BASE, base.variant, base.user.framing, active=True)
     persona, neutral = arm.variant.persona_text().strip(), base.variant.persona_text().strip()
     head, tail = ours.split(persona)
     assert theirs == f"{head}{neutral}{tail}" and persona != neutral

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from harness.domains.taubench.prompt import taubench_user_prompt
 from harness.episode.types import Sampling
-from harness.episode.user import UserSimulator, taubench_user_prompt, user_prompt, variant_block
+from harness.episode.user import UserSimulator, user_prompt, variant_block
 from harness.episode.variants import DOSE, INTENSITIES, Variant, variant_kinds, variant_order
 from harness.errors import ConfigError
 from harness.job.app import build_job
@@ -20,6 +21,7 @@ EMOTIONS = sorted(name for name, kind in KINDS.items() if kind in ("emotion", "c
 """The variants with a dose: the emotions and the cognitive variant."""
 VARIANTS = sorted(name for name, kind in KINDS.items() if kind != "control")
 INSTRUCTION = "You are Ada, zip 12345. You are anxious. Cancel order #W1 because you no longer need it."
+BASE = taubench_user_prompt(INSTRUCTION, "llm")
 
 
 def _variant(name: str, *overrides: str) -> tuple[Variant, str]:
@@ -36,7 +38,7 @@ def test_control_prompt_is_taubench_own_user_prompt(strategy: str) -> None:
     simulator = LLMUserSimulationEnv if strategy == "llm" else ReactUserSimulationEnv
     theirs = simulator.build_system_prompt(None, INSTRUCTION)  # type: ignore[arg-type]
     control, framing = _variant("control")
-    assert user_prompt(INSTRUCTION, strategy, control, framing, active=True) == theirs  # type: ignore[arg-type]
+    assert user_prompt(taubench_user_prompt(INSTRUCTION, strategy), control, framing, active=True) == theirs  # type: ignore[arg-type]
     assert taubench_user_prompt(INSTRUCTION, strategy) == theirs  # type: ignore[arg-type]
 
 
@@ -45,8 +47,8 @@ def test_control_prompt_is_taubench_own_user_prompt(strategy: str) -> None:
 def test_a_variant_prompt_is_control_plus_its_block(name: str, intensity: str) -> None:
     variant, framing = _variant(name, f"variant.intensity={intensity}")
     control, _ = _variant("control")
-    base = user_prompt(INSTRUCTION, "llm", control, framing, active=True)
-    prompt = user_prompt(INSTRUCTION, "llm", variant, framing, active=True)
+    base = user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), control, framing, active=True)
+    prompt = user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), variant, framing, active=True)
     block = variant_block(variant, framing)
     assert prompt == f"{base}\n\n{block}"
     assert variant.persona_text().strip() in block
@@ -74,8 +76,8 @@ def test_an_emotion_prompt_differs_from_neutral_only_inside_the_persona(
     emotion, framing = _variant(name, f"variant.intensity={intensity}", user)
     neutral, neutral_framing = _variant("neutral", f"variant.intensity={intensity}", user)
     assert framing == neutral_framing
-    ours = user_prompt(INSTRUCTION, strategy, emotion, framing, active=True)  # type: ignore[arg-type]
-    theirs = user_prompt(INSTRUCTION, strategy, neutral, framing, active=True)  # type: ignore[arg-type]
+    ours = user_prompt(taubench_user_prompt(INSTRUCTION, strategy), emotion, framing, active=True)  # type: ignore[arg-type]
+    theirs = user_prompt(taubench_user_prompt(INSTRUCTION, strategy), neutral, framing, active=True)  # type: ignore[arg-type]
     persona, neutral_persona = emotion.persona_text().strip(), neutral.persona_text().strip()
     assert ours.count(persona) == 1 and theirs.count(neutral_persona) == 1
     head, tail = ours.split(persona)
@@ -89,7 +91,7 @@ def test_neutral_is_one_persona_at_every_intensity_with_intensity_left_out_of_re
         neutral, framing = _variant("neutral", f"variant.intensity={level}")
         assert not neutral.is_control and not neutral.dosed and neutral.recorded_intensity is None
         assert neutral.label == "neutral"
-        prompts.add(user_prompt(INSTRUCTION, "llm", neutral, framing, active=True))
+        prompts.add(user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), neutral, framing, active=True))
     assert len(prompts) == 1
     anger, _ = _variant("anger", "variant.intensity=high")
     assert (anger.recorded_intensity, anger.label) == ("high", "anger-high")
@@ -115,9 +117,9 @@ def test_onset_after_n_turns_keeps_the_first_turns_neutral_inside_the_framing(tm
     assert [variant.active_at(turn) for turn in range(4)] == [False, False, True, True]
     assert job.before_onset is not None and job.before_onset.name == "neutral"
     neutral, _ = _variant("neutral")
-    with_neutral = user_prompt(INSTRUCTION, "llm", neutral, framing, active=True)
-    with_anger = user_prompt(INSTRUCTION, "llm", variant, framing, active=True)
-    user = UserSimulator(None, INSTRUCTION, variant, framing, Sampling(), before_onset=job.before_onset)  # type: ignore[arg-type]
+    with_neutral = user_prompt(BASE, neutral, framing, active=True)
+    with_anger = user_prompt(BASE, variant, framing, active=True)
+    user = UserSimulator(None, INSTRUCTION, variant, framing, Sampling(), BASE, before_onset=job.before_onset)  # type: ignore[arg-type]
     assert [user.system_prompt(turn) for turn in range(4)] == [with_neutral] * 2 + [with_anger] * 2
     assert [getattr(user.persona_at(turn), "name", None) for turn in range(4)] == ["neutral"] * 2 + [
         "anger"
@@ -130,7 +132,9 @@ def test_before_the_onset_persona_set_v1_keeps_the_control_prompt(tmp_path: Path
         tmp_path,
     )
     assert job.before_onset is None
-    user = UserSimulator(None, INSTRUCTION, job.variant, job.user.framing, Sampling(), before_onset=None)  # type: ignore[arg-type]
+    user = UserSimulator(
+        None, INSTRUCTION, job.variant, job.user.framing, Sampling(), BASE, before_onset=None
+    )  # type: ignore[arg-type]
     control, _ = _variant("control")
-    assert user.system_prompt(1) == user_prompt(INSTRUCTION, "llm", control, job.user.framing, active=True)
+    assert user.system_prompt(1) == user_prompt(BASE, control, job.user.framing, active=True)
     assert user.persona_at(1) is None and user.persona_at(2) is job.variant
