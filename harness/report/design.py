@@ -140,7 +140,7 @@ def plan(conversations: pd.DataFrame) -> tuple[list[Contrast], list[str]]:
             if placebos and condition in emotions:
                 placebo = _matching(condition, intensity, placebos, settings, sets)
                 contrasts.append(Contrast(VS_PLACEBO, model, env, split, condition, placebo))
-            if controls and condition in emotions:
+            if controls:
                 contrasts.append(Contrast(VS_CONTROL, model, env, split, condition, controls[0]))
         for placebo in placebos:
             if neutrals:
@@ -148,8 +148,6 @@ def plan(conversations: pd.DataFrame) -> tuple[list[Contrast], list[str]]:
                 contrasts.append(Contrast(STYLE, model, env, split, placebo, baseline))
         if controls:
             contrasts.extend(Contrast(FRAMING, model, env, split, n, controls[0]) for n in neutrals)
-        if emotions and neutrals and not placebos:
-            missing.append(f"{label}: no placebo arm, so emotion − placebo (style controlled) is missing")
         if emotions and not neutrals:
             missing.append(
                 f"{label}: no neutral arm, so the emotions' own effect (emotion − neutral) is missing"
