@@ -286,9 +286,7 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
         isolated_env = get_env(
             env, user_strategy="human", user_model="fake", task_split="test", task_index=idx
         )
-        spec = ConversationSpec(
-            env, idx, trial, 0, variant.name, isolated_env.tasks[idx], variant.scripted_opening
-        )
+        spec = ConversationSpec(env, idx, trial, 0, variant.name, isolated_env.tasks[idx], variant.opening())
         isolated_env.user = FakeUser(spec)
         agent = OracleAgent(spec)
         reset = isolated_env.reset(task_index=idx)

@@ -138,7 +138,7 @@ def test_a_judge_backend_that_cannot_start_stops_with_one_line(tmp_path: Path) -
 def test_the_prompt_is_blind_to_the_variant(tmp_path: Path) -> None:
     (job,) = oracle_sweep(tmp_path, ("anger",))
     record = read_conversations(job / CONVERSATIONS)[0]
-    persona = "You are angry at the company"  # conf/variant/anger.yaml, medium
+    persona = "You feel clearly angry with the company"  # conf/variant/anger.yaml, medium
 
     def prompt(of: dict[str, object]) -> str:
         transcript = render_transcript(of)

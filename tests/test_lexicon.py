@@ -23,15 +23,33 @@ FRAMINGS = {
 }
 
 
-def _personas(variant: dict[str, object]) -> dict[str, str]:
-    """A variant's persona texts by intensity (one text for all where it does not depend on it)."""
-    persona = variant.get("persona") or {}
-    return {"all": persona} if isinstance(persona, str) else dict(persona)  # type: ignore[call-overload]
+def _by_level(persona: object, where: str) -> dict[str, str]:
+    """Persona texts by intensity (one text for all where it does not depend on it)."""
+    if not persona:
+        return {}
+    if isinstance(persona, str):
+        return {f"{where}/all": persona}
+    return {f"{where}/{level}": text for level, text in dict(persona).items()}  # type: ignore[call-overload]
+
+
+def _personas(name: str, variant: dict[str, object]) -> dict[str, str]:
+    """A variant's persona texts in every persona set."""
+    older = dict(variant.get("older_personas") or {})  # type: ignore[call-overload]
+    texts = _by_level(variant.get("persona"), f"{name}/{variant.get('persona_set', 'v2')}")
+    for persona_set, persona in older.items():
+        texts.update(_by_level(persona, f"{name}/{persona_set}"))
+    return texts
+
+
+def _framings(name: str, framing: object) -> dict[str, str]:
+    if isinstance(framing, str):
+        return {f"user/{name}": framing}
+    return {f"user/{name}/{persona_set}": text for persona_set, text in dict(framing).items()}  # type: ignore[call-overload]
 
 
 PERSONA_TEXTS = {
-    **{f"{name}/{level}": text for name, v in VARIANTS.items() for level, text in _personas(v).items()},
-    **{f"user/{name}": text for name, text in FRAMINGS.items()},
+    **{where: text for name, v in VARIANTS.items() for where, text in _personas(name, v).items()},
+    **{where: text for name, framing in FRAMINGS.items() for where, text in _framings(name, framing).items()},
 }
 EMOTIONAL = sorted(
     name for name, v in VARIANTS.items() if v.get("persona") and name in EMOTIONS and name != "neutral"

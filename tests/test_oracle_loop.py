@@ -32,7 +32,7 @@ def test_records_hold_the_full_transcript(tmp_path: Path) -> None:
     cancel = records[0]
     roles = [m["role"] for m in cancel["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant", "tool", "assistant", "user"]
-    assert cancel["messages"][1]["content"].startswith("I am really angry")
+    assert cancel["messages"][1]["content"].startswith("I am angry about how this has gone")
     assert cancel["messages"][2]["tool_calls"][0]["function"]["name"] == "find_user_id_by_email"
     assert cancel["messages"][3]["content"] == "ada_1"
     assert json.loads(cancel["messages"][5]["content"])["status"] == "cancelled"

@@ -9,20 +9,25 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness.domains.taubench.prompt import taubench_user_prompt
-from harness.episode.user import user_prompt, variant_block
-from harness.episode.variants import DOSE, INTENSITIES, Variant, variant_order
+from harness.episode.types import Sampling
+from harness.episode.user import UserSimulator, user_prompt, variant_block
+from harness.episode.variants import DOSE, INTENSITIES, Variant, variant_kinds, variant_order
 from harness.errors import ConfigError
 from harness.job.app import build_job
 from tests.helpers import CONF, TOY, compose_config
 
-EMOTIONS = sorted(p.stem for p in (CONF / "variant").glob("*.yaml") if p.stem not in ("control", "neutral"))
-VARIANTS = [*EMOTIONS, "neutral"]
+KINDS = {name: kind for name, kind in variant_kinds().items()}
+EMOTIONS = sorted(name for name, kind in KINDS.items() if kind in ("emotion", "cognitive"))
+"""The variants with a dose: the emotions and the cognitive variant."""
+VARIANTS = sorted(name for name, kind in KINDS.items() if kind != "control")
 INSTRUCTION = "You are Ada, zip 12345. You are anxious. Cancel order #W1 because you no longer need it."
+BASE = taubench_user_prompt(INSTRUCTION, "llm")
 
 
 def _variant(name: str, *overrides: str) -> tuple[Variant, str]:
     cfg = compose_config([f"variant={name}", *overrides])
-    return Variant.from_config(OmegaConf.to_container(cfg.variant, resolve=True)), str(cfg.user.framing)
+    variant = Variant.from_config(OmegaConf.to_container(cfg.variant, resolve=True))
+    return variant, str(cfg.user.framing[variant.persona_set])
 
 
 @pytest.mark.taubench
@@ -63,7 +68,7 @@ def test_blocks_differ_by_emotion_and_by_intensity() -> None:
 
 @pytest.mark.parametrize("strategy", ["llm", "react"])
 @pytest.mark.parametrize("intensity", INTENSITIES)
-@pytest.mark.parametrize("name", EMOTIONS)
+@pytest.mark.parametrize("name", [v for v in VARIANTS if v != "neutral"])
 def test_an_emotion_prompt_differs_from_neutral_only_inside_the_persona(
     name: str, intensity: str, strategy: str
 ) -> None:
@@ -106,16 +111,30 @@ def test_the_variant_order_comes_from_the_variant_files() -> None:
     assert ranks == sorted(ranks)
 
 
-def test_onset_after_n_turns_keeps_the_first_turns_neutral() -> None:
-    variant, framing = _variant("anger", "variant.onset_after_turns=2")
+def test_onset_after_n_turns_keeps_the_first_turns_neutral_inside_the_framing(tmp_path: Path) -> None:
+    job = build_job(compose_config([*TOY, "variant=anger", "variant.onset_after_turns=2"]), tmp_path)
+    variant, framing = job.variant, job.user.framing
     assert [variant.active_at(turn) for turn in range(4)] == [False, False, True, True]
+    assert job.before_onset is not None and job.before_onset.name == "neutral"
+    neutral, _ = _variant("neutral")
+    with_neutral = user_prompt(BASE, neutral, framing, active=True)
+    with_anger = user_prompt(BASE, variant, framing, active=True)
+    user = UserSimulator(None, INSTRUCTION, variant, framing, Sampling(), BASE, before_onset=job.before_onset)  # type: ignore[arg-type]
+    assert [user.system_prompt(turn) for turn in range(4)] == [with_neutral] * 2 + [with_anger] * 2
+    assert [getattr(user.persona_at(turn), "name", None) for turn in range(4)] == ["neutral"] * 2 + [
+        "anger"
+    ] * 2
+
+
+def test_before_the_onset_persona_set_v1_keeps_the_control_prompt(tmp_path: Path) -> None:
+    job = build_job(
+        compose_config([*TOY, "variant=anger", "variant.onset_after_turns=2", "variant.persona_set=v1"]),
+        tmp_path,
+    )
+    assert job.before_onset is None
+    user = UserSimulator(
+        None, INSTRUCTION, job.variant, job.user.framing, Sampling(), BASE, before_onset=None
+    )  # type: ignore[arg-type]
     control, _ = _variant("control")
-    neutral = user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), control, framing, active=True)
-    assert (
-        user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), variant, framing, active=variant.active_at(1))
-        == neutral
-    )
-    assert (
-        user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), variant, framing, active=variant.active_at(2))
-        != neutral
-    )
+    assert user.system_prompt(1) == user_prompt(BASE, control, job.user.framing, active=True)
+    assert user.persona_at(1) is None and user.persona_at(2) is job.variant

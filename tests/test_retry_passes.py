@@ -27,7 +27,7 @@ pytest.importorskip("openai", reason="backend=openai needs `pip install -e '.[op
 
 KEY_ENV = "TAU_EMOTION_TEST_KEY"
 EVERY_CONVERSATION = {(task, trial) for task in range(5) for trial in range(2)}
-ANGER_PERSONA = "You are angry at the company"
+ANGER_PERSONA = "You feel clearly angry with the company"
 """In every request of the simulated user under `variant=anger` (its system prompt), in no other."""
 
 

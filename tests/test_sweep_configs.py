@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from harness.cluster.manifest import format_manifest, record_job_end, record_job_start, refresh_manifest
 from harness.cluster.sweep_callback import planned_jobs, sweep_command
+from harness.episode.variants import variant_kinds
 from harness.store import ConversationLog, read_jsonl_records
 from tests.helpers import run_module
 from tests.report_synthetic import record
@@ -27,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SWEEPS = sorted(path.stem for path in (CONF / "sweep").glob("*.yaml"))
 VARIANTS = sorted(path.stem for path in (CONF / "variant").glob("*.yaml"))
+UNDOSED = {name for name, kind in variant_kinds().items() if kind in ("control", "baseline", "placebo")}
+"""One persona at every intensity (or none): one directory each."""
 SWEEP_NEEDS = {"model_comparison": ["user/backend=openai", "model@user.backend.model=gpt-4o"]}
 """What a ready sweep requires on the command line."""
 
@@ -249,7 +252,7 @@ def test_every_ready_sweep_plans_every_variant_file(sweep: str) -> None:
     assert planned == {
         label
         for name in VARIANTS
-        for label in ([name] if name in ("control", "neutral") else [f"{name}-{level}" for level in levels])
+        for label in ([name] if name in UNDOSED else [f"{name}-{level}" for level in levels])
     }
 
 

@@ -180,7 +180,7 @@ def test_side_by_side_shows_both_transcripts_turn_by_turn(page: Any, sweep: Path
     page.wait_for_function("location.hash.startsWith('#/s/oracle%2Ftoy-test%2Fanger')")
     page.wait_for_selector("#side")
     assert page.locator("#side-a .badge").inner_text().startswith("success")
-    assert "I am really angry" in page.locator("#side .cell.a").first.inner_text()
+    assert "I am angry about how this has gone" in page.locator("#side .cell.a").first.inner_text()
     target = Path(SCREENSHOTS or sweep / "report") / "viewer-side-by-side.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True)

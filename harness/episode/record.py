@@ -63,6 +63,11 @@ class ModelCall(TypedDict, total=False):
     """`agent`, `user`, or `judge` (τ²'s NL assertions, after the conversation)."""
     step: int
     turn: int
+    affect_active: bool
+    """User calls: whether the variant's own persona shaped this turn (from `onset_after_turns` on)."""
+    persona: str | None
+    """User calls: the variant whose persona this turn had (the variant's name; `neutral` before the onset;
+    null for control, or before the onset in persona set v1, where those turns had the control prompt)."""
     prompt_tokens: int | None
     completion_tokens: int | None
     cached_tokens: int | None
@@ -74,8 +79,6 @@ class ModelCall(TypedDict, total=False):
     parse_error: str | None
     finish_reason: str | None
     """Why the model stopped: `stop`, `length` (max_tokens or context), `abort`; null if unknown."""
-    affect_active: bool
-    """User calls only: whether the variant's emotion shaped this turn (from `onset_after_turns` on)."""
 
 
 class JobFacts(TypedDict, total=False):
@@ -89,6 +92,10 @@ class JobFacts(TypedDict, total=False):
     """The agent's backend (`vllm`, `openai`, `oracle`, `scripted`)."""
     plumbing_check: bool
     """True for test backends: the numbers test the harness, not a model."""
+    variant_kind: str
+    """`control`, `baseline` (neutral), `emotion`, `cognitive` or `placebo` (conf/variant/*.yaml `kind`)."""
+    persona_set: str
+    """The persona texts' and framing's version (`v1`, `v2`); only jobs of one set are compared."""
     intensity: str | None
     """The variant's intensity (`low|medium|high`); null where the persona does not depend on it
     (control, neutral: dose 0)."""

@@ -73,12 +73,21 @@ class UserSimulator:
     strategy: UserStrategy = "llm"
     seed: int = 0
     tools: list[ToolSchema] | None = None
+    before_onset: Variant | None = None
+    """The persona inside the framing before the variant's onset (neutral); None: the control prompt there."""
     history: list[Message] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     turns: int = 0
 
+    def persona_at(self, turn: int) -> Variant | None:
+        """Whose persona shapes the user's `turn`-th message: the variant's, the one before its onset, or none."""
+        if self.variant.active_at(turn):
+            return self.variant
+        return None if self.variant.is_control else self.before_onset
+
     def system_prompt(self, turn: int) -> str:
-        return user_prompt(self.base_prompt, self.variant, self.framing, self.variant.active_at(turn))
+        persona = self.persona_at(turn)
+        return user_prompt(self.base_prompt, persona or self.variant, self.framing, bool(persona))
 
     async def reset(self) -> UserTurn:
         self.history = [{"role": "user", "content": AGENT_GREETING}]
@@ -119,6 +128,7 @@ class UserSimulator:
                 "role": "user",
                 "turn": self.turns,
                 "affect_active": self.variant.active_at(self.turns),
+                "persona": persona.name if (persona := self.persona_at(self.turns)) else None,
                 "prompt_tokens": reply.prompt_tokens,
                 "completion_tokens": reply.completion_tokens,
                 "cached_tokens": reply.cached_tokens,

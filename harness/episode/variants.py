@@ -20,6 +20,17 @@ from harness.conf_dir import CONF_DIR
 from harness.errors import validated
 
 Intensity = Literal["low", "medium", "high"]
+PersonaSet = Literal["v1", "v2"]
+PERSONA_SETS: dict[str, str] = {
+    "v1": "the first personas: some changed behaviour (answer directly, over-explain, demand, threaten); "
+    "before the onset, the control prompt",
+    "v2": "tone-only personas on one ladder per emotion, the rules in the framing; before the onset, the "
+    "neutral persona inside the framing",
+}
+"""Versions of the persona texts and framing; a job records its set and only jobs of one set are compared."""
+DEFAULT_PERSONA_SET: PersonaSet = "v2"
+VariantKind = Literal["control", "baseline", "emotion", "cognitive", "placebo"]
+PersonaText = dict[Intensity, str] | str
 INTENSITIES: tuple[Intensity, ...] = ("low", "medium", "high")
 DOSE: dict[str | None, int] = {None: 0, "low": 1, "medium": 2, "high": 3}
 """A record's `intensity` as a dose for dose–response fits: neutral's (null) is dose 0 of each emotion."""
@@ -32,30 +43,56 @@ class Variant(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
+    kind: VariantKind = "emotion"
+    """`control` (no block), `baseline` (neutral), `emotion`, `cognitive` (changes behaviour by design,
+    its own contrast family) or `placebo` (a style without emotion)."""
     order: int = 100
     """Where the variant comes in reports and figures (ties by name)."""
     intensity: Intensity = "medium"
     onset_after_turns: int = Field(0, ge=0)
     """0: the persona shapes the first message on; N: it starts after N user turns."""
-    persona: dict[Intensity, str] | str = {}
-    """Persona per intensity (a dose); one text for every intensity; or empty for control."""
-    scripted_opening: str = "Hi, I need some help with a request."
-    """What the oracle's scripted user says first (a plumbing check, not a model result)."""
+    persona: PersonaText = {}
+    """Persona of the default set per intensity (a dose); one text for every intensity; or empty for control."""
+    persona_set: PersonaSet = DEFAULT_PERSONA_SET
+    """Which version of the persona texts (and of the framing) the job uses."""
+    older_personas: dict[PersonaSet, PersonaText] = {}
+    """The persona texts of the other sets, kept so older sweeps can be rerun as they were."""
+    scripted_opening: dict[Intensity, str] | str = "Hi, I need some help with a request."
+    """What the oracle's scripted user says first, in the persona's voice (a plumbing check, not a model result)."""
     markers: list[str] = Field(default_factory=list)
     """Regexes of this emotion's words for the report's lexicon check; none may occur in a persona text."""
 
     @model_validator(mode="after")
     def _every_intensity(self) -> Variant:
-        if isinstance(self.persona, dict) and self.persona:
-            missing = [level for level in INTENSITIES if not self.persona.get(level, "").strip()]
-            if missing:
-                raise ValueError(f"variant {self.name!r} has no persona for intensity {missing}")
+        if (
+            self.persona_set != DEFAULT_PERSONA_SET
+            and self.persona
+            and self.persona_set not in self.older_personas
+        ):
+            sets = sorted({DEFAULT_PERSONA_SET, *self.older_personas})
+            raise ValueError(
+                f"variant {self.name!r} has no persona for persona_set {self.persona_set!r}; it has {sets}"
+            )
+        for text, where in ((self.selected_persona, ""), (self.scripted_opening, " scripted_opening")):
+            if isinstance(text, dict) and text:
+                missing = [level for level in INTENSITIES if not text.get(level, "").strip()]
+                if missing:
+                    raise ValueError(
+                        f"variant {self.name!r} has no{where or ' persona'} for intensity {missing}"
+                    )
         return self
 
     @classmethod
     def from_config(cls, data: Any) -> Variant:
         """The `variant` config section, or a ConfigError naming the bad key."""
         return validated(cls, data, prefix="variant.")
+
+    @property
+    def selected_persona(self) -> PersonaText:
+        """The persona of the job's `persona_set` (every intensity)."""
+        if self.persona_set == DEFAULT_PERSONA_SET or not self.persona:
+            return self.persona
+        return self.older_personas[self.persona_set]
 
     @property
     def is_control(self) -> bool:
@@ -68,32 +105,51 @@ class Variant(BaseModel):
         return isinstance(self.persona, dict) and bool(self.persona)
 
     @property
+    def neutral_before_onset(self) -> bool:
+        """Whether turns before the onset speak with the neutral persona in the framing (else the control prompt)."""
+        return self.persona_set != "v1"
+
+    def opening(self) -> str:
+        """The oracle's scripted first line at this intensity."""
+        if isinstance(self.scripted_opening, str):
+            return self.scripted_opening
+        return self.scripted_opening[self.intensity]
+
+    @property
     def recorded_intensity(self) -> Intensity | None:
         """The intensity as records state it: null where the persona does not depend on it."""
         return self.intensity if self.dosed else None
 
     @property
     def label(self) -> str:
-        return variant_label(self.name, self.intensity, self.dosed)
+        return variant_label(
+            self.name, self.intensity, self.dosed, self.persona_set if self.persona else DEFAULT_PERSONA_SET
+        )
 
     def persona_text(self) -> str:
-        if isinstance(self.persona, str):
-            return self.persona
-        return self.persona.get(self.intensity, "")
+        persona = self.selected_persona
+        if isinstance(persona, str):
+            return persona
+        return persona.get(self.intensity, "")
 
     def active_at(self, user_turn: int) -> bool:
         """Whether the persona shapes the user's `user_turn`-th message (0-based)."""
         return not self.is_control and user_turn >= self.onset_after_turns
 
 
-def variant_label(name: str, intensity: str, dosed: bool) -> str:
-    """A job's variant as directory names show it: `anger-high`, but `control` and `neutral`."""
-    return f"{name}-{intensity}" if dosed else name
+def variant_label(name: str, intensity: str, dosed: bool, persona_set: str = DEFAULT_PERSONA_SET) -> str:
+    """A job's variant as directory names show it: `anger-high`, but `control` and `neutral`;
+    `-v1` after it for a persona set other than the default (control has none)."""
+    label = f"{name}-{intensity}" if dosed else name
+    return label if persona_set == DEFAULT_PERSONA_SET or name == "control" else f"{label}-{persona_set}"
 
 
-def config_variant_label(name: str, intensity: str, persona: Any) -> str:
+def config_variant_label(
+    name: str, intensity: str, persona: Any, persona_set: str = DEFAULT_PERSONA_SET
+) -> str:
     """`${variant_label:...}` in conf/config.yaml: `variant_label` from the raw config values."""
-    return variant_label(name, intensity, isinstance(persona, dict | Mapping) and bool(persona))
+    dosed = isinstance(persona, dict | Mapping) and bool(persona)
+    return variant_label(name, intensity, dosed, persona_set if persona else DEFAULT_PERSONA_SET)
 
 
 def register_config_resolvers() -> None:
@@ -102,6 +158,16 @@ def register_config_resolvers() -> None:
 
     if not OmegaConf.has_resolver("variant_label"):
         OmegaConf.register_new_resolver("variant_label", config_variant_label)
+
+
+@cache
+def variant_kinds(directory: Path = VARIANT_DIR) -> dict[str, str]:
+    """Every variant of `conf/variant/` with its kind (records written before kinds existed lack it)."""
+    kinds = {}
+    for path in directory.glob("*.yaml"):
+        data = yaml.safe_load(path.read_text()) or {}
+        kinds[data.get("name", path.stem)] = data.get("kind", Variant.model_fields["kind"].default)
+    return kinds
 
 
 @cache

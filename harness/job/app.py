@@ -73,8 +73,9 @@ class EnvSettings(_Strict):
 
 class UserConfig(_Strict):
     strategy: Literal["llm", "react"] = "llm"
-    framing: str
-    """Text around the variant's persona; `{persona}` is its only field, so variants differ only there."""
+    framing: dict[str, str] | str
+    """Text around the variant's persona, per persona set (or one text for every set); `{persona}` is its
+    only field, so variants differ only there."""
     sampling: SamplingSettings = SamplingSettings(temperature=1.0, top_p=1.0, max_tokens=512)
     backend: dict[str, Any] | None = None
     same_as_agent: bool = True
@@ -83,11 +84,25 @@ class UserConfig(_Strict):
 
     @field_validator("framing")
     @classmethod
-    def _persona_is_the_only_field(cls, framing: str) -> str:
-        fields = {name for _, name, _, _ in string.Formatter().parse(framing) if name is not None}
-        if fields != {"persona"}:
-            raise ValueError(f"the framing must hold {{persona}} and no other field; it has {sorted(fields)}")
+    def _persona_is_the_only_field(cls, framing: dict[str, str] | str) -> dict[str, str] | str:
+        for text in framing.values() if isinstance(framing, dict) else [framing]:
+            fields = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            if fields != {"persona"}:
+                raise ValueError(
+                    f"the framing must hold {{persona}} and no other field; it has {sorted(fields)}"
+                )
         return framing
+
+    def framing_for(self, persona_set: str) -> str:
+        """The framing of one persona set, or a ConfigError naming the sets there are."""
+        if isinstance(self.framing, str):
+            return self.framing
+        if persona_set not in self.framing:
+            raise ConfigError(
+                f"config error at `user.framing`: no framing for variant.persona_set={persona_set}; "
+                f"choose one of {sorted(self.framing)}"
+            )
+        return self.framing[persona_set]
 
 
 class RetryConfig(_Strict):
@@ -114,6 +129,8 @@ class Settings(_Strict):
     progress: bool = True
     env: EnvSettings
     variant: dict[str, Any]
+    before_onset: dict[str, Any] | None = None
+    """The variant whose persona the user has before `variant.onset_after_turns` (neutral)."""
     user: UserConfig
     backend: dict[str, Any]
     model: dict[str, Any]
@@ -172,6 +189,8 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     settings = settings_from(cfg)
     domain: Domain = build(settings.env.domain)
     variant = Variant.from_config(settings.variant)
+    framing = settings.user.framing_for(variant.persona_set)
+    before_onset = _before_onset(settings, variant)
     backend: Backend = build(settings.backend)
     user_backend: Backend | None = build(settings.user.backend) if settings.user.backend else None
     check_engines_fit(backend, user_backend)
@@ -185,18 +204,30 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     fingerprint["env"] = {
         k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
     }
-    # `order` only sorts reports; an intensity the persona ignores changes nothing (one job, one directory)
+    # `order` only sorts reports; an intensity the persona ignores changes nothing (one job, one directory);
+    # only the persona set in use defines the results, and the persona before the onset only where there is one
     fingerprint["variant"] = {
-        **{k: v for k, v in fingerprint["variant"].items() if k != "order"},
+        **{
+            k: v for k, v in fingerprint["variant"].items() if k not in ("order", "older_personas", "persona")
+        },
+        "persona": variant.selected_persona,
+        "persona_set": variant.persona_set,
         "intensity": variant.recorded_intensity,
+        "before_onset": before_onset.persona_text() if before_onset else None,
     }
-    fingerprint["user"] = {k: v for k, v in fingerprint["user"].items() if k != "same_as_agent"}  # a guard only
+    fingerprint["user"] = {
+        k: v for k, v in fingerprint["user"].items() if k != "same_as_agent"
+    }  # a guard only
+    fingerprint.pop("before_onset", None)
+    fingerprint["user"] = {**fingerprint["user"], "framing": framing}
     fingerprint = comparable_fingerprint(fingerprint)
     info = {
         "job_name": settings.name,
         "env": domain.name,
         "split": domain.split,
         "variant": variant.name,
+        "variant_kind": variant.kind,
+        "persona_set": variant.persona_set,
         "intensity": variant.recorded_intensity,
         "onset_after_turns": variant.onset_after_turns,
         "model": settings.model.get("name"),
@@ -210,7 +241,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
             else settings.model.get("name"),
             strategy=settings.user.strategy,
             sampling=settings.user.sampling.model_dump(),
-            framing=settings.user.framing,
+            framing=framing,
         ),
         "identity_tools": sorted(domain.identity_tools),
         "engine": engine_facts(backend.name),
@@ -251,9 +282,10 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         loop=LoopSettings(
             max_steps=settings.env.max_steps, agent_sampling=settings.agent["sampling"].build()
         ),
+        before_onset=before_onset,
         user=UserSettings(
             strategy=settings.user.strategy,
-            framing=settings.user.framing,
+            framing=framing,
             sampling=settings.user.sampling.build(),
         ),
         fingerprint=fingerprint,
@@ -310,6 +342,19 @@ def preset_defaults(settings: Settings) -> dict[str, Any]:
     user_model = (settings.user.backend or {}).get("model")
     user = model_preset(user_model, prefix="user.backend.model.").defaults_in_force() if user_model else agent
     return {"agent": agent, "user": user}
+
+
+def _before_onset(settings: Settings, variant: Variant) -> Variant | None:
+    """The persona of the turns before the onset: `before_onset` in the job's persona set, where there are such turns."""
+    if variant.is_control or not variant.onset_after_turns or not variant.neutral_before_onset:
+        return None
+    if not settings.before_onset:
+        raise ConfigError(
+            "config error at `before_onset`: variant.onset_after_turns > 0 needs the persona of the turns before it "
+            "(before_onset=neutral in conf/config.yaml)"
+        )
+    data = {**settings.before_onset, "persona_set": variant.persona_set, "intensity": variant.intensity}
+    return validated(Variant, data, prefix="before_onset.")
 
 
 def _fmt(value: float | None) -> str:

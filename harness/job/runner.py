@@ -56,6 +56,8 @@ class Job:
     task_ids: list[int]
     trials: int
     output_dir: Path
+    before_onset: Variant | None = None
+    """The persona the user speaks with before the variant's onset; None: no such turns, or the control prompt."""
     user_backend: Backend | None = None
     """A separate backend for the simulated user; None shares the agent's."""
     judge_backend: Backend | None = None
@@ -235,12 +237,13 @@ async def _run_pass(
                 seed=seed,
                 variant=job.variant.name,
                 task=job.domain.tasks[task_id],
-                scripted_opening=job.variant.scripted_opening,
+                scripted_opening=(job.before_onset or job.variant).opening(),
             )
             user = UserSimulator(
                 model=user_backend.model_for("user", spec),
                 instruction=job.domain.instruction(task_id),
                 variant=job.variant,
+                before_onset=job.before_onset,
                 framing=job.user.framing,
                 sampling=job.user.sampling,
                 strategy=job.user.strategy,

@@ -24,7 +24,18 @@ from harness.report.contrasts import (
     without_noop,
 )
 from harness.report.cost import cost_section, cost_table
-from harness.report.design import FRAMING, KINDS, PRIMARY, VS_CONTROL, Contrast, model_refusals, plan
+from harness.report.design import (
+    COGNITIVE,
+    FRAMING,
+    KINDS,
+    PRIMARY,
+    STYLE,
+    VS_CONTROL,
+    VS_PLACEBO,
+    Contrast,
+    model_refusals,
+    plan,
+)
 from harness.report.dose import dose_tables
 from harness.report.estimand import declaration_line, label_sections, named_holm, primary_rows, study_of
 from harness.report.fidelity import fidelity_bounds, fidelity_outcome_table, fidelity_rates
@@ -34,6 +45,7 @@ from harness.report.judge_sections import judge_results
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
 from harness.report.stats import MIN_TASKS_CI, MIN_TASKS_TEST
+from harness.report.style_match import TOLERANCE, style_match
 from harness.report.tables import CELL, cell_summary, job_states, termination_rates
 
 EXAMPLES_SHOWN = 10
@@ -118,6 +130,17 @@ def _mean_std(summary: pd.DataFrame) -> pd.DataFrame:
         ],
     )
     return table
+
+
+def _style_match_section(sweep: Sweep) -> Section:
+    table = style_match(sweep.conversations)
+    text = (
+        "Is the placebo as long as the emotional users? Mean user words per turn of the placebo against the mean "
+        f"over the emotion arms; matched: within ±{TOLERANCE:.0%}."
+    )
+    if not table.empty and not table["matched"].all():
+        text += " Where it is not matched, emotion − placebo also measures a difference in length."
+    return Section("Length match of the placebo", text, table if not table.empty else None)
 
 
 def _job_section(sweep: Sweep) -> Section:
@@ -411,6 +434,24 @@ def _sections(
                         else " None: no primary contrast was run in two envs."
                     ),
                     _columns(tables["deltas_pooled"], ["model", "envs", "split", "contrast", *HEADLINE[4:]]),
+                ),
+                Section(
+                    f"Against the placebo: {KINDS[VS_PLACEBO]}",
+                    "Each emotion against the style placebo (formal, wordy, no emotion: conf/variant/verbose_formal.yaml) "
+                    "on the same pairs; not declared as a primary hypothesis, so read as exploratory. Holm within this kind.",
+                    _headline(deltas, VS_PLACEBO),
+                ),
+                Section(
+                    f"Style placebo: {KINDS[STYLE]}",
+                    "What a longer, formal user does without any emotion. Holm within this kind.",
+                    _headline(deltas, STYLE),
+                    subsections=[_style_match_section(sweep)],
+                ),
+                Section(
+                    f"Cognitive: {KINDS[COGNITIVE]}",
+                    "Cognitive variants (confusion) change what the user does (asks for explanations, misreads), not "
+                    "only its tone: a family of their own, Holm within it, never pooled with the emotions.",
+                    _headline(deltas, COGNITIVE),
                 ),
                 Section(f"Framing: {KINDS[FRAMING]}", "Holm within this kind.", _headline(deltas, FRAMING)),
                 Section(

@@ -1,8 +1,12 @@
 """Which arms a sweep compares, and whether the jobs behind two arms may be compared at all.
 
-Arms are read from the data: `control` is τ-bench's own user prompt, `neutral` the framing block
-with a calm persona, every other variant an emotion. Each emotion is compared with neutral (its
-own effect, the primary contrast) and with control; neutral with control (the framing's effect).
+Arms are read from the data, each with its variant's kind (`variant_kind`): `control` is τ-bench's
+own user prompt, the `baseline` (neutral) the framing block with a calm persona, then the
+`emotion`s, the `cognitive` variants (confusion: they change what the user does by design) and the
+style `placebo` (verbose_formal). Each emotion is compared with neutral (its own effect, the
+primary contrast), with the placebo (secondary) and with control; a cognitive variant and the
+placebo with neutral, each in a family of its own; neutral with control (the framing's effect).
+Only arms of one persona set (`persona_set`) are compared.
 """
 
 from __future__ import annotations
@@ -12,20 +16,27 @@ from typing import Any
 
 import pandas as pd
 
-from harness.episode.variants import INTENSITIES
+from harness.episode.variants import INTENSITIES, variant_kinds
 
 CONTROL = "control"
 NEUTRAL = "neutral"
 FAMILY = ["model", "env", "split"]
 PAIR = ["run_seed", "task_id", "trial"]
-KNOWN_ORDER = [CONTROL, NEUTRAL, "frustration", "anxiety", "anger", "confusion"]
+KNOWN_ORDER = [CONTROL, NEUTRAL, "frustration", "anxiety", "anger", "confusion", "verbose_formal"]
 
-PRIMARY, FRAMING, VS_CONTROL = "primary", "framing", "vs_control"
+PRIMARY, VS_PLACEBO, COGNITIVE, STYLE, FRAMING, VS_CONTROL = (
+    "primary", "vs_placebo", "cognitive", "style", "framing", "vs_control"
+)  # fmt: skip
 KINDS = {
     PRIMARY: "emotion − neutral: the emotion's own effect",
+    VS_PLACEBO: "emotion − placebo: the emotion beyond a matched non-emotional style (secondary, exploratory)",
+    COGNITIVE: "cognitive − neutral: a cognitive variant's effect (it changes behaviour by design)",
+    STYLE: "placebo − neutral: the style placebo's own effect",
     FRAMING: "neutral − control: the framing block's effect",
     VS_CONTROL: "emotion − control: emotion and framing together",
 }
+ARM_KINDS = ("control", "baseline", "emotion", "cognitive", "placebo")
+"""`variant_kind` of an arm (conf/variant/*.yaml `kind`)."""
 
 
 @dataclass(frozen=True)
@@ -81,10 +92,24 @@ def arms(family: pd.DataFrame) -> dict[str, tuple[str, Any]]:
     }
 
 
+def arm_facts(family: pd.DataFrame, column: str, default: str) -> dict[str, str]:
+    """Each condition's value of a per-job column (`variant_kind`, `persona_set`)."""
+    if column not in family.columns:
+        return dict.fromkeys(family["condition"].unique(), default)
+    first = family.drop_duplicates("condition").set_index("condition")[column]
+    return {str(c): str(v) if pd.notna(v) else default for c, v in first.items()}
+
+
 def _matching(
-    condition: str, intensity: Any, baselines: list[str], settings: dict[str, tuple[str, Any]]
+    condition: str,
+    intensity: Any,
+    baselines: list[str],
+    settings: dict[str, tuple[str, Any]],
+    sets: dict[str, str] | None = None,
 ) -> str:
-    """The baseline arm run at the same intensity, else the only one, else medium, else the first."""
+    """The baseline arm of the same persona set run at the same intensity, else the only one, else medium, else the first."""
+    if sets is not None:
+        baselines = [b for b in baselines if sets[b] == sets[condition]] or baselines
     same = [b for b in baselines if settings[b][1] == intensity]
     if same:
         return same[0]
@@ -100,16 +125,27 @@ def plan(conversations: pd.DataFrame) -> tuple[list[Contrast], list[str]]:
         model, env, split = map(str, key)
         label = "/".join((model, env, split))
         settings = arms(family)
-        controls = [c for c, (v, _) in settings.items() if v == CONTROL]
-        neutrals = [c for c, (v, _) in settings.items() if v == NEUTRAL]
-        emotions = [c for c, (v, _) in settings.items() if v not in (CONTROL, NEUTRAL)]
-        for condition in emotions:
+        kinds, sets = arm_kinds(family), arm_facts(family, "persona_set", "v1")
+        controls = [c for c in settings if kinds[c] == "control"]
+        neutrals = [c for c in settings if kinds[c] == "baseline"]
+        emotions = [c for c in settings if kinds[c] == "emotion"]
+        placebos = [c for c in settings if kinds[c] == "placebo"]
+        cognitive = [c for c in settings if kinds[c] == "cognitive"]
+        for condition in emotions + cognitive:
             intensity = settings[condition][1]
+            kind = PRIMARY if condition in emotions else COGNITIVE
             if neutrals:
-                baseline = _matching(condition, intensity, neutrals, settings)
-                contrasts.append(Contrast(PRIMARY, model, env, split, condition, baseline))
+                baseline = _matching(condition, intensity, neutrals, settings, sets)
+                contrasts.append(Contrast(kind, model, env, split, condition, baseline))
+            if placebos and condition in emotions:
+                placebo = _matching(condition, intensity, placebos, settings, sets)
+                contrasts.append(Contrast(VS_PLACEBO, model, env, split, condition, placebo))
             if controls:
                 contrasts.append(Contrast(VS_CONTROL, model, env, split, condition, controls[0]))
+        for placebo in placebos:
+            if neutrals:
+                baseline = _matching(placebo, settings[placebo][1], neutrals, settings, sets)
+                contrasts.append(Contrast(STYLE, model, env, split, placebo, baseline))
         if controls:
             contrasts.extend(Contrast(FRAMING, model, env, split, n, controls[0]) for n in neutrals)
         if emotions and not neutrals:
@@ -125,6 +161,34 @@ def plan(conversations: pd.DataFrame) -> tuple[list[Contrast], list[str]]:
             )
     rank = list(KINDS)
     return sorted(contrasts, key=lambda c: rank.index(c.kind)), missing
+
+
+def arm_kinds(family: pd.DataFrame) -> dict[str, str]:
+    """Each condition's variant kind; records without one take it from the variant's name."""
+    kinds = arm_facts(family, "variant_kind", "")
+    names = family.drop_duplicates("condition").set_index("condition")["variant"]
+    return {c: kind or kind_by_name(str(names[c])) for c, kind in kinds.items()}
+
+
+def kind_by_name(variant: str) -> str:
+    """The kind of a variant recorded before kinds existed: control, neutral, else its file's, else an emotion."""
+    if variant == CONTROL:
+        return "control"
+    if variant == NEUTRAL:
+        return "baseline"
+    return variant_kinds().get(variant, "emotion")
+
+
+def persona_set_refusal(contrast: Contrast, family: pd.DataFrame) -> str:
+    """Why two arms of different persona sets are not compared ("" when they share one)."""
+    sets = arm_facts(family, "persona_set", "v1")
+    ours, theirs = sets.get(contrast.condition), sets.get(contrast.baseline)
+    if ours == theirs:
+        return ""
+    return (
+        f"refused: the arms come from different persona sets ({contrast.condition}: {ours}, "
+        f"{contrast.baseline}: {theirs}); compare arms of one set"
+    )
 
 
 def flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -158,7 +222,11 @@ def refusal(
     settings: dict[str, dict[str, Any]],
     allowed: tuple[str, ...] = (),
 ) -> str:
-    """Why the two arms' jobs may not be compared ("" when they may): every setting but the variant must match."""
+    """Why the two arms' jobs may not be compared ("" when they may): every setting but the variant must match,
+    and both arms must come from one persona set."""
+    mixed = persona_set_refusal(contrast, family)
+    if mixed:
+        return mixed
     differing: set[str] = set()
     for _seed, rows in family[family["condition"].isin([contrast.condition, contrast.baseline])].groupby(
         "run_seed"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from harness.episode.variants import INTENSITIES
-from harness.report.design import CONTROL, FAMILY, NEUTRAL, arms
+from harness.report.design import FAMILY, NEUTRAL, arm_kinds, arms
 from harness.report.stats import (
     MIN_TASKS_CI,
     MIN_TASKS_TEST,
@@ -67,7 +67,8 @@ def dose_tables(
     points, trends = [], []
     scored = conversations[conversations["scored"]]
     for key, family in scored.groupby(FAMILY):
-        variants = {v for v, _ in arms(family).values()} - {CONTROL, NEUTRAL}
+        kinds = arm_kinds(family)  # a dose is an emotion's (or a cognitive variant's) intensity
+        variants = {v for c, (v, _) in arms(family).items() if kinds[c] in ("emotion", "cognitive")}
         for emotion in sorted(variants):
             mapping = doses(family, emotion)
             data = family[family["condition"].isin(list(mapping))]

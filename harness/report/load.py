@@ -63,6 +63,8 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "env": record["env"],
         "split": record.get("split", "?"),
         "variant": record["variant"],
+        "variant_kind": record.get("variant_kind"),
+        "persona_set": record.get("persona_set", "v1"),  # records before persona sets: the first set
         "intensity": record.get("intensity"),
         "onset_after_turns": record.get("onset_after_turns"),
         "run_seed": run_seed,
@@ -120,13 +122,23 @@ def _user_turn_rows(record: dict[str, Any], row: dict[str, Any]) -> list[dict[st
     return rows
 
 
-def _condition(variant: str, intensity: Any, onset: Any, intensities: set[str], onsets: set[str]) -> str:
-    """The variant's name, with its intensity and onset where the sweep has several of them."""
+def _condition(
+    variant: str,
+    intensity: Any,
+    onset: Any,
+    persona_set: str,
+    intensities: set[str],
+    onsets: set[str],
+    sets: set[str],
+) -> str:
+    """The variant's name, with its intensity, onset and persona set where the sweep has several of them."""
     parts = []
     if variant in intensities:
         parts.append(str(intensity))
     if variant in onsets:
         parts.append(f"onset{onset}")
+    if variant in sets:
+        parts.append(persona_set)
     return f"{variant}@{','.join(parts)}" if parts else variant
 
 
@@ -180,12 +192,14 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     by_variant = conversations.groupby("variant")
     intensities = {v for v, n in by_variant["intensity"].nunique(dropna=False).items() if n > 1}
     onsets = {v for v, n in by_variant["onset_after_turns"].nunique(dropna=False).items() if n > 1}
+    sets = {v for v, n in by_variant["persona_set"].nunique(dropna=False).items() if n > 1}
     conversations["condition"] = [
-        _condition(v, i, o, intensities, onsets)
-        for v, i, o in zip(
+        _condition(v, i, o, p, intensities, onsets, sets)
+        for v, i, o, p in zip(
             conversations["variant"],
             conversations["intensity"],
             conversations["onset_after_turns"],
+            conversations["persona_set"],
             strict=True,
         )
     ]
