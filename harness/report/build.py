@@ -25,6 +25,7 @@ from harness.report.cost import cost_section, cost_table
 from harness.report.design import FRAMING, KINDS, PRIMARY, VS_CONTROL, Contrast, model_refusals, plan
 from harness.report.dose import dose_tables
 from harness.report.judge_sections import judge_results
+from harness.report.lexicon import active_turns
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
 from harness.report.stats import MIN_TASKS_CI, MIN_TASKS_TEST
@@ -161,7 +162,9 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         conversations, rng, settings.resamples, min(settings.permutations, 2000)
     )
     summary = cell_summary(conversations, rng, settings.resamples)
-    manipulation = manipulation_check(score_user_turns(sweep.user_turns))
+    manipulation = manipulation_check(
+        score_user_turns(active_turns(sweep.user_turns, conversations)), rng, settings.resamples
+    )
     model = model_table(conversations, contrasts, refused) if settings.model else pd.DataFrame()
     tables = {
         "jobs": job_states(sweep.jobs),
@@ -217,7 +220,10 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         )
 
     sections = _sections(sweep, tables, figure_paths, notes, noop_note, settings)
-    judged = judge_results(sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples)
+    judged = judge_results(
+        sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples,
+        min(settings.permutations, 2000),
+    )  # fmt: skip
     sections[-1:-1] = judged.sections
     tables.update(judged.tables)
     for name, table in judged.tables.items():
@@ -383,7 +389,8 @@ def _sections(
         ),
         Section(
             "Sentiment of the simulated user",
-            "Every simulated-user message (the stop token removed) scored with VADER (compound −1..1, "
+            "Every simulated-user message on an active turn (from the onset on; the stop token removed) scored "
+            "with VADER (compound −1..1 with a 95 % task-bootstrap CI where there are 10 tasks or more, "
             "negative and positive shares). VADER cannot tell one negative emotion from another: the "
             "lexicon check and the judge's sections below do. The heatmap shows the difference from control.",
             tables["manipulation_check"],
