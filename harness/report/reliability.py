@@ -10,14 +10,15 @@ weights) is the familiar two-rater figure for an ordinal scale.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from harness.report.stats import NAN, percentile_ci
 
-Level = str
-"""Krippendorff's level of measurement: `nominal`, `ordinal`, `interval` or `ratio`."""
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+"""Krippendorff's level of measurement."""
 
 
 def _codes(values: pd.Series, categories: Sequence[object] | None) -> tuple[np.ndarray, list[object]]:
@@ -53,7 +54,7 @@ def alpha(matrix: np.ndarray, level: Level, categories: int) -> float:
 
 
 def weighted_kappa(
-    first: np.ndarray, second: np.ndarray, categories: int, weights: str = "quadratic"
+    first: np.ndarray, second: np.ndarray, categories: int, weights: str | None = "quadratic"
 ) -> float:
     """Cohen's κ of two raters' codes 0..categories-1; `weights` None (nominal), linear or quadratic."""
     from statsmodels.stats.inter_rater import cohens_kappa
