@@ -14,7 +14,7 @@ from harness.judge.run import JudgeSettings, family_of, judgeable
 from harness.judge.sample import allocate
 from harness.judge.schema import EMOTIONS, verdict_schema
 from harness.report.build import Settings, build_report
-from harness.report.reliability import alpha, cluster_bootstrap, weighted_kappa
+from harness.report.reliability import alpha, alpha_with_ci, cluster_bootstrap, weighted_kappa
 from harness.store import CONVERSATIONS, find_job_dirs, latest_by_key, read_conversations
 from tests.judge_support import oracle_sweep
 from tests.report_synthetic import write_job
@@ -160,6 +160,23 @@ def test_alpha_kappa_and_the_conversation_bootstrap_against_their_definitions() 
     assert all(np.isnan(cluster_bootstrap(np.zeros(4), lambda i: float(i.size), rng, 10)))  # one conversation
     low, high = cluster_bootstrap(np.repeat(np.arange(10), 2), lambda i: float(first[i % 6].mean()), rng, 200)
     assert low <= high
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
+def test_alpha_from_coincidences_matches_the_krippendorff_package(level: str) -> None:
+    krippendorff = pytest.importorskip("krippendorff")
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        ratings = rng.integers(0, 4, (3, 40)).astype(float)
+        ratings[rng.random(ratings.shape) < 0.3] = np.nan  # missing ratings; some units rated once
+        expected = krippendorff.alpha(
+            reliability_data=ratings, level_of_measurement=level, value_domain=[0, 1, 2, 3]
+        )
+        assert alpha(ratings, level, 4) == pytest.approx(expected, abs=1e-12)  # type: ignore[arg-type]
+    clusters = np.repeat(np.arange(20), 2)
+    result = alpha_with_ci(ratings, clusters, level, 4, rng, 300)  # type: ignore[arg-type]
+    assert result["alpha"] == pytest.approx(alpha(ratings, level, 4))  # type: ignore[arg-type]
+    assert result["alpha_ci_low"] <= result["alpha"] <= result["alpha_ci_high"]
 
 
 def test_the_sample_allocates_strata_as_equally_as_their_sizes_allow() -> None:

@@ -27,7 +27,7 @@ import pandas as pd
 from harness.errors import ExitCode
 from harness.judge.schema import EMOTIONS, LEGACY_LABELS
 from harness.judge.store import judge_sets, judgments_path, read_judgments
-from harness.report.reliability import Level, alpha, cluster_bootstrap, f1_scores, with_ci
+from harness.report.reliability import Level, alpha_with_ci, cluster_bootstrap, f1_scores
 
 RATINGS_FORMAT = "tau-emotion-ratings"
 INTENSITIES = 4
@@ -105,7 +105,7 @@ def _alpha_row(name: str, matrix: np.ndarray, clusters: np.ndarray, level: Level
         return {**row, "alpha": np.nan, "alpha_ci_low": np.nan, "alpha_ci_high": np.nan}
     return {
         **row,
-        **with_ci(clusters, lambda i: alpha(matrix[:, i], level, categories), rng, resamples, "alpha"),
+        **alpha_with_ci(matrix, clusters, level, categories, rng, resamples),
     }
 
 

@@ -22,7 +22,7 @@ from harness.report.design import CONTROL, FAMILY, NEUTRAL, arms
 from harness.report.dose import doses
 from harness.report.judgments import KEY, Judgments
 from harness.report.reliability import (
-    alpha,
+    alpha_with_ci,
     f1_scores,
     ratio_of_sums,
     weighted_kappa,
@@ -225,19 +225,18 @@ def _pair_agreement(
         emotion = _pair_codes(both, "emotion", list(EMOTIONS))
         intensity = _pair_codes(both, "intensity", list(range(INTENSITY_LEVELS)))
         row["emotion_agreement"] = float((both["emotion_a"] == both["emotion_b"]).mean())
-        row.update(with_ci(cluster, lambda i: alpha(emotion[:, i], "nominal", len(EMOTIONS)), rng, resamples,
-                           "emotion_alpha"))  # fmt: skip
+        row.update(alpha_with_ci(emotion, cluster, "nominal", len(EMOTIONS), rng, resamples, "emotion_alpha"))
         row.update(with_ci(cluster, lambda i: weighted_kappa(emotion[0, i], emotion[1, i], len(EMOTIONS), None),
                            rng, resamples, "emotion_kappa"))  # fmt: skip
-        row.update(with_ci(cluster, lambda i: alpha(intensity[:, i], "ordinal", INTENSITY_LEVELS), rng,
-                           resamples, "intensity_alpha"))  # fmt: skip
+        row.update(
+            alpha_with_ci(intensity, cluster, "ordinal", INTENSITY_LEVELS, rng, resamples, "intensity_alpha")
+        )
         row.update(with_ci(cluster, lambda i: weighted_kappa(intensity[0, i], intensity[1, i], INTENSITY_LEVELS),
                            rng, resamples, "intensity_weighted_kappa"))  # fmt: skip
     if len(both_conversations):
         cluster = both_conversations[KEY].astype(str).agg("/".join, axis=1).to_numpy()
         flags = both_conversations[["flag_any_a", "flag_any_b"]].to_numpy(float).T
-        row.update(with_ci(cluster, lambda i: alpha(flags[:, i], "nominal", 2), rng, resamples,
-                           "any_flag_alpha"))  # fmt: skip
+        row.update(alpha_with_ci(flags, cluster, "nominal", 2, rng, resamples, "any_flag_alpha"))
     return row
 
 

@@ -2,9 +2,12 @@
 
 The turns of one conversation are rated from one text and share its context, so conversations, not
 turns, are the independent units: every interval here is a percentile bootstrap over conversations.
-Krippendorff's α (the `krippendorff` package) takes any number of raters and missing ratings and has
-a level of measurement (nominal emotion, ordinal intensity); the weighted κ (statsmodels, quadratic
-weights) is the familiar two-rater figure for an ordinal scale.
+Krippendorff's α takes any number of raters and missing ratings and has a level of measurement
+(nominal emotion, ordinal intensity). It is computed here from its coincidence matrix because the
+coincidences of separate conversations add up: a bootstrap resample is a weighted sum of
+per-conversation matrices, thousands of times faster than recomputing α from the ratings (the
+`krippendorff` package took 44 ms per α on 10,000 turns); the tests check it against that package.
+The weighted κ (statsmodels, quadratic weights) is the familiar two-rater figure for an ordinal scale.
 """
 
 from __future__ import annotations
@@ -38,19 +41,80 @@ def reliability_matrix(
     return codes.reshape(wide.shape), labels, wide.columns.to_numpy()
 
 
+def coincidences(matrix: np.ndarray, clusters: np.ndarray, categories: int) -> np.ndarray:
+    """Krippendorff's coincidence matrix of each cluster (clusters × categories × categories).
+
+    A unit with m ≥ 2 ratings adds n_c·n_k/(m−1) to cell (c, k) (n_c(n_c−1)/(m−1) on the diagonal),
+    where n_c counts its ratings of category c; units rated once add nothing. Coincidences add up
+    over units, so a bootstrap over clusters is a weighted sum of these matrices.
+    """
+    _, group = np.unique(clusters, return_inverse=True)
+    counts = np.zeros((matrix.shape[1], categories))
+    rated = ~np.isnan(matrix)
+    units, _ = np.nonzero(rated.T)
+    np.add.at(counts, (units, matrix.T[rated.T].astype(int)), 1)
+    pairable = counts.sum(axis=1)
+    keep = pairable >= 2
+    counts, pairable, group = counts[keep], pairable[keep], group[keep]
+    per_unit = counts[:, :, None] * counts[:, None, :] - np.einsum("uc,ck->uck", counts, np.eye(categories))
+    per_unit /= (pairable - 1)[:, None, None]
+    out = np.zeros((int(group.max()) + 1 if group.size else 0, categories, categories))
+    np.add.at(out, group, per_unit)
+    return out
+
+
+def alpha_from_coincidences(coincidence: np.ndarray, level: Level) -> float:
+    """Krippendorff's α = 1 − D_o/D_e from one coincidence matrix (NaN where D_e is 0)."""
+    marginals = coincidence.sum(axis=1)
+    total = marginals.sum()
+    categories = len(marginals)
+    index = np.arange(categories)
+    if level == "nominal":
+        delta = (index[:, None] != index[None, :]).astype(float)
+    elif level == "ordinal":
+        cumulative = np.concatenate([[0.0], np.cumsum(marginals)])
+        low, high = np.minimum.outer(index, index), np.maximum.outer(index, index)
+        between = cumulative[high + 1] - cumulative[low]
+        delta = (between - (marginals[low] + marginals[high]) / 2) ** 2
+    else:  # interval and ratio on the codes 0..k-1 as numbers
+        delta = (index[:, None] - index[None, :]).astype(float) ** 2
+    expected = float(marginals @ delta @ marginals)
+    if total < 2 or expected == 0:
+        return NAN  # no unit rated twice, or one value only: expected disagreement is 0
+    return float(1.0 - (total - 1) * float((coincidence * delta).sum()) / expected)
+
+
 def alpha(matrix: np.ndarray, level: Level, categories: int) -> float:
     """Krippendorff's α of a raters × items matrix of codes 0..categories-1 (NaN: not rated)."""
-    import krippendorff
+    per_item = np.arange(matrix.shape[1])
+    return alpha_from_coincidences(coincidences(matrix, per_item, categories).sum(axis=0), level)
 
-    pairable = np.sum(~np.isnan(matrix), axis=0) >= 2
-    data = matrix[:, pairable]
-    if data.shape[1] == 0 or len(np.unique(data[~np.isnan(data)])) < 2:
-        return NAN  # no item rated twice, or one value only: expected disagreement is 0
-    return float(
-        krippendorff.alpha(
-            reliability_data=data, level_of_measurement=level, value_domain=list(range(categories))
+
+def alpha_with_ci(
+    matrix: np.ndarray,
+    clusters: np.ndarray,
+    level: Level,
+    categories: int,
+    rng: np.random.Generator,
+    resamples: int,
+    name: str = "alpha",
+) -> dict[str, float]:
+    """α with a percentile CI resampling clusters (conversations): `{name, name_ci_low, name_ci_high}`."""
+    per_cluster = coincidences(matrix, clusters, categories)
+    value = alpha_from_coincidences(per_cluster.sum(axis=0), level) if len(per_cluster) else NAN
+    low = high = NAN
+    if len(per_cluster) >= 2:
+        draws = rng.multinomial(len(per_cluster), np.full(len(per_cluster), 1 / len(per_cluster)), resamples)
+        values = np.array(
+            [
+                alpha_from_coincidences(m, level)
+                for m in np.einsum("rc,cij->rij", draws.astype(float), per_cluster)
+            ]
         )
-    )
+        values = values[np.isfinite(values)]
+        if values.size >= resamples / 2:
+            low, high = percentile_ci(values)
+    return {name: value, f"{name}_ci_low": low, f"{name}_ci_high": high}
 
 
 def weighted_kappa(
