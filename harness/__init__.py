@@ -23,7 +23,8 @@ Map of the package (one job per module):
   `sweep` keep `manifest.json`; `launchers` (registered in `hydra_plugins/tau_emotion`) give each
   job its own resources, `slurm_launcher` refuses requests SLURM cannot meet and reports why jobs
   wait, `requeue` puts an incomplete job or one whose engine died back in the SLURM queue.
-- Downstream of a sweep directory: `judge/` rates every simulated user (`python -m harness.judge`),
+- Downstream of a sweep directory: `judge/` rates every simulated user (`python -m harness.judge`;
+  `judge.sample` and `judge.agree` are the human validation loop),
   `report/` turns it into tables, figures and a report, `view/` into an HTML viewer, `tracking/`
   mirrors jobs to W&B and `sync_wandb` uploads offline runs and builds the dashboards.
 - Plain helpers: `types` (messages, sampling, terminations), `seeds`, `observers`, `logs` (quiet
