@@ -4,6 +4,7 @@ figures on constructed judgments with known answers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -128,8 +129,6 @@ def test_judged_intensity_rises_with_the_prompted_dose_and_the_measured_dose(dos
 
 
 def test_vader_scores_only_active_turns(dosed: Path) -> None:
-    import json
-
     job = dosed / "toy-model" / "toy-test" / "anger-high" / "seed0"
     lines = (job / "conversations.jsonl").read_text().splitlines()
     records = [{**json.loads(line), "onset_after_turns": 5} for line in lines]  # past every turn
@@ -183,3 +182,26 @@ def test_the_sample_allocates_strata_as_equally_as_their_sizes_allow() -> None:
     assert allocate({"a": 10, "b": 1, "c": 5}, 9) == {"a": 4, "b": 1, "c": 4}
     assert allocate({"a": 2, "b": 3}, 50) == {"a": 2, "b": 3}
     assert sum(allocate({s: 100 for s in "abcdefg"}, 200).values()) == 200
+
+
+def test_sample_and_agree_refuse_bad_input_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.judge import agree, sample
+
+    (tmp_path / "empty").mkdir()
+    assert sample.main([str(tmp_path / "empty")]) == 2
+    assert sample.main([str(tmp_path / "nowhere")]) == 2
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps({"sample": "s1", "items": {"abc": {}}}))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"format": "tau-emotion-ratings", "sample": "s2", "ratings": []}))
+    assert agree.main([str(other), "--key", str(key)]) == 2
+    assert agree.main([str(tmp_path / "missing.json"), "--key", str(key)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"error: {tmp_path / 'empty'} holds no finished conversations with a customer message to rate",
+        f"error: sweep_dir={tmp_path / 'nowhere'} is not a directory",
+        f"error: ratings file {other} rates sample 's2', the key is of sample 's1'",
+        f"error: ratings file {tmp_path / 'missing.json'} does not exist",
+    ]
