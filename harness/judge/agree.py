@@ -26,8 +26,9 @@ import pandas as pd
 
 from harness.errors import ExitCode
 from harness.judge.schema import EMOTIONS, LEGACY_LABELS
-from harness.judge.store import judge_sets, judgments_path, read_judgments
 from harness.report.reliability import Level, alpha_with_ci, cluster_bootstrap, f1_scores
+from harness.store import JobDir
+from harness.store.judgments import read_judgments
 
 RATINGS_FORMAT = "tau-emotion-ratings"
 INTENSITIES = 4
@@ -161,7 +162,7 @@ def judge_verdicts(key: dict[str, Any], judge: str) -> tuple[pd.DataFrame, pd.Da
     for item, facts in key["items"].items():
         job = facts["job"]
         if job not in cache:
-            cache[job] = read_judgments(judgments_path(sweep / job, judge))
+            cache[job] = read_judgments(JobDir(sweep / job).judgments(judge))
         judgment = cache[job].get((int(facts["task_id"]), int(facts["trial"])))
         if judgment is None or judgment.get("turns") is None:
             continue
@@ -187,7 +188,7 @@ def judge_against_humans(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """(α of each judge set against the human majority, per-class F1 of its emotion against it)."""
     sweep = Path(key["sweep_dir"])
-    judges = sorted({j for facts in key["items"].values() for j in judge_sets(sweep / facts["job"])})
+    judges = sorted({j for facts in key["items"].values() for j in JobDir(sweep / facts["job"]).judges()})
     alphas, classes = [], []
     for judge in judges:
         judged_turns, judged_fidelity = judge_verdicts(key, judge)

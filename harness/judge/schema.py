@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Emotion = Literal[
     "none", "anger", "frustration", "anxiety", "confusion", "sadness", "disappointment", "gratitude", "other"
@@ -59,6 +59,41 @@ class Verdict(_Strict):
     fidelity: list[FidelityFlag] = Field(
         description="Every fidelity problem; empty when the customer played its part."
     )
+
+
+class StoredTurnJudgment(TurnJudgment):
+    """A turn judgment as stored: a label of an earlier prompt version is read as today's."""
+
+    @field_validator("emotion", mode="before")
+    @classmethod
+    def _legacy(cls, value: Any) -> Any:
+        return LEGACY_LABELS.get(value, value) if isinstance(value, str) else value
+
+
+class JudgmentUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Judgment(BaseModel):
+    """One line of `judgments/<judge>.jsonl`: the judge's verdict on one conversation, or why there is none."""
+
+    task_id: int
+    trial: int
+    conversation_started_at: float | None
+    """The judged record's `started_at`: a judgment of an earlier attempt does not count for a retry."""
+    judge: str
+    judge_model: str | None = None
+    judged_turns: list[int] = []
+    turns: list[StoredTurnJudgment] | None
+    """None when the judge gave no valid answer (`error`, `error_kind` say why)."""
+    fidelity: list[FidelityFlag] | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    attempts: int = 0
+    usage: JudgmentUsage
+    latency_s: float = 0.0
+    judged_at: float = 0.0
 
 
 @dataclass(frozen=True)
