@@ -26,7 +26,8 @@ Map of the package, by layer, from one conversation up to a sweep:
   resources, `slurm_launcher` refuses requests SLURM cannot meet and reports why jobs wait,
   `manifest` and `sweep_callback` keep `manifest.json` (`python -m harness.sweep`), `requeue`.
 - Downstream of a sweep directory, reading it only through `store/`: `judge/` rates every
-  simulated user (`python -m harness.judge`), `report/` makes tables, figures and a report,
+  simulated user (`python -m harness.judge`; `judge.sample` and `judge.agree` are the human
+  validation loop), `report/` makes tables, figures and a report,
   `view/` an HTML viewer, `tracking/` mirrors jobs to W&B (`python -m harness.sync_wandb`).
 - Commands and plain helpers: `__main__` (`python -m harness` and the `tau-emotion` script: the
   command-line guard, then Hydra on `conf_dir.CONF_DIR`), `errors` (error types, exit codes),

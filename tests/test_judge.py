@@ -21,7 +21,7 @@ from tests.helpers import ROOT, read_jsonl
 from tests.judge_support import SCRIPTED_JUDGE, judge_cli, oracle_sweep
 
 VALID_ONE_TURN = (
-    '{"turns": [{"turn": 0, "reason": "Calm.", "emotion": "neutral", "intensity": 0}], "fidelity": []}'
+    '{"turns": [{"turn": 0, "reason": "Calm.", "emotion": "none", "intensity": 0}], "fidelity": []}'
 )
 
 
@@ -153,11 +153,11 @@ def test_the_prompt_is_blind_to_the_variant(tmp_path: Path) -> None:
 
 def test_verdicts_are_checked_against_the_conversation() -> None:
     ok = parse_verdict("```json\n" + VALID_ONE_TURN + "\n```", [0], [0, 1])
-    assert ok.turns[0].emotion == "neutral"
+    assert ok.turns[0].emotion == "none"
     bad = [
         ("not json", "not valid JSON"),
         ('{"turns": [], "fidelity": []}', "once each"),
-        (VALID_ONE_TURN.replace("neutral", "rage"), "schema violation at turns.0.emotion"),
+        (VALID_ONE_TURN.replace("none", "rage"), "schema violation at turns.0.emotion"),
         (VALID_ONE_TURN.replace('"intensity": 0', '"intensity": 4'), "schema violation at turns.0.intensity"),
         (
             VALID_ONE_TURN.replace("[]}", '[{"kind": "facts", "turn": 7, "quote": "x"}]}'),

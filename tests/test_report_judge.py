@@ -77,7 +77,8 @@ def test_emotion_shares_and_intensity_count_only_active_turns(sweep: Path) -> No
     tables = build_report(sweep, settings=Settings(resamples=300, model=False)).tables
     emotions = tables["judge_emotions"].set_index("condition")
     assert emotions.loc["anger", "anger"] == 1.0 and emotions.loc["anger", "active_turns"] == TASKS
-    assert emotions.loc["control", "neutral"] == 1.0 and emotions.loc["control", "active_turns"] == 2 * TASKS
+    # the judgments here carry prompt version 1's label `neutral`, read as today's `none`
+    assert emotions.loc["control", "none"] == 1.0 and emotions.loc["control", "active_turns"] == 2 * TASKS
     intensity = tables["judge_intensity"].set_index("condition")
     assert (
         intensity.loc["anger", "mean_intensity"] == 3.0 and intensity.loc["control", "mean_intensity"] == 0.0
@@ -122,7 +123,7 @@ def test_neutral_is_the_baseline_when_present(sweep: Path) -> None:
     assert set(tables["judge_fidelity_deltas"]["condition"]) == {"anger", "control"}
 
 
-def test_cohens_kappa_between_two_judge_runs_and_the_same_model_warning(sweep: Path) -> None:
+def test_agreement_between_judges_of_two_families_and_the_same_model_warning(sweep: Path) -> None:
     control, anger = (sweep / "toy-model" / "toy-test" / v / "seed0" for v in ("control", "anger"))
     write_judgments(
         control, "b", [judgment(t, [(0, "neutral", 0), (1, "neutral", 0)]) for t in range(TASKS)], "toy-model"
@@ -138,9 +139,12 @@ def test_cohens_kappa_between_two_judge_runs_and_the_same_model_warning(sweep: P
     report = build_report(sweep, settings=Settings(resamples=300, model=False))
     (row,) = report.tables["judge_agreement"].itertuples()
     assert (row.judge, row.other_judge, row.turns_in_both) == ("a", "b", 4 * TASKS)
+    assert (row.families, row.kind) == ("judge / toy", "agreement")  # judge-model against toy-model
     observed, expected = 30 / 32, (24 / 32) ** 2 + (8 / 32) * (6 / 32)  # neutral 24 vs 24; anger 8 vs 6
     assert row.emotion_kappa == pytest.approx((observed - expected) / (1 - expected))
-    assert row.any_flag_kappa == pytest.approx(0.0)  # judge b never flags: no agreement beyond chance
+    assert row.emotion_kappa_ci_low <= row.emotion_kappa <= row.emotion_kappa_ci_high
+    # judge a flags 4 of 16 conversations, b none: α = 1 − D_o/D_e, 8 disagreeing ordered pairs of 32 values
+    assert row.any_flag_alpha == pytest.approx(1 - (8 / 32) / (2 * 4 * 28 / (32 * 31)))
     assert "the same model as the simulated user in 1 jobs" in report.markdown.read_text()
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.episode.types import STOP_TOKEN
 
-PROMPT_VERSION = 1
+PROMPT_VERSION = 2
 """Raised whenever the wording below changes, so judgments under other wording are kept apart."""
 
 TOOL_RESULT_CHARS = 200
@@ -21,13 +21,16 @@ TOOL_RESULT_CHARS = 200
 SYSTEM = """You review conversations between a customer-service agent and a simulated customer. The customer is played by a language model that was given the instruction shown with each conversation: the customer's goal, the facts it knows and the constraints it must respect. You judge the customer only, never the agent.
 
 1. Emotion. For every numbered customer turn, name the emotion the message expresses and its intensity.
-   - neutral: no emotion beyond ordinary politeness (intensity 0)
+   - none: no emotion beyond ordinary politeness, however long or formal the message (intensity 0)
+   - anger: hostility, blame, accusations, threats
    - frustration: impatience or exasperation about obstacles, delays or having to repeat oneself
    - anxiety: worry, nervousness or fear about what will happen
-   - anger: hostility, blame, accusations, threats
    - confusion: not understanding, uncertainty about what is meant or what to do
-   - other: any other emotion (for example gratitude, sadness, joy)
-   Intensity: 0 none, 1 mild, 2 clear, 3 strong. Judge what the message itself expresses, not what the situation would justify. Give one sentence of reason.
+   - sadness: sorrow, discouragement or hurt
+   - disappointment: let down by the product, the service or the outcome, without hostility
+   - gratitude: thanks or relief beyond ordinary politeness
+   - other: any other emotion (for example joy, amusement, embarrassment)
+   Name the emotion the message shows most, whichever it is; none is a valid answer. Intensity: 0 none, 1 mild, 2 clear, 3 strong. Judge what the message itself expresses, not what the situation would justify. Give one sentence of reason.
 
 2. Fidelity. Check whether the customer played its part as the instruction describes. Flag each problem with the customer turn where it happens and the customer's words quoted exactly:
    - facts: the customer gives a fact that contradicts the instruction, or invents one the instruction does not contain (ids, names, emails, addresses, items, amounts)

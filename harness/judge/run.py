@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,8 @@ class JudgeSettings(_Strict):
 
     sweep_dir: Path
     name: str = "judge"
+    family: str | None = None
+    """The judge model's family (`qwen`, `llama`, `gpt`, ...): agreement is only between families."""
     concurrency: int = Field(16, ge=1)
     retries: int = Field(2, ge=0)
     sampling: JudgeSampling = JudgeSampling(temperature=0.0, top_p=1.0, max_tokens=2048, seed=0)
@@ -81,8 +84,18 @@ class JudgeSettings(_Strict):
             },
         }
 
+    def model_family(self) -> str:
+        """`family`, or the first word of the model's name (`qwen2.5-72b-instruct` -> `qwen`)."""
+        return self.family or family_of(self.model.get("name"))
+
     def judge_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def family_of(model_name: object) -> str:
+    """A model's family from its name: its first word (`qwen2.5-72b-instruct` -> `qwen`, `gpt-4o` -> `gpt`)."""
+    match = re.match(r"[A-Za-z]+", str(model_name or ""))
+    return match.group(0).lower() if match else "unknown"
 
 
 ErrorKind = Literal["invalid_output", "too_long", "unavailable", "crash"]
@@ -156,6 +169,7 @@ class Judge:
             "judge": self.hash,
             "name": self.settings.name,
             "model": self.settings.model.get("name"),
+            "family": self.settings.model_family(),
             "backend": self.backend.name,
             "plumbing_check": self.backend.plumbing_check,
             "prompt_version": PROMPT_VERSION,

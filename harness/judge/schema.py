@@ -12,10 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-Emotion = Literal["neutral", "frustration", "anxiety", "anger", "confusion", "other"]
+Emotion = Literal[
+    "none", "anger", "frustration", "anxiety", "confusion", "sadness", "disappointment", "gratitude", "other"
+]
 EMOTIONS: tuple[str, ...] = get_args(Emotion)
+"""A fixed taxonomy of what a customer may express, the same for every sweep: it does not follow the
+variants a sweep contains (the judge must not learn the hypothesis from its label set), holds labels no
+variant prompts (sadness, disappointment, gratitude) so that a wrong emotion can be named, `none` for a
+message without emotion and `other` for anything else."""
+NO_EMOTION = "none"
+LEGACY_LABELS = {"neutral": NO_EMOTION}
+"""Labels of earlier prompt versions, read as today's (prompt version 1 called `none` `neutral`)."""
 FlagKind = Literal["facts", "goal", "stopping", "refusal"]
 FLAG_KINDS: tuple[str, ...] = get_args(FlagKind)
 
@@ -30,7 +39,7 @@ class TurnJudgment(_Strict):
     turn: int = Field(ge=0, description="The customer turn's number, as shown in the transcript.")
     reason: str = Field(description="One sentence: what in the message shows this emotion.")
     emotion: Emotion
-    intensity: int = Field(ge=0, le=3, description="0 none, 1 mild, 2 clear, 3 strong; 0 for neutral.")
+    intensity: int = Field(ge=0, le=3, description="0 none, 1 mild, 2 clear, 3 strong; 0 for none.")
 
 
 class FidelityFlag(_Strict):
@@ -52,6 +61,15 @@ class Verdict(_Strict):
     )
 
 
+class StoredTurnJudgment(TurnJudgment):
+    """A turn judgment as stored: a label of an earlier prompt version is read as today's."""
+
+    @field_validator("emotion", mode="before")
+    @classmethod
+    def _legacy(cls, value: Any) -> Any:
+        return LEGACY_LABELS.get(value, value) if isinstance(value, str) else value
+
+
 class JudgmentUsage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
@@ -67,7 +85,7 @@ class Judgment(BaseModel):
     judge: str
     judge_model: str | None = None
     judged_turns: list[int] = []
-    turns: list[TurnJudgment] | None
+    turns: list[StoredTurnJudgment] | None
     """None when the judge gave no valid answer (`error`, `error_kind` say why)."""
     fidelity: list[FidelityFlag] | None = None
     error: str | None = None

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from harness.judge.schema import EMOTIONS, FLAG_KINDS
+from harness.judge.schema import EMOTIONS, FLAG_KINDS, LEGACY_LABELS
 from harness.store import JobDir, latest_by_key, read_conversations, read_json_object
 from harness.store.judgments import read_judgments
 
@@ -57,7 +57,7 @@ def job_figures(judgments: list[dict[str, Any]], onsets: dict[tuple[int, int], i
         onset = onsets.get((judgment["task_id"], judgment["trial"]), 0)
         for turn in judgment["turns"]:
             if turn["turn"] >= onset:
-                emotions[turn["emotion"]] += 1
+                emotions[LEGACY_LABELS.get(turn["emotion"], turn["emotion"])] += 1
                 intensities.append(turn["intensity"])
     active = sum(emotions.values())
     figures: dict[str, float] = {

@@ -42,6 +42,7 @@ from harness.report.fidelity import fidelity_bounds, fidelity_outcome_table, fid
 from harness.report.fidelity_section import fidelity_section
 from harness.report.independence import independence_lines, independence_table, job_infos, nl_assertion_tasks
 from harness.report.judge_sections import judge_results
+from harness.report.lexicon import active_turns
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
 from harness.report.stats import MIN_TASKS_CI, MIN_TASKS_TEST
@@ -193,7 +194,9 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         conversations, rng, settings.resamples, min(settings.permutations, 2000)
     )
     summary = cell_summary(conversations, rng, settings.resamples)
-    manipulation = manipulation_check(score_user_turns(sweep.user_turns))
+    manipulation = manipulation_check(
+        score_user_turns(active_turns(sweep.user_turns, conversations)), rng, settings.resamples
+    )
     model = model_table(conversations, contrasts, refused) if settings.model else pd.DataFrame()
     pooled = pooled_table(conversations, contrasts, refused, rng, options)
     primary = primary_rows(deltas if study.scope == "per_env" else pooled, study, verdict)
@@ -273,7 +276,10 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         )
 
     sections = _sections(sweep, tables, figure_paths, notes, noop_note, settings)
-    judged = judge_results(sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples)
+    judged = judge_results(
+        sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples,
+        min(settings.permutations, 2000),
+    )  # fmt: skip
     sections[-1:-1] = judged.sections
     sections.insert(0, _declared_section(study, tables))
     label_sections(sections, {DECLARED}, {"Jobs", "Settings", "Cost"})
@@ -536,7 +542,8 @@ def _sections(
         ),
         Section(
             "Sentiment of the simulated user",
-            "Every simulated-user message (the stop token removed) scored with VADER (compound −1..1, "
+            "Every simulated-user message on an active turn (from the onset on; the stop token removed) scored "
+            "with VADER (compound −1..1 with a 95 % task-bootstrap CI where there are 10 tasks or more, "
             "negative and positive shares). VADER cannot tell one negative emotion from another: the "
             "lexicon check and the judge's sections below do. The heatmap shows the difference from control.",
             tables["manipulation_check"],

@@ -105,8 +105,47 @@ def dose_tables(
     return pd.DataFrame(points), trend_table
 
 
+def judged_dose_table(
+    conversations: pd.DataFrame, rng: np.random.Generator, resamples: int = 2000, permutations: int = 2000
+) -> pd.DataFrame:
+    """Success against the *measured* dose: each conversation's mean judged intensity (0–3) over active turns.
+
+    The same arms as the prompted dose-response (neutral and the emotion's intensities), the same
+    within-task slope, CI and permutation test, with `judged_intensity` as the dose: the effect of the
+    emotion the user expressed, beside the effect of the prompt.
+    """
+    rows = []
+    scored = conversations[conversations["scored"] & conversations["judged_intensity"].notna()]
+    for key, family in scored.groupby(FAMILY):
+        kinds = arm_kinds(family)
+        for emotion in sorted(
+            {v for c, (v, _) in arms(family).items() if kinds[c] in ("emotion", "cognitive")}
+        ):
+            data = family[family["condition"].isin(list(doses(family, emotion)))]
+            dose = data["judged_intensity"].to_numpy(float)
+            rows.append(
+                {
+                    **dict(zip(FAMILY, key, strict=True)),
+                    "emotion": emotion,
+                    "conversations": len(data),
+                    "mean_judged_intensity": float(dose.mean()) if dose.size else NAN,
+                    **_trend(data, dose, rng, resamples, permutations, measured=True),
+                }
+            )
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table = table.drop(columns=["doses"])
+        table["p_holm"] = holm(table["p_value"].tolist())
+    return table
+
+
 def _trend(
-    data: pd.DataFrame, dose: np.ndarray, rng: np.random.Generator, resamples: int, permutations: int
+    data: pd.DataFrame,
+    dose: np.ndarray,
+    rng: np.random.Generator,
+    resamples: int,
+    permutations: int,
+    measured: bool = False,
 ) -> dict[str, object]:
     levels = sorted(set(dose))
     tasks = data["task_id"].to_numpy()
@@ -121,17 +160,20 @@ def _trend(
         "note": "",
     }
     emotion_levels = [d for d in levels if d > 0]
-    if len(emotion_levels) < 2:
+    if measured and len(levels) < 2:
+        row["note"] = "every conversation has the same judged intensity: no dose to compare"
+        return row
+    if not measured and len(emotion_levels) < 2:
         row["note"] = (
             "one intensity of this emotion: sweep variant.intensity=low,medium,high for a dose-response"
         )
         return row
-    if 0 not in levels:
+    if 0 not in levels and not measured:
         row["note"] = "no neutral arm: the trend runs over the intensities only"
     success = data["success"].to_numpy(float)
     sxy, sxx = slope_sums(tasks, dose, success)
     if sxx.sum() == 0:
-        row["note"] = "no task was run at two doses"
+        row["note"] = "no task has conversations at two doses"
         return row
     slope = float(sxy.sum() / sxx.sum())
     row["slope"] = slope

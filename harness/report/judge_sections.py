@@ -10,9 +10,9 @@ import pandas as pd
 
 from harness.judge.run import simulator_model
 from harness.judge.schema import EMOTIONS
+from harness.report.dose import judged_dose_table
 from harness.report.judge_tables import (
     CELL,
-    agreement_table,
     baseline_of,
     clean_success_deltas,
     emotion_table,
@@ -22,6 +22,14 @@ from harness.report.judge_tables import (
     judge_error_deltas,
     judged_turns,
     manipulation_table,
+)
+from harness.report.judge_validity import (
+    active,
+    agreement_table,
+    confusion_table,
+    intensity_trend_table,
+    judge_error_table,
+    recall_precision_table,
 )
 from harness.report.judgments import KEY, primary_judge, read_sweep_judgments
 from harness.report.lexicon import active_turns, lexicon_rates, sweep_markers
@@ -81,6 +89,7 @@ def judge_results(
     out: Path,
     rng: np.random.Generator,
     resamples: int = 2000,
+    permutations: int = 2000,
 ) -> JudgeResults:
     """The judge's tables, sections and figures (empty where no judge has run), and the lexicon check."""
     results = JudgeResults()
@@ -100,6 +109,14 @@ def judge_results(
         facts, on=KEY, how="inner"
     )
     emotions = emotion_table(turns) if not turns.empty else pd.DataFrame()
+    arm_facts = conversations[[*KEY, "variant", "intensity"]].rename(columns={"intensity": "intensity_arm"})
+    labelled = active(turns.merge(arm_facts, on=KEY)) if not turns.empty else pd.DataFrame()
+    measured = _measured_dose(conversations, labelled)
+    intensity_points, intensity_trend = (
+        intensity_trend_table(measured[measured["judged_intensity"].notna()], rng, resamples, permutations)
+        if not labelled.empty
+        else (pd.DataFrame(), pd.DataFrame())
+    )
     tables = {
         "judge_sets": judgments.sets,
         "judge_emotions": emotions,
@@ -111,7 +128,17 @@ def judge_results(
         "judge_fidelity_deltas": fidelity_deltas(judged, rng, resamples),
         "judge_error_deltas": judge_error_deltas(judged, rng, resamples),
         "judge_clean_success_deltas": clean_success_deltas(judged, rng, resamples),
-        "judge_agreement": agreement_table(judgments, primary),
+        "judge_confusion": confusion_table(labelled),
+        "judge_recall_precision": recall_precision_table(labelled, rng, resamples)
+        if not labelled.empty
+        else pd.DataFrame(),
+        "judge_intensity_by_dose": intensity_points,
+        "judge_intensity_trend": intensity_trend,
+        "judge_errors": judge_error_table(judged),
+        "judge_agreement": agreement_table(judgments, rng, resamples),
+        "dose_trend_judged": judged_dose_table(measured, rng, resamples, permutations)
+        if "judged_intensity" in measured
+        else pd.DataFrame(),
     }
     results.tables.update(tables)
     plumbing = " (PLUMBING CHECK: scripted verdicts, not a judgment)" if info["plumbing_check"] else ""
@@ -153,6 +180,52 @@ def judge_results(
                     tables["judge_manipulation"],
                 ),
                 Section(
+                    "Prompted against judged emotion (confusion matrix)",
+                    "Active turns of each arm by the label the judge gave, from a fixed taxonomy that does not "
+                    "follow the sweep's variants and holds `none` and `other` (docs/judge.md): an arm whose "
+                    "turns land elsewhere than its own emotion fails the check. prompted: the arm's emotion; "
+                    "`none` for neutral and other calm arms; control's is unknown.",
+                    tables["judge_confusion"],
+                ),
+                Section(
+                    "Recall and precision per prompted emotion",
+                    "recall: share of the arm's active turns judged as its emotion; precision: share of the turns "
+                    "judged as an emotion that came from arms prompting it (control left out); 95 % bootstrap "
+                    "CIs over conversations; f1 from the two.",
+                    tables["judge_recall_precision"],
+                ),
+                Section(
+                    "Judged intensity by prompted intensity",
+                    "Each conversation's mean judged intensity (0–3, active turns) per prompted dose (neutral 0, "
+                    "low 1, medium 2, high 3). Trend: Spearman's ρ over conversations, 95 % bootstrap CI over "
+                    "conversations, two-sided permutation p (doses permuted among conversations). A persona "
+                    "ladder that is one scale shows ρ > 0.",
+                    tables["judge_intensity_trend"],
+                    subsections=[
+                        Section(
+                            "Mean judged intensity per dose",
+                            "95 % bootstrap CI over conversations.",
+                            tables["judge_intensity_by_dose"],
+                        )
+                    ]
+                    if not tables["judge_intensity_by_dose"].empty
+                    else [],
+                ),
+                Section(
+                    "Success against the measured dose",
+                    "The dose-response with each conversation's mean judged intensity as the dose instead of the "
+                    "prompted one: slope of success per judged intensity point within tasks, task-bootstrap CI, "
+                    "p with the judged doses permuted within each task, Holm across emotions. Beside the prompted "
+                    "dose-response above: the effect of the emotion the user expressed, not of the prompt.",
+                    tables["dose_trend_judged"],
+                ),
+                Section(
+                    "Judge errors per arm",
+                    "Conversations the judge gave no valid verdict for, by kind; rate with a Wilson 95 % interval. "
+                    "An arm with more errors is judged on fewer, possibly easier, conversations.",
+                    tables["judge_errors"],
+                ),
+                Section(
                     "Simulator fidelity per condition",
                     "Share of validly judged conversations with a flag: facts (wrong or invented), goal (goal or "
                     "constraints changed), stopping (too early or never), refusal (withheld what the instruction "
@@ -182,17 +255,29 @@ def judge_results(
                     tables["judge_clean_success_deltas"],
                 ),
                 Section(
-                    "Agreement between judge runs",
-                    "Cohen's κ between this judge and every other judge set of the sweep, on the turns (emotion) "
-                    "and conversations (any flag) both judged validly."
+                    "Agreement between judges",
+                    "Every pair of judge sets on the turns (emotion: Krippendorff's α nominal and Cohen's κ; "
+                    "intensity 0–3: α ordinal and κ with quadratic weights) and conversations (any flag: α) both "
+                    "judged validly; 95 % bootstrap CIs over conversations. kind: agreement only between judges "
+                    "of different model families (`family` in conf/judge.yaml); two seeds or sizes of one family "
+                    "are test–retest, which shares the family's biases."
                     if not tables["judge_agreement"].empty
-                    else "One judge run only: run the judge again with another `sampling.seed` or `model` for κ.",
+                    else "One judge set only: judge again with a model of another family (`model=...`, docs/judge.md) "
+                    "for agreement figures.",
                     tables["judge_agreement"] if not tables["judge_agreement"].empty else None,
                 ),
             ],
         )
     )
     return results
+
+
+def _measured_dose(conversations: pd.DataFrame, labelled: pd.DataFrame) -> pd.DataFrame:
+    """The conversations with `judged_intensity`: the primary judge's mean intensity over active turns."""
+    if labelled.empty:
+        return conversations
+    judged = labelled.groupby(KEY)["intensity"].mean().rename("judged_intensity").reset_index()
+    return conversations.merge(judged, on=KEY, how="left")
 
 
 def _lexicon(

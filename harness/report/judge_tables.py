@@ -1,4 +1,5 @@
-"""The judge's tables: judged emotions, the manipulation test, fidelity, clean success deltas, agreement.
+"""The judge's tables: judged emotions, the manipulation test, fidelity, clean success deltas (agreement and
+the validity of the manipulation check: `judge_validity`).
 
 The baseline of every comparison is `neutral` where the sweep has it, else `control`; pairs are the
 same (run seed, task, trial), intervals resample tasks and p-values flip the sign of whole tasks,
@@ -13,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.judge.schema import EMOTIONS
+from harness.judge.schema import EMOTIONS, NO_EMOTION
 from harness.report.design import CONTROL, FAMILY, NEUTRAL, PAIR
-from harness.report.judgments import FLAGS, KEY, Judgments
+from harness.report.judgments import FLAGS, KEY
 from harness.report.stats import holm, paired_delta, percentile_ci, task_bootstrap
 
 CELL = [*FAMILY, "condition"]
@@ -37,7 +38,7 @@ def _arms(frame: pd.DataFrame) -> Iterator[tuple[Any, pd.DataFrame, str, list[st
 
 def _own_emotion(condition: str) -> str | None:
     base = condition.split("@")[0]
-    return base if base in EMOTIONS and base not in ("neutral", "other") else None
+    return base if base in EMOTIONS and base not in (NO_EMOTION, "other") else None
 
 
 def paired(
@@ -235,50 +236,4 @@ def clean_success_deltas(judged: pd.DataFrame, rng: np.random.Generator, resampl
                     "clean_p_value": sensitivity["p_value"],
                 }
             )
-    return pd.DataFrame(rows)
-
-
-def cohens_kappa(first: pd.Series, second: pd.Series) -> float:
-    """Cohen's κ of two raters' labels on the same items (statsmodels)."""
-    from statsmodels.stats.inter_rater import cohens_kappa as kappa
-
-    labels = sorted(set(first) | set(second))
-    table = pd.crosstab(
-        pd.Categorical(first, categories=labels), pd.Categorical(second, categories=labels), dropna=False
-    ).to_numpy()
-    if len(labels) < 2:
-        return float("nan")  # one label only: chance agreement is 1 and κ is undefined
-    return float(kappa(table, return_results=False))
-
-
-def agreement_table(judgments: Judgments, primary: str) -> pd.DataFrame:
-    rows = []
-    for other in judgments.sets["judge"]:
-        if other == primary:
-            continue
-        turns = judgments.turns
-        both = turns[turns["judge"] == primary].merge(
-            turns[turns["judge"] == other], on=[*KEY, "turn"], suffixes=("_a", "_b")
-        )
-        convs = judgments.conversations
-        both_convs = convs[(convs["judge"] == primary) & convs["valid"]].merge(
-            convs[(convs["judge"] == other) & convs["valid"]], on=KEY, suffixes=("_a", "_b")
-        )
-        rows.append(
-            {
-                "judge": primary,
-                "other_judge": other,
-                "turns_in_both": len(both),
-                "emotion_kappa": cohens_kappa(both["emotion_a"], both["emotion_b"])
-                if len(both)
-                else float("nan"),
-                "emotion_agreement": float((both["emotion_a"] == both["emotion_b"]).mean())
-                if len(both)
-                else float("nan"),
-                "conversations_in_both": len(both_convs),
-                "any_flag_kappa": cohens_kappa(both_convs["flag_any_a"], both_convs["flag_any_b"])
-                if len(both_convs)
-                else float("nan"),
-            }
-        )
     return pd.DataFrame(rows)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.judge.schema import FLAG_KINDS
+from harness.judge.run import family_of
+from harness.judge.schema import FLAG_KINDS, LEGACY_LABELS
 from harness.store import DamagedFile, JobDir, read_json_object
 from harness.store.judgments import read_judgments
 
@@ -39,6 +40,7 @@ def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
                 {
                     "judge": judge,
                     "judge_model": info.get("model"),
+                    "judge_family": info.get("family") or family_of(info.get("model")),
                     "judge_backend": info.get("backend"),
                     "plumbing_check": bool(info.get("plumbing_check")),
                     "conversations": 0,
@@ -78,7 +80,7 @@ def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
                             "task_id": judgment["task_id"],
                             "trial": judgment["trial"],
                             "turn": turn["turn"],
-                            "emotion": turn["emotion"],
+                            "emotion": LEGACY_LABELS.get(turn["emotion"], turn["emotion"]),
                             "intensity": turn["intensity"],
                         }
                     )

@@ -25,7 +25,7 @@ DATA_DIR = "data"
 STATIC = ("viewer.js", "viewer.css")
 
 
-def _js_value(value: Any) -> str:
+def js_value(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
@@ -53,7 +53,7 @@ class _ChunkWriter:
     def flush(self) -> None:
         if not self.pending:
             return
-        packed = gzip.compress(_js_value(self.pending).encode(), compresslevel=6, mtime=0)
+        packed = gzip.compress(js_value(self.pending).encode(), compresslevel=6, mtime=0)
         text = base64.b64encode(packed).decode()
         path = self.directory / f"{self.written:05d}.js"
         path.write_text(f'viewerChunk({self.written},"{text}");\n', encoding="utf-8")
@@ -75,9 +75,9 @@ def write_viewer(loaded: Loaded, out: Path, title: str) -> Path:
             chunks.add(builder.add(job, record))
     chunks.flush()
     index = {**builder.index(loaded), "chunk_size": CHUNK_SIZE, "chunks": chunks.written}
-    (data_dir / "index.js").write_text(f"window.VIEWER_INDEX={_js_value(index)};\n", encoding="utf-8")
+    (data_dir / "index.js").write_text(f"window.VIEWER_INDEX={js_value(index)};\n", encoding="utf-8")
     (data_dir / "policies.js").write_text(
-        f"window.VIEWER_POLICIES={_js_value(list(builder.policies))};\n", encoding="utf-8"
+        f"window.VIEWER_POLICIES={js_value(list(builder.policies))};\n", encoding="utf-8"
     )
     static = resources.files("harness.view") / "static"
     for name in STATIC:
