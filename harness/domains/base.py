@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from harness.backends.base import ChatModel
+from harness.domains.roles import ToolRoles
 from harness.episode.types import Action, Message, Role, ToolSchema
 
 
@@ -42,6 +43,8 @@ class Domain(Protocol):
     """The agent's tools, as OpenAI-style schemas."""
     terminate_tools: frozenset[str]
     """Agent tools whose call ends the conversation (τ-bench's transfer to a human)."""
+    tool_roles: ToolRoles
+    """Which agent tools write, need the user's explicit yes, concede, authenticate or transfer."""
     agent_can_stop: bool
     user_stop_tokens: tuple[str, ...]
     """Tokens in a user message that end the conversation (τ-bench: `###STOP###`; τ² adds

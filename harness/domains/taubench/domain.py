@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from harness.domains.base import Outcome
+from harness.domains.roles import ToolRoles, roles_for
 from harness.domains.taubench.cow import CowDict
 from harness.domains.taubench.datahash import DataHasher
 from harness.domains.taubench.datahash import (
@@ -80,6 +81,7 @@ class TauBenchDomain:
         wiki: str,
         data_load_func: Callable[[], dict[str, Any]],
         terminate_tools: Sequence[str] = ("transfer_to_human_agents",),
+        tool_roles: ToolRoles | None = None,
     ) -> None:
         self.name = name
         self.split = split
@@ -90,6 +92,7 @@ class TauBenchDomain:
             info["function"]["name"]: tool for info, tool in zip(self.tools_info, tools, strict=True)
         }
         self.terminate_tools = frozenset(terminate_tools)
+        self.tool_roles = tool_roles if tool_roles is not None else roles_for(name)
         self._data_load_func = data_load_func
         self._serialized_data: bytes | None = None
         self._base: dict[str, Any] | None = None
