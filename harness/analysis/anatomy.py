@@ -19,8 +19,8 @@ ground truth the environment's scorer recorded (`reward_info`: τ-bench's `actio
 - premature transfer: the agent handed over to a human where the ground truth does not;
 - step cap: the conversation ran out of steps.
 
-`extra_write` counts every extra write, concessions included; `concession` those of them that
-concede. Unscored conversations have no anatomy (None). A scored conversation the environment
+`extra_write` counts the extra writes that concede nothing, `concession` those that do (the two
+never overlap). Unscored conversations have no anatomy (None). A scored conversation the environment
 did not score (step cap, agent error) has no ground truth in its record: only the categories that
 need none (unconfirmed write, auth skipped, transfer, step cap) are counted on it.
 """
@@ -226,9 +226,9 @@ def anatomy(record: ConversationRecord | Mapping[str, Any], roles: ToolRoles | N
     for i, call in enumerate(writes):
         if not known or i in used or call.failed:
             continue
-        extra += 1
         kind = "concession" if call.name in roles.concessions else "extra_write"
         concession += kind == "concession"
+        extra += kind == "extra_write"
         faults.append(Fault(kind, call.index, f"{call.name} was not required"))
 
     missing_output = sum(1 for met in outputs.values() if not met)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.measures import measure_columns
 from harness.episode.types import STOP_TOKEN
 from harness.errors import HarnessError
 from harness.job.metrics import is_success
@@ -130,6 +131,7 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "duration_s": record.get("duration_s", float("nan")),
         "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
+        **measure_columns(record),
     }
 
 
