@@ -50,6 +50,21 @@ CATEGORIES = (
 )
 """Every category, in the order the report and the viewer show them."""
 
+MAIN_ORDER = (
+    "concession",
+    "extra_write",
+    "wrong_write",
+    "missing_write",
+    "missing_output",
+    "premature_transfer",
+    "step_cap",
+    "unconfirmed_write",
+    "auth_skipped",
+)
+"""Which category names a failure with several: what changes the outcome first, policy breaches last
+(an unconfirmed write or a skipped authentication does not change the score by itself)."""
+WRITE_FAULTS = ("wrong_write", "extra_write", "concession", "missing_write")
+
 AFFIRMATION = re.compile(
     r"\b(yes|yeah|yep|yup|confirm(ed)?|go ahead|proceed|please do|do it|sure|ok(ay)?|correct|that'?s right)\b",
     re.IGNORECASE,
@@ -111,9 +126,15 @@ class Anatomy:
         return {c: int(getattr(self, c)) for c in CATEGORIES}
 
     @property
-    def first_fault(self) -> Fault | None:
-        placed = [f for f in self.faults if f.message is not None]
-        return placed[0] if placed else (self.faults[0] if self.faults else None)
+    def main_fault(self) -> str:
+        """The category that names this conversation's failure ("" when none is found)."""
+        return next((c for c in MAIN_ORDER if getattr(self, c)), "")
+
+    @property
+    def first_write_fault(self) -> Fault | None:
+        """The first wrong, extra or missing write: the one the viewer highlights."""
+        writes = [f for f in self.faults if f.category in WRITE_FAULTS]
+        return writes[0] if writes else None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

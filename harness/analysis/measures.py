@@ -14,15 +14,17 @@ LEXICON_COLUMNS = ["apologies_lexicon", "refusals_lexicon", "gave_in"]
 
 
 def measure_columns(record: Mapping[str, Any]) -> dict[str, Any]:
-    """`fault_<category>` counts (NaN when unscored), `first_fault` ("" when none), the lexicon measures."""
+    """`fault_<category>` counts (NaN when unscored), `main_fault` ("" when none), the first write fault's
+    message index (-1 when none), the lexicon measures."""
     found = anatomy(record)
     measured = behaviour(record, found)
-    first = found.first_fault if found else None
+    first = found.first_write_fault if found else None
     columns: dict[str, Any] = {
         f"fault_{c}": float(n)
         for c, n in (found.counts() if found else dict.fromkeys(CATEGORIES, NAN)).items()
     }
-    columns["first_fault"] = first.category if first else ""
-    columns["first_fault_message"] = first.message if first and first.message is not None else -1
+    columns["main_fault"] = found.main_fault if found else ""
+    columns["first_write_fault"] = first.category if first else ""
+    columns["first_write_fault_message"] = first.message if first and first.message is not None else -1
     columns.update({k: measured[k] for k in LEXICON_COLUMNS})
     return columns

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis.anatomy import CATEGORIES
+from harness.analysis.anatomy import MAIN_ORDER
 from harness.report.design import FAMILY, condition_order
 from harness.report.figures import _pyplot, _save, condition_color
 
@@ -15,12 +15,12 @@ NO_FAULT = "no fault found"
 
 
 def anatomy_figure(shares: pd.DataFrame, by_arm: pd.DataFrame, path: Path, title: str) -> Path:
-    """Per (model, env, split): a stacked bar per arm (share failed, by first fault) beside a
+    """Per (model, env, split): a stacked bar per arm (share failed, by main fault) beside a
     "concessions under pressure" panel (share of conversations with a concession, 95% CI by task)."""
     plt = _pyplot()
     families = [("/".join(map(str, key)), group) for key, group in by_arm.groupby(FAMILY)]
     figure, axes = plt.subplots(len(families), 2, figsize=(11, 3.6 * len(families) + 0.6), squeeze=False)
-    kinds = [*CATEGORIES, NO_FAULT]
+    kinds = [*MAIN_ORDER, NO_FAULT]
     colors = {kind: plt.get_cmap("tab10")(i % 10) for i, kind in enumerate(kinds)}
     for (label, arm_rows), (stacked, conceded) in zip(families, axes, strict=True):
         order = condition_order(list(arm_rows["condition"]))
@@ -30,7 +30,7 @@ def anatomy_figure(shares: pd.DataFrame, by_arm: pd.DataFrame, path: Path, title
             heights = np.array(
                 [
                     family_shares.loc[
-                        (family_shares["condition"] == c) & (family_shares["first_fault"] == kind), "share"
+                        (family_shares["condition"] == c) & (family_shares["main_fault"] == kind), "share"
                     ].sum()
                     for c in order
                 ]
@@ -38,7 +38,7 @@ def anatomy_figure(shares: pd.DataFrame, by_arm: pd.DataFrame, path: Path, title
             if heights.any():
                 stacked.bar(order, heights, bottom=bottom, color=colors[kind], label=kind)
                 bottom += heights
-        stacked.set_title(f"{label}: failures by first fault", fontsize=9)
+        stacked.set_title(f"{label}: failures by main fault", fontsize=9)
         stacked.set_ylabel("share of scored conversations")
         stacked.set_ylim(0, 1)
         stacked.tick_params(axis="x", labelrotation=30, labelsize=8)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.report.anatomy_figures import anatomy_figure
-from harness.report.anatomy_tables import anatomy_by_arm, first_fault_shares, secondary_table
+from harness.report.anatomy_tables import anatomy_by_arm, main_fault_shares, secondary_table
 from harness.report.contrasts import Options
 from harness.report.design import Contrast
 from harness.report.heterogeneity import heterogeneity_tables
@@ -21,7 +21,7 @@ SECONDARY_COLUMNS = [
     "variant_rate", "delta", "ci_low", "ci_high", "sim_ci_low", "sim_ci_high", "p_value", "p_holm", "note",
 ]  # fmt: skip
 
-ANATOMY_TEXT = """Per conversation, from its record and the environment's ground truth (`harness/analysis/anatomy.py`; docs/report.md defines each): a missing write (a required state change never attempted), a wrong write (the required tool with other arguments), an extra write (a state change the task did not require), a concession (an extra write that gives the user something: refund, exchange, cancellation, compensation), a missing output, an unconfirmed write (no explicit yes from the user before a write the policy wants confirmed), authentication skipped, a premature transfer to a human, the step cap. Rates over scored conversations; a conversation may have several."""
+ANATOMY_TEXT = """Per conversation, from its record and the environment's ground truth (`harness/analysis/anatomy.py`; docs/report.md defines each): a missing write (a required state change never attempted), a wrong write (the required tool with other arguments), an extra write (a state change the task did not require), a concession (an extra write that gives the user something: refund, exchange, cancellation, compensation), a missing output, an unconfirmed write (no explicit yes from the user before a write the policy wants confirmed), authentication skipped, a premature transfer to a human, the step cap. Rates over scored conversations; a conversation may have several. The figure splits each arm's failures by their main fault: the first of concession, extra, wrong, missing write, missing output, transfer, step cap, unconfirmed write, skipped authentication that it has ("no fault found": a failure none of these explains, e.g. a write the scorer's database comparison rejects for a reason the anatomy does not see)."""
 
 SECONDARY_TEXT = """Secondary outcomes: each measure compared as success is in the headline (pairs scored in both arms, 95% task-bootstrap CI, sign-flip p, simultaneous intervals), Holm across the contrasts of one kind for each measure. Rates are shares of conversations with at least one such fault; means are per conversation. Apologies and refusals are counted with a lexicon, a cheap proxy (source says so); gave_in_after_refusal: an extra write after a message that refused."""
 
@@ -47,13 +47,13 @@ def anatomy_results(
     tag: str,
 ) -> AnatomyResults:
     by_arm = anatomy_by_arm(conversations, rng, options.resamples)
-    shares = first_fault_shares(conversations)
+    shares = main_fault_shares(conversations)
     secondary = secondary_table(conversations, contrasts, refused, rng, options)
     mediation = mediation_table(conversations, contrasts, refused, rng, min(options.resamples, 1000))
     heterogeneity, worst = heterogeneity_tables(conversations, contrasts, refused, rng)
     tables = {
         "anatomy_by_arm": by_arm,
-        "anatomy_first_fault": shares,
+        "anatomy_main_fault": shares,
         "secondary_deltas": secondary,
         "mediation": mediation,
         "heterogeneity": heterogeneity,

@@ -146,13 +146,13 @@ def anatomy_by_arm(conversations: pd.DataFrame, rng: np.random.Generator, resamp
     )
 
 
-def first_fault_shares(conversations: pd.DataFrame) -> pd.DataFrame:
-    """Per arm, the share of scored conversations that failed, split by the category of their first fault."""
+def main_fault_shares(conversations: pd.DataFrame) -> pd.DataFrame:
+    """Per arm, the share of scored conversations that failed, split by the category that names their failure (`Anatomy.main_fault`)."""
     scored = conversations[conversations["scored"]]
     failed = scored[scored["success"] == 0].assign(
-        first_fault=lambda f: f["first_fault"].replace("", "no fault found")
+        main_fault=lambda f: f["main_fault"].replace("", "no fault found")
     )
-    counts = failed.groupby([*CELL, "first_fault"]).size().rename("failed").reset_index()
+    counts = failed.groupby([*CELL, "main_fault"]).size().rename("failed").reset_index()
     totals = scored.groupby(CELL).size().rename("scored").reset_index()
     shares = counts.merge(totals, on=CELL)
     return shares.assign(share=shares["failed"] / shares["scored"])
