@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.analysis.anatomy import CATEGORIES, anatomy
@@ -28,3 +28,17 @@ def measure_columns(record: Mapping[str, Any]) -> dict[str, Any]:
     columns["first_write_fault_message"] = first.message if first and first.message is not None else -1
     columns.update({k: measured[k] for k in LEXICON_COLUMNS})
     return columns
+
+
+def fault_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Per category, the scored conversations with at least one such fault; `scored`: how many there were."""
+    counts = dict.fromkeys(CATEGORIES, 0)
+    scored = 0
+    for record in records:
+        found = anatomy(record)
+        if found is None:
+            continue
+        scored += 1
+        for category, count in found.counts().items():
+            counts[category] += int(count > 0)
+    return {**counts, "scored": scored}
