@@ -36,7 +36,7 @@ def _differences(family: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
         return rows.assign(**{m: rows[m].gt(0).astype(float) for m in MECHANISMS})
 
     base, arm = side(contrast.baseline), side(contrast.condition)
-    joined = arm.join(base, how="inner", lsuffix="_arm", rsuffix="_base")
+    joined = arm.merge(base, left_index=True, right_index=True, suffixes=("_arm", "_base"))
     out = pd.DataFrame({c: joined[f"{c}_arm"] - joined[f"{c}_base"] for c in columns})
     return out.reset_index()
 
