@@ -117,7 +117,7 @@ def mediation_table(
                     "indirect": indirect,
                     "ci_low": low,
                     "ci_high": high,
-                    "share": indirect / total if identified and total != 0 else NAN,
+                    "share": indirect / total + 0.0 if identified and total != 0 else NAN,  # no -0.0
                     "share_ci_low": share_low,
                     "share_ci_high": share_high,
                     "bias_to_zero": abs(float(b[k])) if identified else NAN,
@@ -135,7 +135,7 @@ def mediation_table(
                 "pairs": len(diffs),
                 "total": total,
                 "indirect": direct,
-                "share": direct / total if total != 0 else NAN,
+                "share": direct / total + 0.0 if total != 0 else NAN,
                 "note": "",
             }
         )
