@@ -4,7 +4,8 @@ Each measure is compared between an arm and its baseline exactly as success is i
 the pairs scored on both sides, `paired_delta` (task bootstrap, sign-flip test, simultaneous
 intervals), the same guards, and Holm across the contrasts of one kind — one Holm family per
 (kind, measure). A measure is a rate (the share of conversations with at least one such fault,
-or with the flag) or a mean per conversation.
+or with the flag) or a mean per conversation; `..._to_resolution` means are over the pairs solved in
+both arms.
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ class Measure:
     """True: the share of conversations where `column` > 0; False: the mean of `column`."""
     source: str
     """Where it comes from: `anatomy`, `record`, or `lexicon (proxy)`."""
+    solved_only: bool = False
+    """Counted on successful conversations only (effort to resolution)."""
 
 
 MEASURES = [
     *(Measure(c, f"fault_{c}", True, "anatomy") for c in CATEGORIES),
     Measure("user_turns", "user_turns", False, "record"),
+    Measure("user_turns_to_resolution", "user_turns", False, "record", solved_only=True),
     Measure("tool_calls", "tool_calls", False, "record"),
+    Measure("tool_calls_to_resolution", "tool_calls", False, "record", solved_only=True),
     Measure("tool_errors", "tool_errors", False, "record"),
     Measure("agent_words_per_turn", "agent_words_per_turn", False, "record"),
     Measure("apologies", "apologies_lexicon", False, "lexicon (proxy)"),
@@ -47,6 +52,8 @@ MEASURES = [
 
 def values(frame: pd.DataFrame, measure: Measure) -> pd.Series:
     column = frame[measure.column].astype(float)
+    if measure.solved_only:
+        column = column.where(frame["success"] == 1)
     return column.gt(0).astype(float).where(column.notna()) if measure.rate else column
 
 
