@@ -91,7 +91,7 @@ def mediation_table(
                 effect = np.where(np.isnan(rb), 0.0, ra * np.nan_to_num(rb))
                 boot_indirect[r] = effect
                 boot_total = dy[picks].mean()
-                boot_share[r] = effect / boot_total if boot_total != 0 else NAN
+                boot_share[r] = effect / boot_total + 0.0 if boot_total != 0 else NAN
         for k, mechanism in enumerate(MECHANISMS):
             present = bool(np.any(dm[:, k] != 0)) or bool(diffs[mechanism].abs().sum())
             if not present:
@@ -121,7 +121,7 @@ def mediation_table(
                     "share_ci_low": share_low,
                     "share_ci_high": share_high,
                     "bias_to_zero": abs(float(b[k])) if identified else NAN,
-                    f"share_if_bias_{bias:g}": shrunk / total if identified and total != 0 else NAN,
+                    f"share_if_bias_{bias:g}": shrunk / total + 0.0 if identified and total != 0 else NAN,
                     "note": ""
                     if identified
                     else "moves with the arm or another mechanism in every pair: not separable",
