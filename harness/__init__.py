@@ -23,6 +23,10 @@ Map of the package (one job per module):
   `sweep` keep `manifest.json`; `launchers` (registered in `hydra_plugins/tau_emotion`) give each
   job its own resources, `slurm_launcher` refuses requests SLURM cannot meet and reports why jobs
   wait, `requeue` puts an incomplete job or one whose engine died back in the SLURM queue.
+- Per conversation, from its record: `analysis.anatomy` (failure anatomy: missing, wrong and extra
+  writes, concessions, unconfirmed writes, ... against the ground truth, with the env's tool roles
+  from `domains.roles`), `analysis.behaviour` (effort, words, lexicon apologies and refusals,
+  giving in), `analysis.measures` (both as flat columns, for the report, viewer and W&B).
 - Downstream of a sweep directory: `judge/` rates every simulated user (`python -m harness.judge`),
   `report/` turns it into tables, figures and a report, `view/` into an HTML viewer, `tracking/`
   mirrors jobs to W&B and `sync_wandb` uploads offline runs and builds the dashboards.
