@@ -151,9 +151,12 @@ def write_sweep(sweep: Path) -> None:
                         "turn": 0,
                         "emotion": rng.choice(["neutral", "anger", "frustration"]),
                         "intensity": rng.randint(0, 3),
+                        "reason": "its words",
                     }
                 ]
-                flags = [{"kind": "stop_early", "turn": 0, "reason": "r"}] if r["task_id"] % 5 == 0 else []
+                flags = (
+                    [{"kind": "stopping", "turn": 0, "quote": "###STOP###"}] if r["task_id"] % 5 == 0 else []
+                )
                 lines.append(
                     {
                         "task_id": r["task_id"],
@@ -161,7 +164,7 @@ def write_sweep(sweep: Path) -> None:
                         "conversation_started_at": r["started_at"],
                         "judge": "abc123",
                         "judge_model": "judge-model",
-                        "judged_turns": 1,
+                        "judged_turns": [0],
                         "turns": turns,
                         "fidelity": flags,
                         "error": None,
