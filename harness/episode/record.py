@@ -66,6 +66,8 @@ class ModelCall(TypedDict, total=False):
     parse_error: str | None
     finish_reason: str | None
     """Why the model stopped: `stop`, `length` (max_tokens or context), `abort`; null if unknown."""
+    affect_active: bool
+    """User calls only: whether the variant's emotion shaped this turn (from `onset_after_turns` on)."""
 
 
 class JobFacts(TypedDict, total=False):

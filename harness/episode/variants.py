@@ -16,13 +16,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.conf_dir import CONF_DIR
 from harness.errors import validated
 
 Intensity = Literal["low", "medium", "high"]
 INTENSITIES: tuple[Intensity, ...] = ("low", "medium", "high")
 DOSE: dict[str | None, int] = {None: 0, "low": 1, "medium": 2, "high": 3}
 """A record's `intensity` as a dose for dose–response fits: neutral's (null) is dose 0 of each emotion."""
-VARIANT_DIR = Path(__file__).resolve().parents[1] / "conf" / "variant"
+VARIANT_DIR = CONF_DIR / "variant"
 
 
 class Variant(BaseModel):

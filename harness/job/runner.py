@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, ConversationSpec
+from harness.backends.base import Backend, ConversationSpec, comparable_fingerprint
 from harness.domains.base import Domain
 from harness.episode.conversation import LoopSettings, run_conversation
 from harness.episode.seeds import conversation_seed
@@ -75,7 +75,7 @@ def _check_same_job(job: Job) -> None:
     path = JobDir(job.output_dir).job_file
     recorded = read_job_file(job.output_dir)
     if recorded is not None:
-        previous = recorded.fingerprint
+        previous = comparable_fingerprint(recorded.fingerprint)  # written before a key became a runtime key
         if previous != job.fingerprint:
             differing = sorted(
                 key

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.backends.base import Backend, ConversationSpec
+from harness.backends.base import Backend, ConversationSpec, without_runtime_keys
 from harness.episode.types import Sampling, Termination
 from harness.errors import BackendUnavailable, ContextWindowExceeded, HarnessError
 from harness.judge.prompt import PROMPT_VERSION, RETRY, SYSTEM, judge_messages, render_transcript
@@ -32,14 +32,9 @@ from harness.store.judgments import JudgmentLog, read_judgments
 
 log = logging.getLogger(__name__)
 
-OPERATIONAL_BACKEND_KEYS = frozenset(
-    {
-        "max_concurrency", "timeout_s", "max_retries", "backoff_s", "backoff_max_s", "check_endpoint",
-        "gpu_memory_utilization", "kv_cache_memory_bytes", "enable_prefix_caching", "enforce_eager",
-        "max_num_seqs", "engine_kwargs", "delay_s", "agent_output_constraint",
-    }
-)  # fmt: skip
-"""Backend keys that change how fast the judge runs, not what it answers: left out of its hash."""
+AGENT_ONLY_KEYS = frozenset({"agent_output_constraint"})
+"""Backend keys that apply to an agent's replies only, never to the judge's: left out of its hash
+(with the backend's own `RUNTIME_KEYS`, `harness.backends.base.runtime_keys`)."""
 
 
 class _Strict(BaseModel):
@@ -81,7 +76,9 @@ class JudgeSettings(_Strict):
             "sampling": self.sampling.model_dump(),
             "limits": self.limits.model_dump(),
             "model": self.model,
-            "backend": {k: v for k, v in self.backend.items() if k not in OPERATIONAL_BACKEND_KEYS},
+            "backend": {
+                k: v for k, v in without_runtime_keys(self.backend).items() if k not in AGENT_ONLY_KEYS
+            },
         }
 
     def judge_hash(self) -> str:

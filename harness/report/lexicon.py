@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.conf_dir import CONF_DIR
 from harness.report.stats import percentile_ci
 from harness.store import JobDir, JobFile, read_model_or_none
 
-CONF_VARIANTS = Path(__file__).resolve().parents[2] / "conf" / "variant"
+CONF_VARIANTS = CONF_DIR / "variant"
 _WORD = re.compile(r"[A-Za-z']+")
 
 

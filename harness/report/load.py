@@ -11,7 +11,7 @@ import pandas as pd
 from harness.analysis.measures import measure_columns
 from harness.episode.types import STOP_TOKEN
 from harness.errors import HarnessError
-from harness.job.metrics import is_success
+from harness.job.metrics import agent_texts, is_success, user_texts, words_per_turn
 from harness.store import JobDir, JobProgress, Summary, find_job_dirs, job_state
 
 
@@ -40,8 +40,8 @@ def _expected(progress: JobProgress, summary: Summary | None) -> int | None:
     return None
 
 
-def _words(text: str) -> int:
-    return len(text.split())
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -51,9 +51,7 @@ def _text(message: dict[str, Any]) -> str:
 
 def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[str, Any]:
     messages = record.get("messages") or []
-    user_texts = [_text(m).replace(STOP_TOKEN, "").strip() for m in messages if m.get("role") == "user"]
-    user_texts = [t for t in user_texts if t]
-    agent_texts = [_text(m) for m in messages if m.get("role") == "assistant" and _text(m).strip()]
+    said, replied = user_texts(messages), agent_texts(messages)
     counts = record.get("counts") or {}
     usage = record.get("usage") or {}
     scored = bool(record.get("scored"))
@@ -79,14 +77,12 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "noop_task": _optional_bool(record.get("noop_task")),
         "plumbing_check": bool(record.get("plumbing_check", False)),
         "steps": counts.get("steps", 0),
-        "user_turns": counts.get("user_turns", len(user_texts)),
+        "user_turns": counts.get("user_turns", len(said)),
         "tool_calls": counts.get("tool_calls", 0),
         "tool_errors": counts.get("tool_errors", 0),
         "malformed_tool_calls": counts.get("malformed_tool_calls", 0),
-        "user_words_per_turn": sum(map(_words, user_texts)) / len(user_texts) if user_texts else float("nan"),
-        "agent_words_per_turn": sum(map(_words, agent_texts)) / len(agent_texts)
-        if agent_texts
-        else float("nan"),
+        "user_words_per_turn": _or_nan(words_per_turn(said)),
+        "agent_words_per_turn": _or_nan(words_per_turn(replied)),
         "duration_s": record.get("duration_s", float("nan")),
         "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),

@@ -62,6 +62,16 @@ def latest_by_key(records: Iterable[dict[str, Any]]) -> dict[Key, dict[str, Any]
     return latest
 
 
+def wanted_records(job_dir: Path) -> list[dict[str, Any]]:
+    """The latest record of each (task, trial) the job's latest run asked for, in the order it ran
+    them (trial by trial, tasks as job.json lists them): the order of its summary and results export."""
+    job = read_job_file(job_dir)
+    records = latest_by_key(read_conversations(JobDir(job_dir).conversations))
+    if job is None or job.tasks is None or job.trials is None:
+        return list(records.values())
+    return [records[(t, k)] for k in range(job.trials) for t in job.tasks if (t, k) in records]
+
+
 @dataclass(frozen=True)
 class JobProgress:
     """How far a job got, from the records on disk (never from `summary.json`)."""
