@@ -25,6 +25,10 @@ Map of the package, by layer, from one conversation up to a sweep:
 - `cluster/`: `launchers` (registered in `hydra_plugins/tau_emotion`) give each job its own
   resources, `slurm_launcher` refuses requests SLURM cannot meet and reports why jobs wait,
   `manifest` and `sweep_callback` keep `manifest.json` (`python -m harness.sweep`), `requeue`.
+- `analysis/`: per conversation, from its record: `anatomy` (failure anatomy: missing, wrong and
+  extra writes, concessions, unconfirmed writes, ... against the ground truth, with the env's tool
+  roles from `domains.roles`), `behaviour` (effort, words, lexicon apologies and refusals, giving
+  in), `measures` (both as flat columns, for the report, viewer and W&B).
 - Downstream of a sweep directory, reading it only through `store/`: `judge/` rates every
   simulated user (`python -m harness.judge`; `judge.sample` and `judge.agree` are the human
   validation loop), `report/` makes tables, figures and a report,

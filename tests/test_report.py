@@ -323,4 +323,4 @@ def test_the_report_is_mirrored_to_an_offline_wandb_run(
     row = dict(zip(deltas["columns"], deltas["data"][0], strict=True))
     assert (row["condition"], row["delta"], row["mcnemar_p"]) == ("anger", -0.5, pytest.approx(0.25))
     images = sorted(p.name.split("_")[0] for p in (run_dir / "files" / "media" / "images").glob("*.png"))
-    assert images == ["contrasts", "manipulation", "pass", "success", "turns"]
+    assert images == ["contrasts", "failure", "manipulation", "pass", "success", "turns"]

@@ -117,6 +117,7 @@ def test_workspace_panels_show_only_logged_metrics(sweep: Path) -> None:
     assert [section.name for section in workspace.sections] == [
         "Headline",
         "Behaviour",
+        "Failure anatomy",
         "Cost and tokens",
         "Transcripts",
     ]
@@ -149,6 +150,7 @@ def test_report_has_banner_figures_tables_and_every_run(sweep: Path) -> None:
     assert headings == [
         "Headline",
         "Behaviour",
+        "Failure anatomy",
         "Cost and tokens",
         "Transcripts",
         "Statistical report",
@@ -163,6 +165,7 @@ def test_report_has_banner_figures_tables_and_every_run(sweep: Path) -> None:
     figures = next(p for p in statistical["panels"] if p["type"] == "MediaBrowser")["media_keys"]
     report_dir = sweep / "report"
     assert figures and all((report_dir / f"{name}.png").exists() for name in figures)
+    assert "failure_anatomy" in figures  # the stacked bar per arm
     links = blocks[-1]["items"]
     urls = sorted(item[0]["url"] for item in links)
     assert urls == sorted(f"https://wandb.example/team/tau-emotion/runs/{run.run_id}" for run in runs.jobs)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.anatomy import CATEGORIES
 from harness.tracking.wandb_logger import WANDB_SUBDIR
 from tests.helpers import ROOT, TOY, run_module
 from tests.wandb_support import (
@@ -45,6 +46,8 @@ def test_offline_run_holds_the_job(tmp_path: Path, fake_home: Path) -> None:
     assert run.summary["pass_hat_k"].keys() == {"1", "2"}
     assert run.summary["terminations"]["transfer_to_human"] == 2
     assert sum(row["conversation/transfer_to_human"] for row in run.history) == 2
+    assert run.summary["anatomy/scored"] == 8
+    assert {run.summary[f"anatomy/{c}"] for c in CATEGORIES} == {0}
     assert [(row[0], row[1]) for row in table_of(run)["data"]] == [(t, k) for k in (0, 1) for t in range(4)]
     assert list(fake_home.iterdir()) == [], "wandb wrote into the home directory"
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.backends.base import ChatModel
 from harness.domains.base import Outcome
+from harness.domains.roles import ToolRoles
 from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
 
 POLICY = "You are a phone support agent. Reactivate suspended lines; ask the user to fix device settings."
@@ -90,6 +91,8 @@ class ToyDualDomain:
     wiki = POLICY
     tools_info = AGENT_TOOLS
     terminate_tools: frozenset[str] = frozenset()
+    tool_roles = ToolRoles()
+    identity_tools: frozenset[str] = frozenset()
     agent_can_stop = True
     user_stop_tokens = ("###STOP###", "###TRANSFER###")
     user_strategies = ("llm",)

@@ -1,7 +1,7 @@
 """The oracle: a plumbing check of the loop and τ-bench's reward, not a model result.
 
-Its agent replays the task's ground-truth actions and states the task's expected outputs;
-its user opens with the variant's scripted line and stops once the agent says it is done.
+Its agent replays the task's ground-truth actions and states the task's expected outputs,
+asking the user's yes before a write the policy wants confirmed (`ToolRoles.confirm`); its user opens with the variant's scripted line and stops once the agent says it is done.
 With real τ-bench every task must score 1.0; anything less is a harness bug. On τ² tasks it
 also asks the user to run the user's ground-truth actions (`harness.domains.tau2.oracle`), and
 as the judge it grades every NL assertion met.
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from harness.backends.base import ChatModel, ConversationSpec, SharedModelBackend
 from harness.backends.scripted import ScriptedJudge
+from harness.domains.roles import roles_for
 from harness.episode.types import (
     RESPOND_ACTION_NAME,
     STOP_TOKEN,
@@ -30,12 +31,26 @@ from harness.episode.types import (
 DONE = "That completes your request."
 ACKNOWLEDGE = "Okay, please go ahead."
 TERMINATING = frozenset({"transfer_to_human_agents"})
+CONFIRM = "I am about to run {name} with {arguments}. Shall I proceed?"
+
+
+def confirmation_request(
+    spec: ConversationSpec, messages: Sequence[Message], name: str, arguments: str
+) -> Reply | None:
+    """The oracle's request for a yes before `name`, or None when the user's last word was that yes."""
+    if name not in roles_for(spec.env).confirm:
+        return None
+    said = [m.get("content") for m in messages if m["role"] == "user" and m.get("requestor") != "user"]
+    if said and said[-1] == ACKNOWLEDGE:
+        return None
+    return Reply(content=CONFIRM.format(name=name, arguments=arguments))
 
 
 @dataclass(frozen=True, slots=True)
 class OracleAgent:
     spec: ConversationSpec
     delay_s: float = 0.0
+    asks_confirmation: bool = True
 
     async def chat(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
@@ -54,6 +69,9 @@ class OracleAgent:
             if action.name in TERMINATING and outputs and not stated:
                 return Reply(content=_statement(outputs), finish_reason="stop")
             arguments = json.dumps(dict(action.kwargs))
+            ask = confirmation_request(self.spec, messages, action.name, arguments)
+            if ask is not None and self.asks_confirmation:
+                return ask
             return Reply(
                 content=None,
                 tool_calls=[ToolCall(f"call_{done}", action.name, arguments)],

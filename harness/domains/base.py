@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from harness.backends.base import ChatModel
+from harness.domains.roles import ToolRoles
 from harness.episode.types import Action, Message, Role, ToolSchema
 
 IDENTITY_TOOLS: dict[str, frozenset[str]] = {
@@ -58,6 +59,8 @@ class Domain(Protocol):
     identity_tools: frozenset[str]
     """Agent tools whose success authenticates the user (`identity_tools_for`); recorded in every
     record, where the report's deterministic fidelity reads whether the user authenticated."""
+    tool_roles: ToolRoles
+    """Which agent tools write, need the user's explicit yes, concede, authenticate or transfer."""
     agent_can_stop: bool
     user_stop_tokens: tuple[str, ...]
     """Tokens in a user message that end the conversation (τ-bench: `###STOP###`; τ² adds

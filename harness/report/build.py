@@ -11,6 +11,7 @@ import pandas as pd
 from harness.job.study import Study
 from harness.report import figures
 from harness.report.affect import manipulation_check, score_user_turns
+from harness.report.anatomy_section import anatomy_results
 from harness.report.contrasts import (
     Options,
     contrast_table,
@@ -276,6 +277,11 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         )
 
     sections = _sections(sweep, tables, figure_paths, notes, noop_note, settings)
+    anatomy = anatomy_results(conversations, contrasts, refused, out, rng, options, tag)
+    sections[-3:-3] = anatomy.sections
+    tables.update(anatomy.tables)
+    for name, table in anatomy.tables.items():
+        table.to_csv(out / f"{name}.csv", index=False)
     judged = judge_results(
         sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples,
         min(settings.permutations, 2000),
@@ -292,7 +298,13 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     page = out / "report.html"
     page.write_text(to_html(title, banner, sections))
     return Report(
-        out, markdown, page, tables, test_backends, [*figure_paths.values(), *judged.figures], notes
+        out,
+        markdown,
+        page,
+        tables,
+        test_backends,
+        [*figure_paths.values(), *anatomy.figures, *judged.figures],
+        notes,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.analysis.measures import measure_columns
 from harness.episode.types import STOP_TOKEN
 from harness.errors import HarnessError
 from harness.job.metrics import agent_texts, is_success, user_texts, words_per_turn
@@ -95,6 +96,7 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
         "nl_assertion_scored": nl_assertion_scored(record),
         **fidelity(record).as_row(),
+        **measure_columns(record),
     }
 
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.anatomy import MAIN_ORDER
 from harness.episode.types import Termination
 from harness.errors import MissingDependencyError
-from harness.tracking.keys import Conversation, Running, Summary, Table, Throughput, nested
+from harness.tracking.keys import Conversation, Running, Summary, Table, Throughput, anatomy_key, nested
 from harness.tracking.wandb_files import OfflineRun, find_runs
 
 REPORT_JOB_TYPE = "report"
@@ -218,6 +219,16 @@ def dashboard_sections(sweep: SweepRuns) -> list[SectionSpec]:
                 ),
                 PanelSpec("line", "User turns per conversation", (Conversation.TURNS.key,)),
                 PanelSpec("line", "Words per user turn", (Conversation.USER_WORDS_PER_TURN.key,)),
+            ),
+        ),
+        SectionSpec(
+            "Failure anatomy",
+            (
+                PanelSpec(
+                    "bar",
+                    "Scored conversations with each fault (the statistical report has the stacked bar)",
+                    tuple(anatomy_key(c) for c in MAIN_ORDER),
+                ),
             ),
         ),
         SectionSpec(

@@ -11,6 +11,13 @@ from enum import StrEnum
 CONVERSATION_PREFIX = "conversation/"
 RUNNING_PREFIX = "running/"
 THROUGHPUT_PREFIX = "throughput/"
+ANATOMY_PREFIX = "anatomy/"
+"""Run summary: per failure-anatomy category (`harness.analysis.anatomy.CATEGORIES`), the scored
+conversations with that fault, as `anatomy/<category>`; `anatomy/scored` is how many were scored."""
+
+
+def anatomy_key(category: str) -> str:
+    return ANATOMY_PREFIX + category
 
 
 class Conversation(StrEnum):

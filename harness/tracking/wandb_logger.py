@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.analysis.measures import fault_counts
 from harness.episode.variants import variant_label
 from harness.errors import validated
 from harness.extras import install_hint
@@ -43,7 +44,7 @@ from harness.tracking.conversation_rows import (
     conversation_metrics,
     transcript_row,
 )
-from harness.tracking.keys import CONVERSATION_PREFIX, Conversation, Running, Table, Throughput
+from harness.tracking.keys import CONVERSATION_PREFIX, Conversation, Running, Table, Throughput, anatomy_key
 from harness.tracking.run_facts import mask_secrets, run_facts
 
 log = logging.getLogger(__name__)
@@ -306,9 +307,11 @@ class WandbObserver:
 
     def _write_summary(self, summary: dict[str, Any]) -> None:
         elapsed = time.perf_counter() - self._started
+        records = latest_by_key(read_conversations(self.output_dir / CONVERSATIONS)).values()
         self._run.summary.update(
             {
                 **summary,
+                **{anatomy_key(k): n for k, n in fault_counts(records).items()},
                 Throughput.SEGMENT_S.key: elapsed,
                 Throughput.SEGMENT_CONVERSATIONS.key: self._segment_conversations,
                 Throughput.CONVERSATIONS_PER_S.key: self._segment_conversations / elapsed if elapsed else 0.0,

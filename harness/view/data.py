@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.analysis.anatomy import Anatomy, anatomy
 from harness.episode.types import RESPOND_ACTION_NAME
 from harness.job.metrics import is_success
 from harness.view.load import Job, Loaded
 
-CATEGORIES = ("job", "env", "split", "variant", "intensity", "model", "termination")
+CATEGORIES = ("job", "env", "split", "variant", "intensity", "model", "termination", "fault")
 """Index columns stored as an index into a list of their distinct values."""
 NUMBERS = ("task", "trial", "reward", "outcome", "turns", "tool_errors", "tokens", "group")
 BASELINES = ("neutral", "control")
@@ -106,8 +107,37 @@ def _affect(record: dict[str, Any], user_turns: int) -> list[bool]:
     return [recorded.get(turn, emotional and turn >= onset) for turn in range(user_turns)]
 
 
+def _mark_faults(
+    record: dict[str, Any], messages: list[dict[str, Any]], found: Anatomy | None
+) -> dict[str, Any]:
+    """The page's anatomy block; each agent message at fault gets `f` (its categories) and the first
+    wrong, extra or missing write's message `ff` (highlighted)."""
+    if found is None:
+        return {"main": "", "faults": []}
+    kept = [
+        i
+        for i, m in enumerate(record.get("messages") or [])
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant", "tool")
+    ]
+    position = {original: compact for compact, original in enumerate(kept)}
+    faults = []
+    for fault in found.faults:
+        at = position.get(fault.message) if fault.message is not None else None
+        if at is not None:
+            messages[at].setdefault("f", []).append(fault.category)
+        faults.append({"k": fault.category, "d": fault.detail, "m": at})
+    first = found.first_write_fault
+    if first is not None and first.message in position:
+        messages[position[first.message]]["ff"] = first.category
+    return {"main": found.main_fault, "faults": faults}
+
+
 def body(
-    record: dict[str, Any], messages: list[dict[str, Any]], judged: dict[int, dict[str, Any]], policy_id: int
+    record: dict[str, Any],
+    messages: list[dict[str, Any]],
+    judged: dict[int, dict[str, Any]],
+    policy_id: int,
+    found: Anatomy | None = None,
 ) -> dict[str, Any]:
     """What one conversation page shows; `messages` are the record's, compacted by `_messages`."""
     user_turns = sum(1 for m in messages if m["r"] == "u")
@@ -134,6 +164,7 @@ def body(
         "r_actions": reward_info.get("r_actions"),
         "outputs": outputs,
         "has_reward_info": bool(info),
+        "anatomy": _mark_faults(record, messages, found),
     }
 
 
@@ -172,6 +203,7 @@ class IndexBuilder:
 
     def add(self, job: Job, record: dict[str, Any]) -> dict[str, Any]:
         task, trial = int(record["task_id"]), int(record["trial"])
+        found = anatomy(record) if record.get("env") else None
         category = {
             "job": job.name,
             "env": record.get("env"),
@@ -180,6 +212,7 @@ class IndexBuilder:
             "intensity": record.get("intensity"),
             "model": record.get("model"),
             "termination": record.get("termination"),
+            "fault": found.main_fault if found else "",
         }
         for column, value in category.items():
             self.cols[column].append(self._code(column, value))
@@ -196,7 +229,7 @@ class IndexBuilder:
         self.cols["group"].append(self.groups.setdefault(pair, len(self.groups)))
         policy, messages = _messages(record)
         policy_id = self.policies.setdefault(policy, len(self.policies))
-        return body(record, messages, job.judgments.get((task, trial), {}), policy_id)
+        return body(record, messages, job.judgments.get((task, trial), {}), policy_id, found)
 
     def index(self, loaded: Loaded) -> dict[str, Any]:
         variants = list(self.values["variant"])

@@ -33,6 +33,7 @@ from tau2.user.user_simulator_base import OUT_OF_SCOPE, STOP, TRANSFER
 
 from harness.backends.base import ChatModel
 from harness.domains.base import Outcome, identity_tools_for
+from harness.domains.roles import roles_for
 from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
 from harness.episode.user import AGENT_GREETING
 from harness.errors import BackendUnavailable
@@ -165,6 +166,7 @@ class Tau2Domain:
     def __init__(self, name: str, split: str, tasks: Sequence[Any], constructor: Any) -> None:
         self.tau2_name = name
         self.name = f"tau2_{name}"
+        self.tool_roles = roles_for(self.name)
         self.split = split
         self._tasks = list(tasks)
         self._constructor = constructor

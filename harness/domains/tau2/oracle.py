@@ -1,6 +1,7 @@
 """The oracle on τ² tasks: replays the ground-truth actions, the agent's and the user's.
 
-The agent runs its own ground-truth actions in order; when the next one is the user's, it asks
+The agent runs its own ground-truth actions in order (asking the user's yes first where the
+policy wants one); when the next one is the user's, it asks
 the user to run it (`REQUEST` + the call as JSON) and the oracle user does exactly that on its
 own tools, then says `USER_DONE`. Last, the agent states everything the task says must be
 communicated and that it is done; the user then stops.
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import ConversationSpec
-from harness.backends.oracle import ACKNOWLEDGE, DONE
+from harness.backends.oracle import ACKNOWLEDGE, DONE, confirmation_request
 from harness.episode.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
 
 REQUEST = "Please run this on your device: "
@@ -51,6 +52,9 @@ class Tau2OracleAgent:
                 call = {"name": action.name, "arguments": action.arguments}
                 return Reply(content=REQUEST + json.dumps(call))
             arguments = json.dumps(action.arguments)
+            ask = confirmation_request(self.spec, messages, action.name, arguments)
+            if ask is not None:
+                return ask
             return Reply(content=None, tool_calls=[ToolCall(f"call_{done}", action.name, arguments)])
         statement = f"Here is what you asked for: {'; '.join(communicate)}." if communicate else ""
         return Reply(content=f"{statement} {DONE}".strip())

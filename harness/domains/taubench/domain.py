@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.domains.base import Outcome, identity_tools_for
+from harness.domains.roles import ToolRoles, roles_for
 from harness.domains.taubench.cow import CowDict
 from harness.domains.taubench.datahash import DataHasher
 from harness.domains.taubench.datahash import (
@@ -85,6 +86,7 @@ class TauBenchDomain:
         wiki: str,
         data_load_func: Callable[[], dict[str, Any]],
         terminate_tools: Sequence[str] = ("transfer_to_human_agents",),
+        tool_roles: ToolRoles | None = None,
     ) -> None:
         self.name = name
         self.split = split
@@ -96,6 +98,7 @@ class TauBenchDomain:
         }
         self.terminate_tools = frozenset(terminate_tools)
         self.identity_tools = identity_tools_for(name, self.tools_info)
+        self.tool_roles = tool_roles if tool_roles is not None else roles_for(name)
         self._data_load_func = data_load_func
         self._serialized_data: bytes | None = None
         self._base: dict[str, Any] | None = None

@@ -9,12 +9,12 @@ const V = IX.values;
 const N = IX.count;
 const PAGE = 100;
 const FOLD = 400;
-const CATS = ["job", "env", "variant", "intensity", "model", "termination"];
+const CATS = ["job", "env", "variant", "intensity", "model", "termination", "fault"];
 const NUMS = ["task", "trial", "reward", "turns", "tool_errors", "tokens"];
 const COLUMNS = [
   ["env", "env"], ["task", "task"], ["trial", "trial"], ["variant", "variant"],
   ["intensity", "intensity"], ["model", "model"], ["reward", "reward"],
-  ["termination", "termination"], ["turns", "turns"], ["tool_errors", "tool errors"],
+  ["termination", "termination"], ["fault", "fault"], ["turns", "turns"], ["tool_errors", "tool errors"],
   ["tokens", "tokens"], ["job", "job"],
 ];
 const ORDER = Array.from({ length: N }, (_, i) => i)
@@ -409,7 +409,8 @@ function renderTurn(turn, body, row) {
   const shown = new Set();
   for (const m of turn.items) {
     if (m.r === "a" || m.r === "ut") {
-      const parts = [h("div", { class: "who" }, m.r === "ut" ? "User · own tool" : "Agent")];
+      const parts = [h("div", { class: "who" }, m.r === "ut" ? "User · own tool" : "Agent",
+        ...(m.f || []).map((k) => h("span", { class: `chip fault${m.ff === k ? " first" : ""}`, title: "failure anatomy" }, k.replace(/_/g, " "))))];
       if (m.c) parts.push(h("div", { class: "text" }, m.c));
       for (const call of m.tc || []) {
         const result = results.get(call.id);
@@ -419,7 +420,7 @@ function renderTurn(turn, body, row) {
           h("pre", { class: "args" }, pretty(call.args)),
           result ? folded(result.c, `result${/^error/i.test(result.c) ? " error" : ""}`) : h("div", { class: "muted" }, "(not run)")));
       }
-      out.push(h("div", { class: m.r === "ut" ? "msg user usertool" : "msg agent" }, parts));
+      out.push(h("div", { class: m.r === "ut" ? "msg user usertool" : `msg agent${m.ff ? " firstfault" : ""}`, id: m.ff ? "first-fault" : null }, parts));
     } else if (m.r === "t" && !shown.has(m)) {
       out.push(h("div", { class: "msg agent" }, h("div", { class: "who" }, "Tool result"), folded(m.c, "result")));
     }
@@ -452,6 +453,16 @@ function actionsTable(body) {
   return [
     h("p", { class: diverge === null || diverge < 0 ? "muted" : "diverge-note", id: "divergence" }, note),
     h("table", { class: "actions" }, h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, "ground truth"), h("th", {}, "agent"))), h("tbody", {}, rows)),
+  ];
+}
+function anatomyList(body) {
+  const a = body.anatomy || { main: "", faults: [] };
+  if (!body.scored) return [h("p", { class: "muted", id: "anatomy" }, "Not scored: no failure anatomy.")];
+  if (!a.faults.length) return [h("p", { class: "muted", id: "anatomy" }, "Failure anatomy: no fault found.")];
+  return [
+    h("p", { id: "anatomy" }, "Failure anatomy: ", h("b", {}, a.main.replace(/_/g, " ")),
+      body.anatomy.faults.some((f) => f.m !== null) ? h("a", { href: "#", onclick: (e) => { e.preventDefault(); document.getElementById("first-fault")?.scrollIntoView({ block: "center" }); } }, " (first write at fault)") : null),
+    h("ul", { class: "faults" }, a.faults.map((f) => h("li", {}, h("span", { class: "chip fault" }, f.k.replace(/_/g, " ")), " ", f.d))),
   ];
 }
 function outputsList(body) {
@@ -512,7 +523,7 @@ function showConversation(row) {
       h("p", { class: "muted" }, `job ${cat("job", row)} · seed ${body.seed} · user ${body.user_id} · ${body.affect.some(Boolean) ? `emotion from user turn ${body.onset + 1}` : "no emotion in this conversation"}`),
       h("section", { class: "instruction" }, h("h3", {}, "Instruction"), h("div", { class: "text" }, body.instruction),
         body.affect_words.length ? h("p", { class: "muted" }, `mood words in the instruction: ${body.affect_words.join(", ")}`) : null),
-      h("section", { class: "scoring" }, h("h3", {}, "Scoring"), outputsList(body), actionsTable(body)),
+      h("section", { class: "scoring" }, h("h3", {}, "Scoring"), anatomyList(body), outputsList(body), actionsTable(body)),
       policy,
       h("section", { class: "chat", id: "chat" }, groupTurns(body.messages).map((turn) => renderTurn(turn, body, row))));
   }, (error) => app.appendChild(h("p", { class: "problem" }, error.message)));

@@ -1,0 +1,1 @@
+"""Per-conversation analysis read from the records: failure anatomy and agent behaviour."""

@@ -1,0 +1,44 @@
+"""The per-conversation measures as flat columns: one anatomy count per category, the first fault, behaviour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from harness.analysis.anatomy import CATEGORIES, anatomy
+from harness.analysis.behaviour import behaviour
+
+NAN = float("nan")
+FAULT_COLUMNS = [f"fault_{c}" for c in CATEGORIES]
+LEXICON_COLUMNS = ["apologies_lexicon", "refusals_lexicon", "gave_in"]
+
+
+def measure_columns(record: Mapping[str, Any]) -> dict[str, Any]:
+    """`fault_<category>` counts (NaN when unscored), `main_fault` ("" when none), the first write fault's
+    message index (-1 when none), the lexicon measures."""
+    found = anatomy(record)
+    measured = behaviour(record, found)
+    first = found.first_write_fault if found else None
+    columns: dict[str, Any] = {
+        f"fault_{c}": float(n)
+        for c, n in (found.counts() if found else dict.fromkeys(CATEGORIES, NAN)).items()
+    }
+    columns["main_fault"] = found.main_fault if found else ""
+    columns["first_write_fault"] = first.category if first else ""
+    columns["first_write_fault_message"] = first.message if first and first.message is not None else -1
+    columns.update({k: measured[k] for k in LEXICON_COLUMNS})
+    return columns
+
+
+def fault_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Per category, the scored conversations with at least one such fault; `scored`: how many there were."""
+    counts = dict.fromkeys(CATEGORIES, 0)
+    scored = 0
+    for record in records:
+        found = anatomy(record)
+        if found is None:
+            continue
+        scored += 1
+        for category, count in found.counts().items():
+            counts[category] += int(count > 0)
+    return {**counts, "scored": scored}

@@ -1,0 +1,82 @@
+"""The report's "why the agent fails" sections: anatomy per arm, secondary contrasts, mediation, heterogeneity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.report.anatomy_figures import anatomy_figure
+from harness.report.anatomy_tables import anatomy_by_arm, main_fault_shares, secondary_table
+from harness.report.contrasts import Options
+from harness.report.design import Contrast
+from harness.report.heterogeneity import heterogeneity_tables
+from harness.report.mediation import DEFAULT_BIAS, mediation_table
+from harness.report.render import Section
+
+SECONDARY_COLUMNS = [
+    "model", "env", "split", "contrast", "measure", "scale", "source", "tasks", "pairs", "baseline_rate",
+    "variant_rate", "delta", "ci_low", "ci_high", "sim_ci_low", "sim_ci_high", "p_value", "p_holm", "note",
+]  # fmt: skip
+
+ANATOMY_TEXT = """Per conversation, from its record and the environment's ground truth (`harness/analysis/anatomy.py`; docs/report.md defines each): a missing write (a required state change never attempted), a wrong write (the required tool with other arguments), an extra write (a state change the task did not require), a concession (an extra write that gives the user something: refund, exchange, cancellation, compensation), a missing output, an unconfirmed write (no explicit yes from the user before a write the policy wants confirmed), authentication skipped, a premature transfer to a human, the step cap. Rates over scored conversations; a conversation may have several. The figure splits each arm's failures by their main fault: the first of concession, extra, wrong, missing write, missing output, transfer, step cap, unconfirmed write, skipped authentication that it has ("no fault found": a failure none of these explains, e.g. a write the scorer's database comparison rejects for a reason the anatomy does not see)."""
+
+SECONDARY_TEXT = """Secondary outcomes: each measure compared as success is in the headline (pairs scored in both arms, 95% task-bootstrap CI, sign-flip p, simultaneous intervals), Holm across the contrasts of one kind for each measure. Rates are shares of conversations with at least one such fault; means are per conversation. Apologies and refusals are counted with a lexicon, a cheap proxy (source says so); gave_in_after_refusal: an extra write after a message that refused."""
+
+MEDIATION_TEXT = f"""EXPLORATORY. The share of each contrast's success effect that runs through each mechanism: pair differences of success regressed on the pair differences of every mechanism (0/1) together, so total = direct + Σ effect_on_mechanism × mechanism_on_success is the headline delta. Intervals: bootstrap over tasks. It assumes no unmeasured confounding of mechanism and success (given the arm and the pair), mechanisms that do not cause each other, and additive linear effects. Sensitivity: bias_to_zero is how far an unmeasured confounder must move mechanism_on_success to explain the indirect effect away; share_if_bias_{DEFAULT_BIAS:g} is the share if it moves it {DEFAULT_BIAS:g} towards zero."""
+
+HETEROGENEITY_TEXT = """EXPLORATORY. Per primary contrast: the spread of per-task effects (SD, IQR), a test that every task has the same effect (the variance of task effects against redraws of each task's pairs from the pooled differences: needs several trials per task), the headline delta leaving each task out (range, and whether it keeps its sign), and the tasks where the arm loses most, linked to a side-by-side pair in the viewer."""
+
+
+@dataclass(frozen=True)
+class AnatomyResults:
+    tables: dict[str, pd.DataFrame]
+    sections: list[Section]
+    figures: list[Path]
+
+
+def anatomy_results(
+    conversations: pd.DataFrame,
+    contrasts: list[Contrast],
+    refused: set[Contrast],
+    out: Path,
+    rng: np.random.Generator,
+    options: Options,
+    tag: str,
+) -> AnatomyResults:
+    by_arm = anatomy_by_arm(conversations, rng, options.resamples)
+    shares = main_fault_shares(conversations)
+    secondary = secondary_table(conversations, contrasts, refused, rng, options)
+    mediation = mediation_table(conversations, contrasts, refused, rng, min(options.resamples, 1000))
+    heterogeneity, worst = heterogeneity_tables(conversations, contrasts, refused, rng)
+    tables = {
+        "anatomy_by_arm": by_arm,
+        "anatomy_main_fault": shares,
+        "secondary_deltas": secondary,
+        "mediation": mediation,
+        "heterogeneity": heterogeneity,
+        "worst_tasks": worst,
+    }
+    figures = []
+    if not by_arm.empty:
+        figures.append(anatomy_figure(shares, by_arm, out / "failure_anatomy.png", f"Failure anatomy{tag}"))
+    shown = secondary[SECONDARY_COLUMNS] if not secondary.empty else None
+    section = Section(
+        "Why the agent fails: failure anatomy per arm",
+        ANATOMY_TEXT,
+        by_arm if not by_arm.empty else None,
+        figures[0] if figures else None,
+        subsections=[
+            Section("Secondary: anatomy and behaviour against the baseline", SECONDARY_TEXT, shown),
+            Section("Mediation (exploratory)", MEDIATION_TEXT, mediation if not mediation.empty else None),
+            Section(
+                "Per-task heterogeneity (exploratory)",
+                HETEROGENEITY_TEXT,
+                heterogeneity if not heterogeneity.empty else None,
+                subsections=[Section("Tasks where the arm loses most", "", worst)] if not worst.empty else [],
+            ),
+        ],
+    )
+    return AnatomyResults(tables, [section], figures)

@@ -1,0 +1,165 @@
+"""Failure anatomy and agent behaviour per arm, and their paired contrasts (secondary outcomes).
+
+Each measure is compared between an arm and its baseline exactly as success is in the headline:
+the pairs scored on both sides, `paired_delta` (task bootstrap, sign-flip test, simultaneous
+intervals), the same guards, and Holm across the contrasts of one kind — one Holm family per
+(kind, measure). A measure is a rate (the share of conversations with at least one such fault,
+or with the flag) or a mean per conversation; `..._to_resolution` means are over the pairs solved in
+both arms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis.anatomy import CATEGORIES
+from harness.report.contrasts import Options
+from harness.report.design import FAMILY, PAIR, Contrast, condition_order
+from harness.report.stats import MIN_TASKS_TEST, NAN, holm, paired_delta, percentile_ci, task_bootstrap
+from harness.report.tables import CELL
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    column: str
+    rate: bool
+    """True: the share of conversations where `column` > 0; False: the mean of `column`."""
+    source: str
+    """Where it comes from: `anatomy`, `record`, or `lexicon (proxy)`."""
+    solved_only: bool = False
+    """Counted on successful conversations only (effort to resolution)."""
+
+
+MEASURES = [
+    *(Measure(c, f"fault_{c}", True, "anatomy") for c in CATEGORIES),
+    Measure("user_turns", "user_turns", False, "record"),
+    Measure("user_turns_to_resolution", "user_turns", False, "record", solved_only=True),
+    Measure("tool_calls", "tool_calls", False, "record"),
+    Measure("tool_calls_to_resolution", "tool_calls", False, "record", solved_only=True),
+    Measure("tool_errors", "tool_errors", False, "record"),
+    Measure("agent_words_per_turn", "agent_words_per_turn", False, "record"),
+    Measure("apologies", "apologies_lexicon", False, "lexicon (proxy)"),
+    Measure("refusals", "refusals_lexicon", False, "lexicon (proxy)"),
+    Measure("gave_in_after_refusal", "gave_in", True, "lexicon (proxy) + anatomy"),
+]
+"""Every secondary measure, in the order the report lists them."""
+
+
+def values(frame: pd.DataFrame, measure: Measure) -> pd.Series:
+    column = frame[measure.column].astype(float)
+    if measure.solved_only:
+        column = column.where(frame["success"] == 1)
+    return column.gt(0).astype(float).where(column.notna()) if measure.rate else column
+
+
+def measure_pairs(family: pd.DataFrame, contrast: Contrast, measure: Measure) -> pd.DataFrame:
+    """Pairs scored on both sides with the measure known on both: `task_id`, `base`, `arm`."""
+    scored = family[family["scored"]]
+
+    def side(condition: str) -> pd.Series:
+        rows = scored[scored["condition"] == condition]
+        return pd.Series(values(rows, measure).to_numpy(), index=pd.MultiIndex.from_frame(rows[PAIR]))
+
+    pairs = pd.concat(
+        {"base": side(contrast.baseline), "arm": side(contrast.condition)}, axis=1, join="inner"
+    )
+    return pairs.dropna().reset_index()
+
+
+def _paired(
+    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
+) -> Iterator[tuple[Contrast, pd.DataFrame]]:
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    for contrast in contrasts:
+        if contrast not in refused:
+            yield contrast, families[contrast.family]
+
+
+def secondary_table(
+    conversations: pd.DataFrame,
+    contrasts: list[Contrast],
+    refused: set[Contrast],
+    rng: np.random.Generator,
+    options: Options,
+) -> pd.DataFrame:
+    """One row per (contrast, measure): the paired difference with its intervals, Holm per (kind, measure)."""
+    prepared = []
+    for contrast, family in _paired(conversations, contrasts, refused):
+        for measure in MEASURES:
+            prepared.append((contrast, measure, measure_pairs(family, contrast, measure)))
+    sizes: dict[tuple[str, str], int] = {}
+    for contrast, measure, pairs in prepared:
+        key = (contrast.kind, measure.name)
+        sizes[key] = sizes.get(key, 0) + int(pairs["task_id"].nunique() >= MIN_TASKS_TEST)
+    rows = []
+    for contrast, measure, pairs in prepared:
+        result = paired_delta(
+            pairs["task_id"].to_numpy(),
+            pairs["base"].to_numpy(),
+            pairs["arm"].to_numpy(),
+            rng,
+            options.resamples,
+            options.permutations,
+            comparisons=max(sizes[(contrast.kind, measure.name)], 1),
+        )
+        row: dict[str, object] = {
+            **contrast.key(),
+            "measure": measure.name,
+            "scale": "rate" if measure.rate else "mean",
+            "source": measure.source,
+            **result.as_dict(),
+        }
+        for column in ("variant_only", "baseline_only", "mcnemar_p") if not measure.rate else ():
+            row[column] = NAN  # counts of 0/1 pairs: meaningless for a mean
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["p_holm"] = NAN
+    for _, index in table.groupby(["kind", "measure"]).groups.items():
+        table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].tolist())
+    table["detected"] = (table["ci_low"] > 0) | (table["ci_high"] < 0)
+    return table
+
+
+def anatomy_by_arm(conversations: pd.DataFrame, rng: np.random.Generator, resamples: int) -> pd.DataFrame:
+    """Per arm: scored conversations, failure rate, the rate of each fault category, concession rate's CI."""
+    scored = conversations[conversations["scored"]]
+    rows = []
+    for key, cell in scored.groupby(CELL, sort=False):
+        row: dict[str, object] = dict(zip(CELL, key, strict=True))
+        row["scored"] = len(cell)
+        row["failure_rate"] = float((cell["success"] == 0).mean())
+        for category in CATEGORIES:
+            row[category] = float(cell[f"fault_{category}"].gt(0).mean())
+        concession = cell["fault_concession"].gt(0).to_numpy(float)
+        low = high = NAN
+        if cell["task_id"].nunique() >= 2:
+            low, high = percentile_ci(task_bootstrap(cell["task_id"].to_numpy(), concession, rng, resamples))
+        row["concession_ci_low"], row["concession_ci_high"] = low, high
+        row["gave_in_after_refusal"] = float(cell["gave_in"].gt(0).mean())
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    order = {c: i for i, c in enumerate(condition_order(list(table["condition"])))}
+    return table.sort_values(
+        [*FAMILY, "condition"], key=lambda c: c.map(order) if c.name == "condition" else c
+    )
+
+
+def main_fault_shares(conversations: pd.DataFrame) -> pd.DataFrame:
+    """Per arm, the share of scored conversations that failed, split by the category that names their failure (`Anatomy.main_fault`)."""
+    scored = conversations[conversations["scored"]]
+    failed = scored[scored["success"] == 0].assign(
+        main_fault=lambda f: f["main_fault"].replace("", "no fault found")
+    )
+    counts = failed.groupby([*CELL, "main_fault"]).size().rename("failed").reset_index()
+    totals = scored.groupby(CELL).size().rename("scored").reset_index()
+    shares = counts.merge(totals, on=CELL)
+    return shares.assign(share=shares["failed"] / shares["scored"])
