@@ -90,6 +90,7 @@ class ToyDualDomain:
     wiki = POLICY
     tools_info = AGENT_TOOLS
     terminate_tools: frozenset[str] = frozenset()
+    provenance: dict[str, str] = {}  # noqa: RUF012 (read-only)
     agent_can_stop = True
     user_stop_tokens = ("###STOP###", "###TRANSFER###")
     user_strategies = ("llm",)

@@ -176,6 +176,8 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     fingerprint["env"] = {
         k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
     }
+    if domain.provenance:
+        fingerprint["env"]["provenance"] = dict(domain.provenance)
     # `order` only sorts reports; an intensity the persona ignores changes nothing (one job, one directory)
     fingerprint["variant"] = {
         **{k: v for k, v in fingerprint["variant"].items() if k != "order"},
@@ -189,6 +191,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         "job_name": settings.name,
         "env": domain.name,
         "split": domain.split,
+        **({"env_provenance": dict(domain.provenance)} if domain.provenance else {}),
         "variant": variant.name,
         "intensity": variant.recorded_intensity,
         "onset_after_turns": variant.onset_after_turns,

@@ -90,6 +90,7 @@ class TauBenchDomain:
             info["function"]["name"]: tool for info, tool in zip(self.tools_info, tools, strict=True)
         }
         self.terminate_tools = frozenset(terminate_tools)
+        self.provenance: dict[str, str] = {}  # τ-bench is pinned to one commit: nothing varies
         self._data_load_func = data_load_func
         self._serialized_data: bytes | None = None
         self._base: dict[str, Any] | None = None
