@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +70,24 @@ NLAssertionsEvaluator.evaluate_nl_assertions = classmethod(_harness_verdicts)
 
 
 def provenance(retrieval: str | None) -> dict[str, str]:
-    """What a τ² job's scores depend on beyond its config: τ²'s version (its grading changed in 1.0.1),
-    and banking_knowledge's retrieval configuration. Part of the job's fingerprint, so the report
-    refuses to compare jobs that differ in it."""
+    """What a τ² job's scores depend on beyond its config: τ²'s version (banking's grading changed in
+    1.0.1), the commit pip installed it from where pip recorded one (the fixes landed on τ²'s main a
+    day before the version bump), and banking_knowledge's retrieval configuration. Part of the job's
+    fingerprint, so the report refuses to compare jobs that differ in it."""
     try:
-        tau2_version = version("tau2")
+        installed = distribution("tau2")
     except PackageNotFoundError:
-        tau2_version = "unknown"
-    return {"tau2_version": tau2_version, **({"retrieval": retrieval} if retrieval else {})}
+        return {"tau2_version": "unknown", **({"retrieval": retrieval} if retrieval else {})}
+    recorded: dict[str, str] = {"tau2_version": installed.version}
+    try:
+        commit = (
+            json.loads(installed.read_text("direct_url.json") or "{}").get("vcs_info", {}).get("commit_id")
+        )
+    except ValueError:
+        commit = None
+    if commit:
+        recorded["tau2_commit"] = str(commit)
+    return {**recorded, **({"retrieval": retrieval} if retrieval else {})}
 
 
 class JudgeFailure(Exception):
