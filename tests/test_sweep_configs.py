@@ -66,7 +66,9 @@ def test_every_sweep_composes_with_every_launcher(sweep: str, launcher: str) -> 
     params = cfg.hydra.sweeper.params
     assert params.variant == "glob(*)"  # every variant file, neutral included, without editing the sweep
     expected_envs = (
-        ["tau2_retail", "tau2_airline", "tau2_telecom"] if sweep.startswith("tau2") else ["retail", "airline"]
+        ["tau2_retail", "tau2_airline", "tau2_telecom", "tau2_banking"]
+        if sweep.startswith("tau2")
+        else ["retail", "airline"]
     )
     assert params.env.split(",") == expected_envs
     assert cfg.name == sweep.replace("_", "-")

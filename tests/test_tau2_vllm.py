@@ -1,8 +1,10 @@
-"""Tiny-model vLLM conversations on τ²'s retail and telecom (dual control: the user's own tool calls)."""
+"""Tiny-model vLLM conversations on τ²'s retail, telecom (dual control: the user's own tool calls) and
+banking (knowledge search)."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,9 @@ model_dir = vllm_tests.model_dir  # the tiny model and one engine for this modul
 engine = vllm_tests.engine
 
 STATUS_BAR_CALL = r'<tool_call>\n\{"name": "check_status_bar", "arguments": \{\}\}\n</tool_call>'
+KB_SEARCH_CALL = (
+    r'<tool_call>\n\{"name": "KB_search", "arguments": \{"query": "lost debit card"\}\}\n</tool_call>'
+)
 
 
 class _UserCallsTools(SharedModelBackend):
@@ -45,7 +50,13 @@ class _UserCallsTools(SharedModelBackend):
 
 
 def _run(
-    engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, out: Path, overrides: list[str], user_tools: bool
+    engine: tuple[EngineLoop, VLLMBackend],
+    model_dir: Path,
+    out: Path,
+    overrides: list[str],
+    user_tools: bool,
+    agent_call: str = EMAIL_CALL,
+    max_steps: int = 2,
 ) -> list[dict[str, Any]]:
     loop, backend = engine
     cfg = compose_config(
@@ -53,7 +64,7 @@ def _run(
             *tiny_vllm_overrides(model_dir),
             *overrides,
             "env.tasks=[0]",
-            "env.max_steps=2",
+            f"env.max_steps={max_steps}",
             "agent.sampling.max_tokens=96",
             "user.sampling.max_tokens=96",
         ]
@@ -62,7 +73,7 @@ def _run(
     job.backend = backend
     if user_tools:
         job.user_backend = _UserCallsTools(backend)
-    backend.agent_output_constraint = {"regex": EMAIL_CALL}
+    backend.agent_output_constraint = {"regex": agent_call}
     try:
         loop.run(run_job(job))
     finally:
@@ -95,3 +106,27 @@ def test_tiny_model_user_calls_its_own_tools_on_tau2_telecom(
     assert len(user_calls) == 3 and all(c["completion_tokens"] > 5 for c in user_calls)
     marked = [m for m in record["messages"] if m.get("requestor") == "user"]
     assert [m["role"] for m in marked] == ["user", "tool", "user", "tool"]
+
+
+def test_tiny_model_searches_the_knowledge_base_on_tau2_banking(
+    engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, tmp_path: Path
+) -> None:
+    folder = Path(os.environ.get("TAU2_DATA_DIR", "")) / "tau2" / "domains" / "banking_knowledge"
+    if not (folder / "db.json").is_file():
+        pytest.skip("τ²-bench's banking_knowledge data is not in TAU2_DATA_DIR")
+    pytest.importorskip("rank_bm25", reason="τ²'s BM25 retrieval needs `pip install rank-bm25`")
+    # one search: the policy and ten ranked documents fill most of the tiny model's 16k context
+    [record] = _run(
+        engine,
+        model_dir,
+        tmp_path,
+        ["env=tau2_banking"],
+        user_tools=False,
+        agent_call=KB_SEARCH_CALL,
+        max_steps=1,
+    )
+    assert record["termination"] == "step_cap" and record["counts"]["tool_calls"] == 1
+    assert [a["name"] for a in record["actions"]] == ["KB_search"]
+    assert record["actions"][0]["kwargs"] == {"query": "lost debit card"}
+    [observation] = [m["content"] for m in record["messages"] if m["role"] == "tool"]
+    assert "Lost/Stolen Card" in observation and "ID: doc_" in observation  # BM25's ranked documents

@@ -93,6 +93,7 @@ class ToyDualDomain:
     terminate_tools: frozenset[str] = frozenset()
     tool_roles = ToolRoles()
     identity_tools: frozenset[str] = frozenset()
+    provenance: dict[str, str] = {}  # noqa: RUF012 (read-only)
     agent_can_stop = True
     user_stop_tokens = ("###STOP###", "###TRANSFER###")
     user_strategies = ("llm",)

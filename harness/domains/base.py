@@ -67,6 +67,9 @@ class Domain(Protocol):
     `###TRANSFER###` and `###OUT-OF-SCOPE###`)."""
     user_strategies: tuple[str, ...]
     """The `user=` strategies the environment has a user prompt for."""
+    provenance: dict[str, str]
+    """What its scores depend on beyond the config (τ²'s version, banking's retrieval configuration):
+    part of the job's fingerprint, so jobs that differ in it are never compared or resumed as one."""
     """Whether `###STOP###` in an agent reply ends the conversation (τ²'s agent stop)."""
 
     @property

@@ -204,6 +204,8 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     fingerprint["env"] = {
         k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
     }
+    if domain.provenance:
+        fingerprint["env"]["provenance"] = dict(domain.provenance)
     # `order` only sorts reports; an intensity the persona ignores changes nothing (one job, one directory);
     # only the persona set in use defines the results, and the persona before the onset only where there is one
     fingerprint["variant"] = {
@@ -225,6 +227,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         "job_name": settings.name,
         "env": domain.name,
         "split": domain.split,
+        **({"env_provenance": dict(domain.provenance)} if domain.provenance else {}),
         "variant": variant.name,
         "variant_kind": variant.kind,
         "persona_set": variant.persona_set,

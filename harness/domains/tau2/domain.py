@@ -14,10 +14,11 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,27 @@ def _harness_verdicts(cls: Any, trajectory: Any, nl_assertions: list[str]) -> li
 # the call raise, and its evaluator gets the verdicts the harness's judge gave.
 evaluator_nl_assertions.generate = _capture
 NLAssertionsEvaluator.evaluate_nl_assertions = classmethod(_harness_verdicts)
+
+
+def provenance(retrieval: str | None) -> dict[str, str]:
+    """What a τ² job's scores depend on beyond its config: τ²'s version (banking's grading changed in
+    1.0.1), the commit pip installed it from where pip recorded one (the fixes landed on τ²'s main a
+    day before the version bump), and banking_knowledge's retrieval configuration. Part of the job's
+    fingerprint, so the report refuses to compare jobs that differ in it."""
+    try:
+        installed = distribution("tau2")
+    except PackageNotFoundError:
+        return {"tau2_version": "unknown", **({"retrieval": retrieval} if retrieval else {})}
+    recorded: dict[str, str] = {"tau2_version": installed.version}
+    try:
+        commit = (
+            json.loads(installed.read_text("direct_url.json") or "{}").get("vcs_info", {}).get("commit_id")
+        )
+    except ValueError:
+        commit = None
+    if commit:
+        recorded["tau2_commit"] = str(commit)
+    return {**recorded, **({"retrieval": retrieval} if retrieval else {})}
 
 
 class JudgeFailure(Exception):
@@ -163,15 +185,25 @@ class Tau2Domain:
     user_strategies = ("llm",)
     terminate_tools: frozenset[str] = frozenset()
 
-    def __init__(self, name: str, split: str, tasks: Sequence[Any], constructor: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        split: str,
+        tasks: Sequence[Any],
+        constructor: Any,
+        env_name: str | None = None,
+        env_kwargs: Callable[[Any], dict[str, Any]] | None = None,
+    ) -> None:
         self.tau2_name = name
-        self.name = f"tau2_{name}"
+        self.name = env_name or f"tau2_{name}"
         self.tool_roles = roles_for(self.name)
         self.split = split
         self._tasks = list(tasks)
         self._constructor = constructor
-        environment = constructor()
+        self._env_kwargs = env_kwargs
+        environment = constructor(**self.env_kwargs(0)) if self._tasks else constructor()
         self._environment = environment
+        self.provenance = provenance(self.env_kwargs(0).get("retrieval_variant") if self._tasks else None)
         self.wiki = SYSTEM_PROMPT.format(
             domain_policy=environment.get_policy(), agent_instruction=AGENT_INSTRUCTION
         )
@@ -183,6 +215,10 @@ class Tau2Domain:
     @property
     def tasks(self) -> list[Any]:
         return self._tasks
+
+    def env_kwargs(self, task_id: int) -> dict[str, Any]:
+        """What τ²'s runner passes its environment constructor for a task (banking_knowledge's retrieval)."""
+        return self._env_kwargs(self._tasks[task_id]) if self._env_kwargs else {}
 
     def prepare(self) -> None:
         return None
@@ -216,7 +252,7 @@ class Tau2Domain:
 
     def new_state(self, task_id: int) -> Any:
         initial = self._tasks[task_id].initial_state
-        environment = self._constructor()
+        environment = self._constructor(**self.env_kwargs(task_id))
         if initial is not None:
             environment.set_state(
                 initialization_data=initial.initialization_data,
@@ -323,7 +359,13 @@ class Tau2Domain:
         token = _verdicts.set(verdicts)
         try:
             reward_info = await asyncio.to_thread(
-                evaluate_simulation, simulation, task, EvaluationType.ALL, False, self.tau2_name
+                evaluate_simulation,
+                simulation,
+                task,
+                EvaluationType.ALL,
+                False,
+                self.tau2_name,
+                env_kwargs=self.env_kwargs(task_id),
             )
         finally:
             _verdicts.reset(token)
