@@ -11,18 +11,19 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.episode.dynamics import LADDER, Dynamics, Level
 from harness.errors import validated
 
-Intensity = Literal["low", "medium", "high"]
-INTENSITIES: tuple[Intensity, ...] = ("low", "medium", "high")
+Intensity = Level
+INTENSITIES: tuple[Intensity, ...] = LADDER
 DOSE: dict[str | None, int] = {None: 0, "low": 1, "medium": 2, "high": 3}
 """A record's `intensity` as a dose for dose–response fits: neutral's (null) is dose 0 of each emotion."""
-VARIANT_DIR = Path(__file__).resolve().parents[1] / "conf" / "variant"
+VARIANT_DIR = Path(__file__).resolve().parents[2] / "conf" / "variant"
 
 
 class Variant(BaseModel):
@@ -42,6 +43,9 @@ class Variant(BaseModel):
     """What the oracle's scripted user says first (a plumbing check, not a model result)."""
     markers: list[str] = Field(default_factory=list)
     """Regexes of this emotion's words for the report's lexicon check; none may occur in a persona text."""
+    dynamics: Dynamics = Dynamics()
+    """`static` (the default) or `reactive`: whether the intensity moves with what the agent does
+    (`conf/variant/dynamics/`, `harness.episode.dynamics`). Only a variant with a dose can react."""
 
     @model_validator(mode="after")
     def _every_intensity(self) -> Variant:
@@ -72,31 +76,49 @@ class Variant(BaseModel):
         return self.intensity if self.dosed else None
 
     @property
-    def label(self) -> str:
-        return variant_label(self.name, self.intensity, self.dosed)
+    def reactive(self) -> bool:
+        """Whether the intensity reacts to the agent: a reactive dynamics on a variant with a dose."""
+        return self.dosed and self.dynamics.reactive
 
-    def persona_text(self) -> str:
+    @property
+    def dynamics_name(self) -> str | None:
+        """The dynamics as job directories and records name it; null where it is static or cannot react."""
+        return self.dynamics.name if self.reactive else None
+
+    @property
+    def label(self) -> str:
+        return variant_label(self.name, self.intensity, self.dosed, self.dynamics_name)
+
+    def persona_text(self, intensity: Intensity | None = None) -> str:
+        """The persona at `intensity` (a reactive user's current one), else at the variant's."""
         if isinstance(self.persona, str):
             return self.persona
-        return self.persona.get(self.intensity, "")
+        return self.persona.get(intensity or self.intensity, "")
 
     def active_at(self, user_turn: int) -> bool:
         """Whether the persona shapes the user's `user_turn`-th message (0-based)."""
         return not self.is_control and user_turn >= self.onset_after_turns
 
 
-def variant_label(name: str, intensity: str, dosed: bool) -> str:
-    """A job's variant as directory names show it: `anger-high`, but `control` and `neutral`."""
-    return f"{name}-{intensity}" if dosed else name
+def variant_label(name: str, intensity: str, dosed: bool, dynamics: str | None = None) -> str:
+    """A job's variant as directory names show it: `anger-high`, `anger-medium-reactive`, but `control`
+    and `neutral` (no dose: nothing to react with)."""
+    if not dosed:
+        return name
+    return f"{name}-{intensity}-{dynamics}" if dynamics else f"{name}-{intensity}"
 
 
-def config_variant_label(name: str, intensity: str, persona: Any) -> str:
+def config_variant_label(name: str, intensity: str, persona: Any, dynamics: Any = None) -> str:
     """`${variant_label:...}` in conf/config.yaml: `variant_label` from the raw config values."""
-    return variant_label(name, intensity, isinstance(persona, dict | Mapping) and bool(persona))
+    reacts = isinstance(dynamics, dict | Mapping) and dynamics.get("mode") == "reactive"
+    named = (
+        str(dynamics.get("name") or "reactive") if reacts and isinstance(dynamics, dict | Mapping) else None
+    )
+    return variant_label(name, intensity, isinstance(persona, dict | Mapping) and bool(persona), named)
 
 
 def register_config_resolvers() -> None:
-    """Make `${variant_label:name,intensity,persona}` resolvable (job directory names)."""
+    """Make `${variant_label:name,intensity,persona,dynamics}` resolvable (job directory names)."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("variant_label"):

@@ -178,8 +178,10 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     }
     # `order` only sorts reports; an intensity the persona ignores changes nothing (one job, one directory)
     fingerprint["variant"] = {
-        **{k: v for k, v in fingerprint["variant"].items() if k != "order"},
+        **{k: v for k, v in fingerprint["variant"].items() if k not in ("order", "dynamics")},
         "intensity": variant.recorded_intensity,
+        # static dynamics (and a variant without a dose, which cannot react) leave the fingerprint as it was
+        **({"dynamics": variant.dynamics.model_dump()} if variant.reactive else {}),
     }
     fingerprint["backend"] = _without(fingerprint["backend"], OPERATIONAL_ENGINE_KEYS)
     if fingerprint["user"].get("backend"):
@@ -192,6 +194,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         "variant": variant.name,
         "intensity": variant.recorded_intensity,
         "onset_after_turns": variant.onset_after_turns,
+        **({"dynamics": variant.dynamics_name} if variant.reactive else {}),
         "model": settings.model.get("name"),
         "backend": backend.name,
         "plumbing_check": backend.plumbing_check,

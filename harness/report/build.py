@@ -24,6 +24,7 @@ from harness.report.contrasts import (
 from harness.report.cost import cost_section, cost_table
 from harness.report.design import FRAMING, KINDS, PRIMARY, VS_CONTROL, Contrast, model_refusals, plan
 from harness.report.dose import dose_tables
+from harness.report.dynamics import dynamics_section, dynamics_tables
 from harness.report.judge_sections import judge_results
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
@@ -217,6 +218,11 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         )
 
     sections = _sections(sweep, tables, figure_paths, notes, noop_note, settings)
+    reactive = dynamics_tables(conversations, rng, settings.resamples, settings.permutations)
+    sections[-1:-1] = dynamics_section(reactive)
+    tables.update(reactive)
+    for name, table in reactive.items():
+        table.to_csv(out / f"{name}.csv", index=False)
     judged = judge_results(sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples)
     sections[-1:-1] = judged.sections
     tables.update(judged.tables)

@@ -12,6 +12,7 @@ from harness.episode.types import STOP_TOKEN
 from harness.errors import HarnessError
 from harness.job.metrics import is_success
 from harness.job.retry import describe_missing
+from harness.report.dynamics import STATIC, reactive_columns
 from harness.store import (
     CONVERSATIONS,
     ERROR_FILE,
@@ -106,6 +107,7 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "variant": record["variant"],
         "intensity": record.get("intensity"),
         "onset_after_turns": record.get("onset_after_turns"),
+        **reactive_columns(record),
         "run_seed": run_seed,
         "task_id": int(record["task_id"]),
         "trial": int(record["trial"]),
@@ -157,13 +159,23 @@ def _user_turn_rows(record: dict[str, Any], row: dict[str, Any]) -> list[dict[st
     return rows
 
 
-def _condition(variant: str, intensity: Any, onset: Any, intensities: set[str], onsets: set[str]) -> str:
-    """The variant's name, with its intensity and onset where the sweep has several of them."""
+def _condition(
+    variant: str,
+    intensity: Any,
+    onset: Any,
+    intensities: set[str],
+    onsets: set[str],
+    dynamics: Any = None,
+    reacting: frozenset[str] = frozenset(),
+) -> str:
+    """The variant's name, with its intensity, onset and dynamics where the sweep has several of them."""
     parts = []
     if variant in intensities:
         parts.append(str(intensity))
     if variant in onsets:
         parts.append(f"onset{onset}")
+    if variant in reacting:
+        parts.append(str(dynamics or STATIC))
     return f"{variant}@{','.join(parts)}" if parts else variant
 
 
@@ -220,12 +232,14 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     by_variant = conversations.groupby("variant")
     intensities = {v for v, n in by_variant["intensity"].nunique(dropna=False).items() if n > 1}
     onsets = {v for v, n in by_variant["onset_after_turns"].nunique(dropna=False).items() if n > 1}
+    reacting = frozenset(v for v, n in by_variant["dynamics"].nunique(dropna=False).items() if n > 1)
     conversations["condition"] = [
-        _condition(v, i, o, intensities, onsets)
-        for v, i, o in zip(
+        _condition(v, i, o, intensities, onsets, d, reacting)
+        for v, i, o, d in zip(
             conversations["variant"],
             conversations["intensity"],
             conversations["onset_after_turns"],
+            conversations["dynamics"],
             strict=True,
         )
     ]
