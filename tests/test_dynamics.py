@@ -216,3 +216,47 @@ def test_reactive_jobs_have_their_own_directory_and_the_report_compares_them_wit
     versus = pd.read_csv(tmp_path / "report" / "reactive_vs_static.csv")
     assert versus["contrast"].tolist() == ["anger@medium,reactive − anger@medium,static"]
     assert versus["pairs"].tolist() == [10]
+
+
+@pytest.mark.browser
+def test_the_viewer_draws_the_intensity_along_the_conversation(tmp_path: Path) -> None:
+    from harness.view import build_viewer, conversation_link, load
+    from tests.viewer_support import chromium_or_skip, launch_chromium
+
+    chromium_or_skip()
+    sweep = tmp_path / "sweep"
+    job = "oracle/toy-test/anger-medium-reactive/seed0"
+    overrides = ["backend=scripted", KEEPS_ASKING, USER_SAYS, "env.tasks=[0]", "env.max_steps=4"]
+    _run(sweep / job, [*overrides, "variant=anger", "variant/dynamics=reactive"])
+    build_viewer(load(sweep))
+    for browser in launch_chromium():
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(
+            (sweep / "report" / "viewer" / "index.html").as_uri()
+            + conversation_link(job, 0, 0).split("index.html")[1]
+        )
+        page.wait_for_selector("#chat")
+        chart = page.locator("section.dynamics svg.intensity")
+        assert chart.get_attribute("data-turns") == "5"
+        heights = [float(c.get_attribute("cy")) for c in chart.locator("circle.rule").all()]
+        assert (
+            len(heights) == 5 and heights[0] == heights[1] > heights[2] == heights[3] == heights[4]
+        )  # up = higher
+        chips = page.locator(".msg.user .chip.emotion").all_inner_texts()
+        assert chips == ["anger · medium", "anger · medium", "anger · high", "anger · high", "anger · high"]
+        assert page.locator(".msg.user").nth(2).locator(".chip.events").inner_text() == "repeated_question"
+        page.close()
+
+
+@pytest.mark.parametrize("dynamics", ["reactive", "reactive_llm"])
+def test_the_oracle_still_solves_every_task_with_a_reactive_user(tmp_path: Path, dynamics: str) -> None:
+    summary = _run(
+        tmp_path, ["variant=frustration", f"variant/dynamics={dynamics}", "variant.intensity=high"]
+    )
+    assert summary["average_reward"] == 1.0
+    records = read_jsonl(tmp_path / CONVERSATIONS)
+    assert all(r["dynamics"] == dynamics for r in records)
+    assert all(_user_intensities(r)[0] == "high" for r in records)  # it starts at the variant's intensity
+    if dynamics == "reactive_llm":  # the oracle's user states no mood: the intensity never moves
+        assert all(set(_user_intensities(r)) == {"high"} for r in records)
+        assert all(c["stated_mood"] is None for r in records for c in r["calls"] if c["role"] == "user")
