@@ -1,33 +1,34 @@
 """tau-emotion: τ-bench customer-service agents against emotional simulated users.
 
-Map of the package (one job per module):
+Map of the package, by layer, from one conversation up to a sweep:
 
-- `__main__` checks the command line (`guards`), composes the Hydra config (`conf/`) and calls
-  `app.run`; `app` validates the config (pydantic, `errors.validated`) and instantiates the parts of
-  one job; `runner` runs the job's (task, trial) conversations concurrently and writes its files
-  through `store`; `retry` redoes infrastructure failures in passes and decides the job's final
-  state; `conversation` is one episode; `user` is the simulated user's prompt and turns; `metrics`
-  computes reward and pass^k; `record` defines the conversation record every reader uses; `cost`
-  prices it.
-- Environments: `domains.base.Domain` is the protocol the loop, oracle and report speak to;
-  `domains/taubench` (τ-bench retail and airline, with its copy-on-write and hash machinery) and
-  `domains/tau2` (τ²-bench retail, airline, telecom) implement it. A new environment is a folder
-  there plus a `conf/env/<name>.yaml` whose `domain._target_` names its loader.
-- Variants: `variants.Variant` is the schema of `conf/variant/*.yaml`; a new variant is one YAML
-  file there (it joins every ready sweep by itself), the framing around it is `conf/user/llm.yaml`.
-- Backends: `backends.base` holds the two small interfaces (`Backend`, `ChatModel`); a new backend
-  is a module in `backends/` plus `conf/backend/<name>.yaml` with its `_target_`; model presets
-  are `conf/model/*.yaml`, read through `presets.ModelPreset`. Optional dependencies are imported
-  where used and asked for through `extras.require`.
-- Sweeps: `sweeps/*.yaml` (`+sweep=<file>`) are ready Hydra multiruns; `sweep_callback` and
-  `sweep` keep `manifest.json`; `launchers` (registered in `hydra_plugins/tau_emotion`) give each
-  job its own resources, `slurm_launcher` refuses requests SLURM cannot meet and reports why jobs
-  wait, `requeue` puts an incomplete job or one whose engine died back in the SLURM queue.
-- Downstream of a sweep directory: `judge/` rates every simulated user (`python -m harness.judge`),
-  `report/` turns it into tables, figures and a report, `view/` into an HTML viewer, `tracking/`
-  mirrors jobs to W&B and `sync_wandb` uploads offline runs and builds the dashboards.
-- Plain helpers: `types` (messages, sampling, terminations), `seeds`, `observers`, `logs` (quiet
-  third-party loggers), `errors` (error types, exit codes).
+- `episode/`: one conversation. `types` (messages, sampling, terminations), `record` (the
+  `ConversationRecord` every reader uses), `conversation` (the loop, `run_conversation`), `user`
+  (the simulated user: the environment's prompt plus the variant's block), `variants`
+  (`conf/variant/*.yaml`; a new variant is one YAML file), `seeds`.
+- `domains/`: `base.Domain`, the protocol the loop, oracle and report speak to; `taubench/`
+  (τ-bench retail and airline: copy-on-write data, hashes, its user prompt, its `results.json`)
+  and `tau2/` (τ²-bench retail, airline, telecom: its oracle, its `tau2_results.json`). A new
+  environment is a folder there plus a `conf/env/<name>.yaml` whose `domain._target_` names its loader.
+- `backends/`: `base` (`Backend`, `ChatModel`), `vllm`, `openai_compat`, `scripted`, `oracle`,
+  `presets` (`conf/model/*.yaml`); a new backend is a module plus `conf/backend/<name>.yaml`.
+- `store/`: the job directory, the contract between running and reading: `layout` (`JobDir`,
+  `SweepDir`: every file name, the job's lock), `files` (whole JSON files), `jsonl` (the one
+  append log and tolerant reader, one damage policy), `conversations` and `judgments` (the two
+  logs), `models` (`job.json`, `summary.json`), `progress` (`job_progress`, the one `job_state()`).
+- `job/`: one job. `app` validates the config (pydantic, `errors.validated`) and builds the job,
+  `runner` runs its conversations concurrently and writes through `store`, `retry` redoes
+  infrastructure failures in passes, `metrics` (reward, pass^k, words per turn), `cost`,
+  `guards` (credentials and path names refused before anything is written), `observers`.
+- `cluster/`: `launchers` (registered in `hydra_plugins/tau_emotion`) give each job its own
+  resources, `slurm_launcher` refuses requests SLURM cannot meet and reports why jobs wait,
+  `manifest` and `sweep_callback` keep `manifest.json` (`python -m harness.sweep`), `requeue`.
+- Downstream of a sweep directory, reading it only through `store/`: `judge/` rates every
+  simulated user (`python -m harness.judge`), `report/` makes tables, figures and a report,
+  `view/` an HTML viewer, `tracking/` mirrors jobs to W&B (`python -m harness.sync_wandb`).
+- Commands and plain helpers: `__main__` (`python -m harness` and the `tau-emotion` script: the
+  command-line guard, then Hydra on `conf_dir.CONF_DIR`), `errors` (error types, exit codes),
+  `credentials` (what a key looks like), `extras` (optional dependencies), `logs`.
 """
 
 from harness.episode.variants import register_config_resolvers

@@ -12,13 +12,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from harness.cluster.requeue import requeue_incomplete, requeue_this_job
+from harness.conf_dir import CONF_DIR
 from harness.errors import EngineDied, ExitCode, HarnessError, file_error
 from harness.job.guards import check_command_line
 from harness.logs import quiet_libraries
 from harness.store import ERROR_FILE
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from harness.job.app import run
 
@@ -70,10 +71,15 @@ def _write_error(output_dir: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """`python -m harness` and the `tau-emotion` console script."""
     try:
         check_command_line(sys.argv[1:])  # before Hydra, whose errors would echo a key given here
     except HarnessError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(ExitCode.CONFIG)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from harness.credentials import is_credential_name, looks_like_key
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -79,8 +81,6 @@ def validated(schema: type[M], data: Any, prefix: str = "", hint: str = "") -> M
 
 def _shown_input(key: str, value: Any) -> str:
     """` (got ...)`, unless the key or the value might be a credential."""
-    from harness.job.guards import is_credential_name, looks_like_key
-
     name = key.split(".")[-1]
     if is_credential_name(name) or name == "api_key_env" or looks_like_key(repr(value)):
         return ""

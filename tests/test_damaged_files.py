@@ -97,13 +97,13 @@ def test_damaged_lines_are_set_aside_and_their_conversations_redone(
     kept = [line for number, line in enumerate(lines, 1) if number not in expected]
 
     before = load_sweep(tmp_path).jobs.iloc[0]
-    assert (before["state"], before["damaged_lines"]) == ("incomplete", len(expected))
+    assert (before["state"], before["damaged_lines"]) == ("damaged", len(expected))
     assert f"{len(expected)} damaged line" in before["detail"]
 
-    caplog.set_level(logging.WARNING, logger="harness.store")
+    caplog.set_level(logging.WARNING, logger="harness.store.jsonl")
     summary = run_toy_job(job, TRIALS)
 
-    warnings = [r.getMessage() for r in caplog.records if r.name == "harness.store"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "harness.store.jsonl"]
     assert len(warnings) == 1 and "\n" not in warnings[0]
     assert warnings[0].startswith(f"{log}: {len(expected)} damaged line")
     assert f"moved to {log}.quarantine" in warnings[0]
@@ -158,7 +158,7 @@ def test_a_reader_never_rewrites_a_file_another_process_appends_to(tmp_path: Pat
 
 
 def test_a_second_writer_of_the_same_job_is_refused(tmp_path: Path) -> None:
-    with ConversationLog(tmp_path), pytest.raises(HarnessError, match="another process is running the job"):
+    with ConversationLog(tmp_path), pytest.raises(HarnessError, match="another process is writing"):
         ConversationLog(tmp_path)
     with ConversationLog(tmp_path):  # the lock goes with the first writer
         pass
@@ -178,7 +178,7 @@ def test_a_damaged_job_file_is_one_line_naming_it_and_the_fix(tmp_path: Path, co
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"error: {path} is damaged (") and f"mv {path} {path}.damaged" in line
     state = load_sweep(tmp_path).jobs.iloc[0]
-    assert state["state"] == "failed" and str(path) in state["detail"]
+    assert state["state"] == "damaged" and str(path) in state["detail"]
     assert load_sweep(tmp_path).conversations.empty  # not paired with a wrong seed or model
 
     shutil.move(path, f"{path}.damaged")  # the fix the line names
@@ -193,22 +193,22 @@ def test_the_manifest_reads_completeness_from_the_records(tmp_path: Path) -> Non
     record_job_start(job)
     run_toy_job(job, TRIALS)
     record_job_end(job, succeeded=True)
-    assert refresh_manifest(tmp_path)["jobs"][0]["state"] == "done"
+    assert refresh_manifest(tmp_path)["jobs"][0]["state"] == "complete"
 
     log = job / CONVERSATIONS
     lines = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(torn_middle(lines)[0]))
     [entry] = refresh_manifest(tmp_path)["jobs"]
-    assert (entry["state"], entry["conversations_on_disk"]) == ("incomplete", 8)
-    assert entry["note"].startswith("2 of 10 conversations not finished; 1 damaged line")
+    assert (entry["state"], entry["conversations_on_disk"]) == ("damaged", 8)
+    assert entry["error"].startswith("2 of 10 conversations not finished; 1 damaged line")
 
     (job / JOB_FILE).write_text("[]")
     [entry] = refresh_manifest(tmp_path)["jobs"]
-    assert entry["state"] == "failed" and entry["error"].startswith(f"{job / JOB_FILE} is damaged")
+    assert entry["state"] == "damaged" and entry["error"].startswith(f"{job / JOB_FILE} is damaged")
 
     (job / JOB_FILE).unlink()
     run_toy_job(job, TRIALS)
-    assert refresh_manifest(tmp_path)["jobs"][0]["state"] == "done"
+    assert refresh_manifest(tmp_path)["jobs"][0]["state"] == "complete"
 
 
 def test_a_damaged_wandb_run_file_starts_a_new_run_and_the_job_goes_on(
@@ -236,13 +236,13 @@ def test_a_damaged_job_in_a_sweep_is_incomplete_until_the_sweep_is_rerun(tmp_pat
 
     status = run_module("harness.sweep", str(sweep))
     assert status.returncode == ExitCode.INCOMPLETE
-    assert "2 jobs: 1 done, 1 incomplete" in status.stdout
+    assert "2 jobs: 1 complete, 1 damaged" in status.stdout
     jobs = load_sweep(sweep).jobs.set_index("job")
-    assert jobs.loc["oracle/toy-test/anger-medium/seed0", "state"] == "incomplete"
+    assert jobs.loc["oracle/toy-test/anger-medium/seed0", "state"] == "damaged"
     assert jobs.loc["oracle/toy-test/control/seed0", "state"] == "complete"
 
     rerun = harness_cli(command)
     assert rerun.returncode == 0, rerun.stderr
-    assert refresh_manifest(sweep)["counts"]["done"] == 2
+    assert refresh_manifest(sweep)["counts"]["complete"] == 2
     assert set(load_sweep(sweep).jobs["state"]) == {"complete"}
     assert (damaged / f"{CONVERSATIONS}.quarantine").exists()

@@ -153,6 +153,6 @@ def test_under_slurm_a_job_whose_engine_dies_is_requeued_and_finishes(tmp_path: 
     assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
     assert all(r["termination"] not in ("infra_error", "harness_error") for r in records(job_dir))
     entry = json.loads((sweep_dir / "manifest.json").read_text())["jobs"][0]
-    assert (entry["state"], entry["attempt"]) == ("done", 2)
+    assert (entry["state"], entry["attempt"]) == ("complete", 2)
     log = next((sweep_dir / ".submitit").glob(f"{job_id.split('_')[0]}*/*_log.err")).read_text()
     assert f"requeued SLURM job {job_id}" in log

@@ -80,7 +80,7 @@ def test_each_job_of_a_model_sweep_asks_for_the_gpus_of_its_own_model(tmp_path: 
     done = sweep(sweep_dir, "backend=oracle", "model=oracle,qwen2.5-7b", "variant=control,anger")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     jobs = json.loads((sweep_dir / "manifest.json").read_text())["jobs"]
-    assert len(jobs) == 4 and all(job["state"] == "done" for job in jobs)
+    assert len(jobs) == 4 and all(job["state"] == "complete" for job in jobs)
     got = {job["dir"]: sbatch_gpus(sweep_dir, job["slurm_job_id"]) for job in jobs}
     assert got == {
         "oracle/toy-test/control/seed0": 0,

@@ -15,8 +15,8 @@ import pytest
 from harness.errors import ExitCode
 from harness.judge.prompt import judge_messages, render_transcript
 from harness.judge.schema import EMOTIONS, InvalidVerdict, Verdict, parse_verdict, verdict_schema
-from harness.judge.store import JUDGMENTS_DIR
 from harness.store import CONVERSATIONS, read_conversations
+from harness.store.layout import JUDGMENTS_DIR
 from tests.helpers import ROOT, read_jsonl
 from tests.judge_support import SCRIPTED_JUDGE, judge_cli, oracle_sweep
 
@@ -184,9 +184,24 @@ def test_the_sweep_directory_may_hold_spaces_commas_and_equals_signs(tmp_path: P
 
 
 def test_damaged_and_half_written_judgment_lines_are_skipped(tmp_path: Path) -> None:
-    from harness.judge.store import read_judgments
+    from harness.store.judgments import read_judgments
 
     path = tmp_path / "j.jsonl"
-    good = {"task_id": 1, "trial": 0, "turns": []}
-    path.write_bytes(b"not json\n" + json.dumps(good).encode() + b'\n[1]\n{"task_id": 2, "tri')
+    good = {
+        "task_id": 1,
+        "trial": 0,
+        "conversation_started_at": 1.0,
+        "judge": "j",
+        "turns": [],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+    }
+    no_usage = {**good, "task_id": 3, "usage": None}
+    lines = [
+        b"not json",
+        json.dumps(good).encode(),
+        b"[1]",
+        json.dumps(no_usage).encode(),
+        b'{"task_id": 2, "tri',
+    ]
+    path.write_bytes(b"\n".join(lines))
     assert read_judgments(path) == {(1, 0): good}

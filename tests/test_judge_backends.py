@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from harness.errors import ExitCode
 from harness.judge.app import run
-from harness.judge.store import JUDGMENTS_DIR
+from harness.store.layout import JUDGMENTS_DIR
 from harness.tracking.wandb_files import find_runs
 from harness.tracking.wandb_logger import RUN_FILE, WANDB_SUBDIR
 from tests.fake_openai_server import MODEL, Step, fake_openai_server

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.judge.store import JUDGMENTS_DIR
+from harness.store.layout import JUDGMENTS_DIR
 from tests.helpers import read_jsonl
 from tests.judge_support import SCRIPTED_JUDGE, judge_cli, oracle_sweep
 from tests.test_slurm import LAUNCHER, NO_GPU, _why_not

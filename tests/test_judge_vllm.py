@@ -14,8 +14,8 @@ from harness.errors import ExitCode
 from harness.judge.app import run
 from harness.judge.prompt import render_transcript
 from harness.judge.schema import Limits, Verdict, parse_verdict
-from harness.judge.store import JUDGMENTS_DIR
 from harness.store import CONVERSATIONS, read_conversations
+from harness.store.layout import JUDGMENTS_DIR
 from tests.helpers import CONF, read_jsonl
 from tests.judge_support import oracle_sweep
 from tests.tinymodel import tiny_model, tiny_vllm_overrides

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from harness.episode.user import taubench_user_prompt, user_prompt, variant_block
+from harness.domains.taubench.prompt import taubench_user_prompt
+from harness.episode.user import user_prompt, variant_block
 from harness.episode.variants import DOSE, INTENSITIES, Variant, variant_order
 from harness.errors import ConfigError
 from harness.job.app import build_job
@@ -32,7 +33,7 @@ def test_control_prompt_is_taubench_own_user_prompt(strategy: str) -> None:
     simulator = LLMUserSimulationEnv if strategy == "llm" else ReactUserSimulationEnv
     theirs = simulator.build_system_prompt(None, INSTRUCTION)  # type: ignore[arg-type]
     control, framing = _variant("control")
-    assert user_prompt(INSTRUCTION, strategy, control, framing, active=True) == theirs  # type: ignore[arg-type]
+    assert user_prompt(taubench_user_prompt(INSTRUCTION, strategy), control, framing, active=True) == theirs  # type: ignore[arg-type]
     assert taubench_user_prompt(INSTRUCTION, strategy) == theirs  # type: ignore[arg-type]
 
 
@@ -41,8 +42,8 @@ def test_control_prompt_is_taubench_own_user_prompt(strategy: str) -> None:
 def test_a_variant_prompt_is_control_plus_its_block(name: str, intensity: str) -> None:
     variant, framing = _variant(name, f"variant.intensity={intensity}")
     control, _ = _variant("control")
-    base = user_prompt(INSTRUCTION, "llm", control, framing, active=True)
-    prompt = user_prompt(INSTRUCTION, "llm", variant, framing, active=True)
+    base = user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), control, framing, active=True)
+    prompt = user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), variant, framing, active=True)
     block = variant_block(variant, framing)
     assert prompt == f"{base}\n\n{block}"
     assert variant.persona_text().strip() in block
@@ -70,8 +71,8 @@ def test_an_emotion_prompt_differs_from_neutral_only_inside_the_persona(
     emotion, framing = _variant(name, f"variant.intensity={intensity}", user)
     neutral, neutral_framing = _variant("neutral", f"variant.intensity={intensity}", user)
     assert framing == neutral_framing
-    ours = user_prompt(INSTRUCTION, strategy, emotion, framing, active=True)  # type: ignore[arg-type]
-    theirs = user_prompt(INSTRUCTION, strategy, neutral, framing, active=True)  # type: ignore[arg-type]
+    ours = user_prompt(taubench_user_prompt(INSTRUCTION, strategy), emotion, framing, active=True)  # type: ignore[arg-type]
+    theirs = user_prompt(taubench_user_prompt(INSTRUCTION, strategy), neutral, framing, active=True)  # type: ignore[arg-type]
     persona, neutral_persona = emotion.persona_text().strip(), neutral.persona_text().strip()
     assert ours.count(persona) == 1 and theirs.count(neutral_persona) == 1
     head, tail = ours.split(persona)
@@ -85,7 +86,7 @@ def test_neutral_is_one_persona_at_every_intensity_with_intensity_left_out_of_re
         neutral, framing = _variant("neutral", f"variant.intensity={level}")
         assert not neutral.is_control and not neutral.dosed and neutral.recorded_intensity is None
         assert neutral.label == "neutral"
-        prompts.add(user_prompt(INSTRUCTION, "llm", neutral, framing, active=True))
+        prompts.add(user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), neutral, framing, active=True))
     assert len(prompts) == 1
     anger, _ = _variant("anger", "variant.intensity=high")
     assert (anger.recorded_intensity, anger.label) == ("high", "anger-high")
@@ -109,6 +110,12 @@ def test_onset_after_n_turns_keeps_the_first_turns_neutral() -> None:
     variant, framing = _variant("anger", "variant.onset_after_turns=2")
     assert [variant.active_at(turn) for turn in range(4)] == [False, False, True, True]
     control, _ = _variant("control")
-    neutral = user_prompt(INSTRUCTION, "llm", control, framing, active=True)
-    assert user_prompt(INSTRUCTION, "llm", variant, framing, active=variant.active_at(1)) == neutral
-    assert user_prompt(INSTRUCTION, "llm", variant, framing, active=variant.active_at(2)) != neutral
+    neutral = user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), control, framing, active=True)
+    assert (
+        user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), variant, framing, active=variant.active_at(1))
+        == neutral
+    )
+    assert (
+        user_prompt(taubench_user_prompt(INSTRUCTION, "llm"), variant, framing, active=variant.active_at(2))
+        != neutral
+    )

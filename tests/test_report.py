@@ -225,7 +225,9 @@ def test_synthetic_report_says_which_jobs_are_missing(
     sweep, result = synthetic_report
     jobs = pd.read_csv(sweep / "report" / "jobs.csv").set_index("job")
     assert jobs.loc["toy-model/airline-test/anger/seed0", "state"] == "failed"
-    assert jobs.loc["toy-model/airline-test/control/seed0", "state"] == "running"
+    assert (
+        jobs.loc["toy-model/airline-test/control/seed0", "state"] == "incomplete"
+    )  # no summary, and no run holds the job: interrupted
     assert jobs.loc["toy-model/airline-test/frustration/seed0", "state"] == "complete"
     assert (jobs["state"] == "complete").sum() == 6
     assert (
@@ -234,7 +236,7 @@ def test_synthetic_report_says_which_jobs_are_missing(
     )
     page = (sweep / "report" / "report.html").read_text()
     assert "PLUMBING CHECK" not in page
-    assert "8 job directories: 6 complete, 1 failed, 1 running" in page
+    assert "8 job directories: 6 complete, 1 failed, 1 incomplete" in page
 
 
 def test_synthetic_report_fits_the_conditional_logit(
@@ -275,7 +277,7 @@ def test_a_broken_record_makes_its_job_incomplete(tmp_path: Path) -> None:
     result = report_cli(tmp_path)
     assert result.returncode == 0, result.stderr
     state = pd.read_csv(tmp_path / "report" / "jobs.csv").iloc[0]
-    assert (state["state"], state["conversations"], state["damaged_lines"]) == ("incomplete", 1, 1)
+    assert (state["state"], state["conversations"], state["damaged_lines"]) == ("damaged", 1, 1)
     assert "1 damaged line in conversations.jsonl" in state["detail"]
 
 

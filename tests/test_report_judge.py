@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from harness.judge.store import judge_info_path, judgments_path
 from harness.report.build import Settings, build_report
+from harness.store import JobDir
 from tests.report_synthetic import write_job
 
 TASKS = 8
@@ -34,11 +34,11 @@ def judgment(task: int, turns: list[tuple[int, str, int]], flags: list[str] = ()
 def write_judgments(
     job: Path, judge: str, judgments: list[dict[str, Any]], model: str = "judge-model"
 ) -> None:
-    path = judgments_path(job, judge)
+    path = JobDir(job).judgments(judge)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(j) + "\n" for j in judgments))
     info = {"judge": judge, "model": model, "backend": "vllm", "plumbing_check": False}
-    judge_info_path(job, judge).write_text(json.dumps(info))
+    JobDir(job).judge_info(judge).write_text(json.dumps(info))
 
 
 def set_onset(job: Path, onset: int) -> None:

@@ -156,9 +156,9 @@ def test_an_incomplete_job_of_a_sweep_is_reported_and_the_others_finish(tmp_path
     output = done.stdout + done.stderr
     assert done.returncode == ExitCode.INCOMPLETE, output[-3000:]
     manifest = json.loads((sweep_dir / "manifest.json").read_text())
-    assert {k: v for k, v in manifest["counts"].items() if v} == {"done": 1, "incomplete": 1}
+    assert {k: v for k, v in manifest["counts"].items() if v} == {"complete": 1, "incomplete": 1}
     jobs = {job["dir"].split("/")[2]: job for job in manifest["jobs"]}
-    assert (jobs["control"]["state"], jobs["control"]["missing"]) == ("done", 0)
+    assert (jobs["control"]["state"], jobs["control"]["missing"]) == ("complete", 0)
     assert jobs["anger-medium"]["state"] == "incomplete"
     assert jobs["anger-medium"]["missing_by_reason"] == {"infra_error": 2, "harness_error": 0, "not_run": 0}
     assert "incomplete gpt-4o/toy-test/anger-medium/seed0  2 conversations missing (2 infra_error)" in output

@@ -151,7 +151,7 @@ def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     listed = manifest(sweep_dir)
-    assert only_nonzero(listed["counts"]) == {"done": 5}
+    assert only_nonzero(listed["counts"]) == {"complete": 5}
     slurm_ids = set()
     for variant in VARIANTS:
         job_dir = sweep_dir / "oracle" / "toy-test" / LABEL[variant] / "seed0"
@@ -161,7 +161,7 @@ def test_every_variant_runs_as_its_own_slurm_job(tmp_path: Path) -> None:
         summary = json.loads((job_dir / "summary.json").read_text())
         assert (summary["variant"], summary["average_reward"], summary["missing"]) == (variant, 1.0, 0)
         entry = next(job for job in listed["jobs"] if job["dir"] == f"oracle/toy-test/{LABEL[variant]}/seed0")
-        assert entry["state"] == "done" and f"variant={variant}" in entry["overrides"]
+        assert entry["state"] == "complete" and f"variant={variant}" in entry["overrides"]
         slurm_ids.add(entry["slurm_job_id"])
     assert len(slurm_ids) == 5 and all("_" in job_id for job_id in slurm_ids)  # one array task each
 
@@ -190,7 +190,7 @@ def test_preempted_job_is_requeued_and_resumes_without_repeating_a_conversation(
     assert before >= 1
     assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
     entry = manifest(sweep_dir)["jobs"][0]
-    assert (entry["state"], entry["attempt"], entry["slurm_job_id"]) == ("done", 2, job_id)
+    assert (entry["state"], entry["attempt"], entry["slurm_job_id"]) == ("complete", 2, job_id)
     assert json.loads((job_dir / "summary.json").read_text())["average_reward"] == 1.0
 
 
@@ -221,7 +221,7 @@ def test_cancelled_job_is_finished_by_rerunning_the_sweep(tmp_path: Path) -> Non
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
     assert (job_dir / "conversations.jsonl").read_bytes().startswith(kept)  # finished ones were not redone
-    assert only_nonzero(manifest(sweep_dir)["counts"]) == {"done": 1}
+    assert only_nonzero(manifest(sweep_dir)["counts"]) == {"complete": 1}
 
 
 def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> None:
@@ -236,7 +236,7 @@ def test_a_failing_job_is_reported_while_the_others_complete(tmp_path: Path) -> 
     assert done.returncode != 0
     assert "deliberate test failure" in done.stdout + done.stderr
     listed = manifest(sweep_dir)
-    assert only_nonzero(listed["counts"]) == {"done": 2, "failed": 1}
+    assert only_nonzero(listed["counts"]) == {"complete": 2, "failed": 1}
     failed = next(job for job in listed["jobs"] if job["state"] == "failed")
     assert failed["dir"] == "oracle/toy-test/anger-medium/seed0"
     assert failed["error"] == "RuntimeError: deliberate test failure for variant anger"
@@ -312,7 +312,7 @@ def test_a_pending_jobs_slurm_reason_shows_in_the_manifest_and_the_launcher_outp
     assert (
         f"SLURM job {entry['slurm_job_id']} (oracle/toy-test/control/seed0) is pending: BeginTime" in output
     )
-    assert only_nonzero(manifest(sweep_dir)["counts"]) == {"done": 1}
+    assert only_nonzero(manifest(sweep_dir)["counts"]) == {"complete": 1}
 
 
 def test_an_incomplete_job_requeues_itself_and_comes_back_complete(
@@ -361,7 +361,7 @@ def test_an_incomplete_job_requeues_itself_and_comes_back_complete(
             stop_sweep(sweep)
     assert sweep.returncode == 0, output[-4000:]
     entry = manifest(sweep_dir)["jobs"][0]
-    assert (entry["state"], entry["attempt"], entry["missing"]) == ("done", 2, 0)
+    assert (entry["state"], entry["attempt"], entry["missing"]) == ("complete", 2, 0)
     summary = json.loads((job_dir / "summary.json").read_text())
     assert (summary["state"], summary["scored"]) == ("complete", 3)
     records = [json.loads(line) for line in (job_dir / "conversations.jsonl").read_text().splitlines()]

@@ -130,6 +130,7 @@ def test_manifest_states_come_from_the_job_directories(tmp_path: Path) -> None:
     for name in ("done", "failed", "live", "dead", "partial"):
         (sweep / "m" / name).mkdir(parents=True)
         record_job_start(sweep / "m" / name)
+    (sweep / "m" / "done" / "conversations.jsonl").write_text(json.dumps(record("x", "a", 0, 0, True)) + "\n")
     (sweep / "m" / "done" / "summary.json").write_text(json.dumps({"average_reward": 0.5, "scored": 4}))
     record_job_end(sweep / "m" / "done", succeeded=True)
     partial = {
@@ -160,20 +161,22 @@ def test_manifest_states_come_from_the_job_directories(tmp_path: Path) -> None:
     manifest = refresh_manifest(sweep)
     states = {job["dir"]: job for job in manifest["jobs"]}
     assert {rel: job["state"] for rel, job in states.items()} == {
-        "m/dead": "missing",
-        "m/done": "done",
+        "m/dead": "incomplete",
+        "m/done": "complete",
         "m/failed": "failed",
         "m/live": "running",
         "m/new": "missing",
         "m/partial": "incomplete",
     }
     assert manifest["counts"] == {
-        "done": 1,
-        "incomplete": 1,
+        "complete": 1,
+        "accepted_incomplete": 0,
+        "incomplete": 2,
         "failed": 1,
+        "damaged": 0,
         "running": 1,
         "pending": 0,
-        "missing": 2,
+        "missing": 1,
     }
     assert states["m/partial"]["missing_by_reason"] == partial["missing_by_reason"]
     assert states["m/partial"]["user_errors"] == 1
@@ -183,7 +186,7 @@ def test_manifest_states_come_from_the_job_directories(tmp_path: Path) -> None:
     assert states["m/new"]["overrides"] == ["variant=new"]
     assert json.loads((sweep / "manifest.json").read_text())["counts"] == manifest["counts"]
     text = format_manifest(manifest)
-    assert "6 jobs: 1 done, 1 incomplete, 1 failed, 1 running, 2 missing" in text
+    assert "6 jobs: 1 complete, 2 incomplete, 1 failed, 1 running, 1 missing" in text
     assert "m/partial  3 conversations missing (2 infra_error, 1 not_run); 1 user_error" in text
     assert text.endswith("python -m harness -m variant=a,b")
 
@@ -192,9 +195,11 @@ def test_status_command_exit_status_says_whether_all_are_done(tmp_path: Path) ->
     job = tmp_path / "m" / "a"
     job.mkdir(parents=True)
     record_job_start(job)
+    (job / "conversations.jsonl").write_text(json.dumps(record("x", "a", 0, 0, True)) + "\n")
+    (job / "summary.json").write_text(json.dumps({"average_reward": 1.0, "scored": 1}))
     record_job_end(job, succeeded=True)
     status = run_module("harness.sweep", str(tmp_path))
-    assert status.returncode == 0 and "1 jobs: 1 done" in status.stdout
+    assert status.returncode == 0 and "1 jobs: 1 complete" in status.stdout
     missing = run_module("harness.sweep", str(tmp_path / "nope"))
     assert missing.returncode == 2 and missing.stderr.strip().startswith("error:")
 

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import CONVERSATIONS
+from harness.store import CONVERSATIONS, JobDir
 from harness.view import build_viewer, conversation_link, load, viewer_size
 from harness.view.__main__ import main
 from harness.view.data import build_data
 from tests.helpers import read_jsonl
-from tests.viewer_support import job_dir, make_sweep
+from tests.viewer_support import job_dir, judge_sweep, make_sweep
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_sweep(tmp_path_factory.mktemp("viewer") / "sweep")
+    return judge_sweep(make_sweep(tmp_path_factory.mktemp("viewer") / "sweep"))
 
 
 def test_reads_every_conversation_of_a_sweep(sweep: Path) -> None:
@@ -73,10 +73,14 @@ def test_malformed_and_half_written_lines_are_listed_and_the_rest_is_kept(
     no_key = {k: v for k, v in json.loads(lines[1]).items() if k != "trial"}
     mangled = [lines[0], "{not json\n", "[1, 2]\n", json.dumps(no_key) + "\n", *lines[1:]]
     log.write_text("".join([*mangled, json.dumps(retry) + "\n", lines[2][:40]]))
-    (job_dir(copy, "anger") / "judgments.jsonl").write_text(
-        '{"task_id": 0, "trial": 0, "turns": [{"turn": 0, "emotion": "anger", "intensity": 3, "reason": "caps"},'
-        ' {"emotion": "anger"}]}\n{"task_id": 1}\nnot json\n'
-    )
+    [judge] = JobDir(job_dir(copy, "anger")).judges()
+    judgments = JobDir(job_dir(copy, "anger")).judgments(judge)
+    written = judgments.read_bytes()  # by the judge itself
+    judged = len(written.splitlines())
+    turn_without_number = json.loads(written.splitlines()[0])
+    turn_without_number["turns"] = [{"emotion": "anger"}]
+    damage = [json.dumps(turn_without_number), '{"task_id": 1}', "not json", '{"task_id": 0, "tri']
+    judgments.write_bytes(written + "\n".join(damage).encode())
     loaded = load(copy)
     where = "oracle/toy-test/anger/seed0"
     reasons = {(s.path, s.line): s.reason for s in loaded.skipped}
@@ -84,9 +88,11 @@ def test_malformed_and_half_written_lines_are_listed_and_the_rest_is_kept(
     assert reasons[(f"{where}/{CONVERSATIONS}", 3)] == "not a JSON object (list)"
     assert reasons[(f"{where}/{CONVERSATIONS}", 4)] == "not a conversation record: no integer trial"
     assert reasons[(f"{where}/{CONVERSATIONS}", len(mangled) + 2)].startswith("half-written last line")
-    assert reasons[(f"{where}/judgments.jsonl", 1)] == "a judged turn without an integer turn"
-    assert reasons[(f"{where}/judgments.jsonl", 2)].startswith("not a judgment")
-    assert reasons[(f"{where}/judgments.jsonl", 3)].startswith("not JSON")
+    in_judgments = f"{where}/judgments/{judge}.jsonl"
+    assert reasons[(in_judgments, judged + 1)].startswith("not a record (turns.0.turn: Field required")
+    assert reasons[(in_judgments, judged + 2)].startswith("not a record (")
+    assert reasons[(in_judgments, judged + 3)].startswith("not JSON")
+    assert reasons[(in_judgments, judged + 4)].startswith("half-written last line")
     anger = next(job for job in loaded.jobs if job.name == where)
     assert len(list(anger.records())) == len(lines)  # every good line, the retry in place of its first try
     assert anger.replaced == 1
@@ -94,7 +100,12 @@ def test_malformed_and_half_written_lines_are_listed_and_the_rest_is_kept(
         next(r for r in anger.records() if (r["task_id"], r["trial"]) == (0, 0))["termination"]
         == "agent_error"
     )
-    assert anger.judgments[(0, 0)] == {0: {"emotion": "anger", "intensity": 3, "reason": "caps"}}
+    scripted = {
+        "emotion": "anger",
+        "intensity": 2,
+        "reason": "The customer blames the company and demands a fix.",
+    }
+    assert anger.judgments[(0, 0)] == {0: scripted}  # the judge's own line, the damage around it listed
 
 
 def test_cli_writes_the_viewer_under_the_report(

@@ -15,7 +15,7 @@ from harness.job.metrics import is_success
 from harness.store import CONVERSATIONS
 from harness.view import build_viewer, conversation_link, load
 from tests.helpers import read_jsonl
-from tests.viewer_support import MARKUP, chromium_or_skip, job_dir, launch_chromium, make_sweep
+from tests.viewer_support import MARKUP, chromium_or_skip, job_dir, judge_sweep, launch_chromium, make_sweep
 
 pytestmark = pytest.mark.browser
 SCREENSHOTS = os.environ.get("TAU_EMOTION_SCREENSHOTS")
@@ -25,17 +25,7 @@ SCREENSHOTS = os.environ.get("TAU_EMOTION_SCREENSHOTS")
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     chromium_or_skip()
-    sweep = make_sweep(tmp_path_factory.mktemp("viewer") / "sweep")
-    (job_dir(sweep, "anger") / "judgments.jsonl").write_text(
-        json.dumps(
-            {
-                "task_id": 0,
-                "trial": 0,
-                "turns": [{"turn": 0, "emotion": "anger", "intensity": 4, "reason": "blames the company"}],
-            }
-        )
-        + "\n"
-    )
+    sweep = judge_sweep(make_sweep(tmp_path_factory.mktemp("viewer") / "sweep"))
     build_viewer(load(sweep))
     return sweep
 
@@ -164,8 +154,11 @@ def test_conversation_page_shows_the_chat_the_scoring_and_the_judge(page: Any, s
     page.wait_for_selector("#chat")
     first = page.locator(".msg.user").first
     assert "active" in (first.get_attribute("class") or "")
-    assert first.locator(".chip.judge").inner_text() == "judge: anger · 4"
-    assert first.locator(".chip.judge").get_attribute("title") == "blames the company"
+    assert first.locator(".chip.judge").inner_text() == "judge: anger · 2"  # the scripted judge's verdict
+    assert (
+        first.locator(".chip.judge").get_attribute("title")
+        == "The customer blames the company and demands a fix."
+    )
     assert page.locator("#divergence").inner_text() == "The agent's tool actions match the ground truth."
 
 

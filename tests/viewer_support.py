@@ -47,6 +47,15 @@ def job_dir(sweep: Path, variant: str) -> Path:
     return sweep / "oracle" / "toy-test" / variant / "seed0"
 
 
+def judge_sweep(sweep: Path) -> Path:
+    """Judge every conversation of `sweep` with the scripted judge, through its command line."""
+    from tests.judge_support import SCRIPTED_JUDGE, judge_cli
+
+    judged = judge_cli([str(sweep), *SCRIPTED_JUDGE])
+    assert judged.returncode == 0, judged.stderr
+    return sweep
+
+
 def make_sweep(sweep: Path, trials: int = 2) -> Path:
     for variant, (backend, agent) in JOBS.items():
         overrides = [f"variant={variant}", f"backend={backend}", "model=oracle", f"env.trials={trials}"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -20,7 +20,7 @@ class ConversationSpec:
     seed: int
     variant: str
     task: Any
-    """The τ-bench task (instruction, actions, outputs)."""
+    """The environment's task (`Domain.tasks[task_id]`: τ-bench's `Task`, or τ²'s)."""
     scripted_opening: str = ""
 
 
@@ -93,3 +93,35 @@ def request_shapes(
     if isinstance(user, ShapesRequests):
         shapes["user"] = user.request_shape(user_sampling)
     return shapes
+
+
+def runtime_keys(config: Mapping[str, Any]) -> frozenset[str]:
+    """The keys of a backend config that change how it runs, not what it answers: declared once,
+    as `RUNTIME_KEYS`, by the backend class its `_target_` names. Left out of the job's
+    fingerprint and of the judge's hash alike."""
+    target = config.get("_target_")
+    if not isinstance(target, str):
+        return frozenset()
+    from hydra.utils import get_class
+
+    try:
+        backend = get_class(target)
+    except Exception:  # an unknown target fails where the backend is built, with its own message
+        return frozenset()
+    return frozenset(getattr(backend, "RUNTIME_KEYS", ()))
+
+
+def without_runtime_keys(config: Mapping[str, Any]) -> dict[str, Any]:
+    keys = runtime_keys(config)
+    return {key: value for key, value in config.items() if key not in keys}
+
+
+def comparable_fingerprint(fingerprint: Mapping[str, Any]) -> dict[str, Any]:
+    """The fingerprint with the runtime keys of its backends (`backend`, `user.backend`) left out."""
+    comparable = dict(fingerprint)
+    if isinstance(comparable.get("backend"), Mapping):
+        comparable["backend"] = without_runtime_keys(comparable["backend"])
+    user = comparable.get("user")
+    if isinstance(user, Mapping) and isinstance(user.get("backend"), Mapping):
+        comparable["user"] = {**user, "backend": without_runtime_keys(user["backend"])}
+    return comparable

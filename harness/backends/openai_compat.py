@@ -86,6 +86,10 @@ class OpenAIBackend:
     """`backend=openai`: one `AsyncOpenAI` client, shared by every conversation of the job."""
 
     name = "openai"
+    RUNTIME_KEYS = frozenset(
+        {"max_concurrency", "timeout_s", "max_retries", "backoff_s", "backoff_max_s", "check_endpoint"}
+    )
+    """Config keys that change how requests are sent and retried, not what the model answers."""
     plumbing_check = False
 
     def __init__(

@@ -79,6 +79,8 @@ class ScriptedUser:
 class OracleBackend(SharedModelBackend):
     name = "oracle"
     plumbing_check = True
+    RUNTIME_KEYS = frozenset({"delay_s"})
+    """The simulated latency changes how fast it answers, not what."""
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s  # simulated latency per agent call, e.g. to interrupt a job mid-run

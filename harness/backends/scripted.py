@@ -89,6 +89,8 @@ class ScriptedJudge:
 class ScriptedBackend(SharedModelBackend):
     name = "scripted"
     plumbing_check = True
+    RUNTIME_KEYS = frozenset({"delay_s"})
+    """The simulated latency changes how fast it answers, not what."""
 
     def __init__(
         self,

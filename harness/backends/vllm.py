@@ -130,6 +130,13 @@ class VLLMBackend:
     """`backend=vllm`: builds `vllm.AsyncLLM` in `__aenter__` from the `model` preset."""
 
     name = "vllm"
+    RUNTIME_KEYS = frozenset(
+        {
+            "job_concurrency", "max_num_seqs", "max_num_batched_tokens", "renderer_num_workers", "cache_root",
+            "gpu_memory_utilization", "kv_cache_memory_bytes", "enable_prefix_caching", "enforce_eager",
+        }
+    )  # fmt: skip
+    """Config keys that change how the engine batches, caches and uses memory, not what it answers."""
     plumbing_check = False
 
     def __init__(

@@ -1,7 +1,10 @@
 """The sweep manifest: every job of a sweep directory, its overrides and its state.
 
-Jobs record their own state in `<job dir>/job_state.json`; `manifest.json` in the sweep
-directory is recomputed from those files, so it is right even after the submitting process died.
+A job's state is `harness.store.job_state` of its directory (the report's and the runner's
+too); what only the launcher knows comes on top: `pending` (queued in SLURM), `running` (its
+process or SLURM job is alive: `<job dir>/job_state.json`) and `missing` (planned or launched,
+nothing on disk). `manifest.json` in the sweep directory is recomputed from the job
+directories, so it is right even after the submitting process died.
 `python -m harness.sweep outputs/sweeps/<name>` recomputes and prints it.
 """
 
@@ -21,23 +24,60 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from harness.errors import ExitCode
 from harness.job.retry import describe_missing
 from harness.store import (
-    CONVERSATIONS,
-    ERROR_FILE,
-    JOB_FILE,
-    SUMMARY,
     DamagedFile,
-    job_progress,
+    JobDir,
+    SweepDir,
+    job_state,
     read_json_object,
     write_json,
 )
+from harness.store.progress import FINISHED_STATES
 
-MANIFEST = "manifest.json"
-JOB_STATE = "job_state.json"
-STATES = ("done", "incomplete", "failed", "running", "pending", "missing")
-State = Literal["done", "incomplete", "failed", "running", "pending", "missing"]
+State = Literal[
+    "complete", "accepted_incomplete", "incomplete", "failed", "damaged", "running", "pending", "missing"
+]
+STATES: tuple[State, ...] = (
+    "complete",
+    "accepted_incomplete",
+    "incomplete",
+    "failed",
+    "damaged",
+    "running",
+    "pending",
+    "missing",
+)
+LaunchState = Literal["pending", "running", "ended", "failed"]
+"""`job_state.json`'s `state`: what the launcher and the sweep callback saw of the job's process."""
+
+
+class ManifestEntry(BaseModel):
+    """One job of `manifest.json`."""
+
+    dir: str
+    overrides: list[str]
+    state: State
+    conversations_on_disk: int
+    progress: str
+    """The job state's one-line detail (empty when complete)."""
+    slurm_job_id: str | None = None
+    attempt: int = 0
+    slurm_reason: str | None = None
+    average_reward: float | None = None
+    scored: int | None = None
+    missing: int | None = None
+    missing_by_reason: dict[str, int] | None = None
+    user_errors: int | None = None
+    job_state: str | None = None
+    """The summary's own state (`complete`, `incomplete`, `accepted_incomplete`)."""
+    error: str | None = None
+    note: str | None = None
+
+
 SlurmQueue = dict[str, tuple[str, str]]
 """SLURM job id -> (state, reason), as `squeue` lists them."""
 
@@ -58,9 +98,10 @@ def slurm_job_id() -> str | None:
 
 
 def record_job_start(job_dir: Path) -> None:
-    previous = read_json(job_dir / JOB_STATE) or {}
+    path = JobDir(job_dir).launch_state
+    previous = read_json(path) or {}
     write_json(
-        job_dir / JOB_STATE,
+        path,
         {
             "state": "running",
             "attempt": int(previous.get("attempt", 0)) + 1,
@@ -75,12 +116,13 @@ def record_job_start(job_dir: Path) -> None:
 
 def record_job_submitted(job_dir: Path, slurm_job_id: str) -> None:
     """The launcher submitted this job to SLURM; it is pending until it starts."""
-    previous = read_json(job_dir / JOB_STATE) or {}
+    path = JobDir(job_dir).launch_state
+    previous = read_json(path) or {}
     if previous.get("slurm_job_id") == slurm_job_id:
         return  # it started already and keeps its own state
     job_dir.mkdir(parents=True, exist_ok=True)
     write_json(
-        job_dir / JOB_STATE,
+        path,
         {
             "state": "pending",
             "attempt": int(previous.get("attempt", 0)),
@@ -91,30 +133,32 @@ def record_job_submitted(job_dir: Path, slurm_job_id: str) -> None:
 
 
 def record_job_end(job_dir: Path, succeeded: bool, error: str | None = None) -> None:
-    """`done`, or `incomplete` when the job's summary says conversations are left, or `failed`."""
-    state = read_json(job_dir / JOB_STATE) or {}
-    ended: State = "failed"
-    if succeeded:
-        summary = read_json(job_dir / SUMMARY) or {}
-        ended = "incomplete" if summary.get("state") == "incomplete" else "done"
+    """The job's process ended (`ended`) or raised (`failed`); its state is read from its files."""
+    path = JobDir(job_dir).launch_state
+    state = read_json(path) or {}
+    ended: LaunchState = "ended" if succeeded else "failed"
     state.update(state=ended, ended=time.time(), error=error)
     state.pop("note", None)
-    write_json(job_dir / JOB_STATE, state)
+    write_json(path, state)
 
 
 def refresh_manifest(
     sweep_dir: Path, planned: Iterable[PlannedJob] = (), command: str | None = None
 ) -> dict[str, Any]:
     """Recompute `manifest.json` from the job directories; `planned` jobs join those already listed."""
-    previous = read_json(sweep_dir / MANIFEST) or {}
+    sweep = SweepDir(sweep_dir)
+    previous = read_json(sweep.manifest) or {}
     overrides: dict[str, list[str]] = {job["dir"]: job["overrides"] for job in previous.get("jobs", [])}
     for job in planned:
         overrides[job.dir] = list(job.overrides)
-    for state_file in sweep_dir.glob(f"**/{JOB_STATE}"):
-        overrides.setdefault(str(state_file.parent.relative_to(sweep_dir)), [])
+    found = [path.parent for path in sweep.launch_states()] + [d.path for d in sweep.job_dirs()]
+    for job_dir in found:
+        overrides.setdefault(str(job_dir.relative_to(sweep_dir)), [])
     queue = functools.cache(slurm_queue)
-    checked = {job["dir"]: job for job in previous.get("jobs", []) if "checked" in job}
-    jobs = [_job_entry(sweep_dir, rel, overrides[rel], queue, checked.get(rel)) for rel in sorted(overrides)]
+    jobs = [
+        _job_entry(sweep_dir, rel, overrides[rel], queue).model_dump(exclude_none=True)
+        for rel in sorted(overrides)
+    ]
     manifest = {
         "sweep_dir": str(sweep_dir),
         "command": command or previous.get("command"),
@@ -123,87 +167,52 @@ def refresh_manifest(
         "jobs": jobs,
     }
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    write_json(sweep_dir / MANIFEST, manifest)
+    write_json(sweep.manifest, manifest)
     return manifest
 
 
 def _job_entry(
-    sweep_dir: Path,
-    rel: str,
-    overrides: list[str],
-    queue: Callable[[], SlurmQueue | None],
-    previous: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    job_dir = sweep_dir / rel
-    recorded = read_json(job_dir / JOB_STATE) or {}
-    state: State = recorded.get("state", "missing")
-    note = recorded.get("note")
-    reason = None
-    if state in ("running", "pending"):
+    sweep_dir: Path, rel: str, overrides: list[str], queue: Callable[[], SlurmQueue | None]
+) -> ManifestEntry:
+    directory = JobDir(sweep_dir / rel)
+    recorded = read_json(directory.launch_state) or {}
+    status = job_state(directory.path)
+    state: State = "missing" if status.state == "not_started" else status.state
+    note, reason = recorded.get("note"), None
+    if state != "running" and recorded.get("state") in ("running", "pending"):
         held = _slurm_status(recorded, queue)
         if held is False:
-            state, note = "missing", "interrupted: its process or SLURM job is gone"
+            note = "interrupted: its process or SLURM job is gone"
         elif isinstance(held, tuple):
             state = "pending" if held[0] == "PENDING" else "running"
             reason = held[1] if state == "pending" else None
-    checked = _files_stamp(job_dir)
-    if previous is not None and previous.get("checked") == checked and "progress" in previous:
-        on_disk, unfinished = previous["conversations_on_disk"], previous["progress"]
-    else:
-        on_disk, unfinished = _read_progress(job_dir)
-    if unfinished.startswith(DAMAGED):
-        state, note = "failed", unfinished.removeprefix(DAMAGED)
-    elif state == "done" and unfinished:
-        state, note = "incomplete", unfinished  # the records on disk say what is finished
-    entry: dict[str, Any] = {
-        "dir": rel,
-        "overrides": overrides,
-        "state": state,
-        "conversations_on_disk": on_disk,
-        "progress": unfinished,
-        "checked": checked,
-        "slurm_job_id": recorded.get("slurm_job_id"),
-        "attempt": recorded.get("attempt", 0),
-    }
-    if reason:
-        entry["slurm_reason"] = reason
-    if state in ("done", "incomplete"):
-        summary = read_json(job_dir / SUMMARY) or {}
-        for key in ("average_reward", "scored", "missing", "missing_by_reason", "user_errors"):
-            entry[key] = summary.get(key)
-        entry["job_state"] = summary.get("state")
-    if state == "failed":
-        entry["error"] = _first_line(job_dir / ERROR_FILE) or recorded.get("error") or note
-    if note and state != "done":
-        entry["note"] = note
-    return entry
-
-
-DAMAGED = "damaged: "
-
-
-def _read_progress(job_dir: Path) -> tuple[int, str]:
-    """(finished records, what is not finished: empty when complete, `damaged: ...` for a bad job.json)."""
-    try:
-        progress = job_progress(job_dir)
-    except DamagedFile as error:
-        return 0, f"{DAMAGED}{error}"
-    if progress.complete or (progress.wanted is None and not progress.damaged):  # None: an older job.json
-        return len(progress.finished), ""
-    return len(progress.finished), progress.describe()
-
-
-def _files_stamp(job_dir: Path) -> list[int]:
-    """Size and modification time of the files progress is read from, to skip rereading them."""
-    stamp = []
-    for name in (CONVERSATIONS, JOB_FILE):
-        try:
-            info = (job_dir / name).stat()
-        except FileNotFoundError:
-            stamp += [-1, -1]
         else:
-            stamp += [info.st_size, info.st_mtime_ns]
-    return stamp
+            state = recorded["state"]  # no way to tell from here: trust the record
+    summary = status.summary
+    finished = len(status.progress.finished) if status.progress else 0
+    entry = ManifestEntry(
+        dir=rel,
+        overrides=overrides,
+        state=state,
+        conversations_on_disk=finished,
+        progress=status.detail,
+        slurm_job_id=recorded.get("slurm_job_id"),
+        attempt=recorded.get("attempt", 0),
+        slurm_reason=reason,
+    )
+    if summary is not None and (state in FINISHED_STATES or state == "incomplete"):
+        entry.average_reward, entry.scored, entry.missing = (
+            summary.average_reward,
+            summary.scored,
+            summary.missing,
+        )
+        entry.missing_by_reason, entry.user_errors = summary.missing_by_reason, summary.user_errors
+        entry.job_state = summary.state
+    if state in ("failed", "damaged"):
+        entry.error = status.detail if state == "damaged" else directory.error_line() or recorded.get("error")
+    if note and state not in FINISHED_STATES:
+        entry.note = note
+    return entry
 
 
 def _slurm_status(recorded: dict[str, Any], queue: Callable[[], SlurmQueue | None]) -> tuple[str, str] | bool:
@@ -248,13 +257,6 @@ def slurm_queue() -> SlurmQueue | None:
     return queue
 
 
-def _first_line(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    lines = path.read_text(errors="replace").strip().splitlines()
-    return lines[0] if lines else None
-
-
 def read_json(path: Path) -> dict[str, Any] | None:
     """A state, manifest or summary file; each is rewritten whole, so a damaged one counts as absent."""
     try:
@@ -271,13 +273,13 @@ def format_manifest(manifest: dict[str, Any]) -> str:
     ]
     for job in manifest["jobs"]:
         lines.append(f"  {job['state']:<10} {job['dir']}  {_detail(job)}")
-    if counts["done"] < len(manifest["jobs"]) and manifest.get("command"):
+    if _finished(counts) < len(manifest["jobs"]) and manifest.get("command"):
         lines.append(f"finish the work (finished conversations are kept): {manifest['command']}")
     return "\n".join(lines)
 
 
 def _detail(job: dict[str, Any]) -> str:
-    if job["state"] == "done":
+    if job["state"] in FINISHED_STATES:
         detail = f"average reward {_reward(job)}"
         if job.get("job_state") == "accepted_incomplete" or job.get("user_errors"):
             detail += f"; {describe_missing(job)}"
@@ -285,11 +287,11 @@ def _detail(job: dict[str, Any]) -> str:
                 detail += " (accepted as final)"
         return detail
     if job["state"] == "incomplete":
-        if job.get("job_state") != "incomplete" and job.get("note"):  # the records disagree with its summary
-            return f"{job['note']}; average reward {_reward(job)} so far"
+        if job.get("job_state") != "incomplete":  # the records disagree with its summary, or it has none
+            return f"{job['progress']}; average reward {_reward(job)} so far"
         return f"{describe_missing(job)}; average reward {_reward(job)} so far"
-    if job["state"] == "failed":
-        return str(job.get("error") or "failed")
+    if job["state"] in ("failed", "damaged"):
+        return str(job.get("error") or job["state"])
     detail = f"{job['conversations_on_disk']} conversations on disk"
     if job.get("slurm_reason"):
         detail = f"SLURM job {job['slurm_job_id']} pending ({job['slurm_reason']}), {detail}"
@@ -303,18 +305,23 @@ def _reward(job: dict[str, Any]) -> str:
 
 
 def exit_code(manifest: dict[str, Any]) -> ExitCode:
-    """OK when every job is done, FAILED when one failed, else INCOMPLETE (work left to finish)."""
+    """OK when every job is finished, FAILED when one failed, else INCOMPLETE (work left to finish)."""
     counts = manifest["counts"]
-    if counts["done"] == len(manifest["jobs"]):
+    if _finished(counts) == len(manifest["jobs"]):
         return ExitCode.OK
     return ExitCode.FAILED if counts["failed"] else ExitCode.INCOMPLETE
+
+
+def _finished(counts: dict[str, int]) -> int:
+    return sum(counts.get(state, 0) for state in FINISHED_STATES)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness.sweep",
-        description="Recompute and print a sweep's manifest. Exit status: 0 every job is done, "
-        "1 a job failed, 3 work is left (incomplete, pending, running or missing jobs).",
+        description="Recompute and print a sweep's manifest. Exit status: 0 every job is complete "
+        "(or accepted incomplete), 1 a job failed, 3 work is left (incomplete, damaged, pending, running "
+        "or missing jobs).",
     )
     parser.add_argument("sweep_dir", type=Path, help="e.g. outputs/sweeps/<name>")
     parser.add_argument("--json", action="store_true", help="print manifest.json instead of a table")

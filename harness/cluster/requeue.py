@@ -14,8 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness.cluster.manifest import JOB_STATE, read_json
-from harness.store import write_json
+from harness.cluster.manifest import read_json
+from harness.store import JobDir, write_json
 
 log = logging.getLogger(__name__)
 REQUEUE_WAIT_S = 120
@@ -63,13 +63,13 @@ def requeue_incomplete(job_dir: Path, limit: int, left: int) -> bool:
     preempt_signal = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"))
     if not callable(signal.getsignal(preempt_signal)):
         return False  # no submitit handler here: the default action would kill the job
-    state = read_json(job_dir / JOB_STATE) or {}
+    state = read_json(JobDir(job_dir).launch_state) or {}
     done = int(state.get("requeues", 0))
     if done >= limit:
         log.warning("retry.requeues=%d spent: the job stays incomplete", limit)
         return False
     state.update(requeues=done + 1, note=f"incomplete with {left} conversations left: requeued")
-    write_json(job_dir / JOB_STATE, state)
+    write_json(JobDir(job_dir).launch_state, state)
     log.warning(
         "%d conversations left unfinished: requeueing this job for more retry passes (%d of retry.requeues=%d)",
         left,

@@ -1,4 +1,4 @@
-"""The simulated user: τ-bench's user prompt plus the variant's emotional block."""
+"""The simulated user: the environment's user prompt plus the variant's emotional block."""
 
 from __future__ import annotations
 
@@ -16,37 +16,6 @@ from harness.errors import ModelInputRejected, UserSimulatorError
 UserStrategy = Literal["llm", "react"]
 AGENT_GREETING = "Hi! How can I help you today?"
 
-_LLM_RULES = """Rules:
-- Just generate one line at a time to simulate the user's message.
-- Do not give away all the instruction at once. Only provide the information that is necessary for the current step.
-- Do not hallucinate information that is not provided in the instruction. For example, if the agent asks for the order id but it is not mentioned in the instruction, do not make up an order id, just say you do not remember or have it.
-- If the instruction goal is satisified, generate '###STOP###' as a standalone message without anything else to end the conversation.
-- Do not repeat the exact instruction in the conversation. Instead, use your own words to convey the same information.
-- Try to make the conversation as natural as possible, and stick to the personalities in the instruction."""
-
-_REACT_RULES = """Rules:
-- First, generate a Thought about what to do next (this message will not be sent to the agent).
-- Then, generate a one line User Response to simulate the user's message (this message will be sent to the agent).
-- Do not give away all the instruction at once. Only provide the information that is necessary for the current step.
-- Do not hallucinate information that is not provided in the instruction. For example, if the agent asks for the order id but it is not mentioned in the instruction, do not make up an order id, just say you do not remember or have it.
-- If the instruction goal is satisified, generate '###STOP###' as the User Response without anything else to end the conversation.
-- Do not repeat the exact instruction in the conversation. Instead, use your own words to convey the same information.
-- Try to make the conversation as natural as possible, and stick to the personalities in the instruction.
-
-Format:
-
-Thought:
-<the thought>
-
-User Response:
-<the user response (this will be parsed and sent to the agent)>"""
-
-
-def taubench_user_prompt(instruction: str, strategy: UserStrategy = "llm") -> str:
-    """τ-bench's own user system prompt (`LLMUserSimulationEnv` / `ReactUserSimulationEnv`)."""
-    rules = _LLM_RULES if strategy == "llm" else _REACT_RULES
-    return f"You are a user interacting with an agent.\n\nInstruction: {instruction}\n\n{rules}"
-
 
 def simulator_identity(
     backend: str, model: str | None, strategy: str, sampling: dict[str, Any], framing: str
@@ -62,9 +31,9 @@ def simulator_identity(
 
 
 def variant_block(variant: Variant, framing: str, intensity: Intensity | None = None) -> str:
-    """The text a variant appends to τ-bench's user prompt, at `intensity` (a reactive user's current
-    one; the variant's by default); empty for control. A reactive user stating its own mood (llm
-    appraisal) is also told how to state it."""
+    """The text a variant appends to the environment's user prompt, at `intensity` (a reactive user's
+    current one; the variant's by default); empty for control. A reactive user stating its own mood
+    (llm appraisal) is also told how to state it."""
     if variant.is_control:
         return ""
     block = framing.format(persona=variant.persona_text(intensity).strip()).strip()
@@ -74,16 +43,11 @@ def variant_block(variant: Variant, framing: str, intensity: Intensity | None = 
 
 
 def user_prompt(
-    instruction: str,
-    strategy: UserStrategy,
-    variant: Variant,
-    framing: str,
-    active: bool,
-    intensity: Intensity | None = None,
+    base_prompt: str, variant: Variant, framing: str, active: bool, intensity: Intensity | None = None
 ) -> str:
-    prompt = taubench_user_prompt(instruction, strategy)
+    """The environment's user prompt (`Domain.user_prompt`), then the variant's block once it is active."""
     block = variant_block(variant, framing, intensity) if active else ""
-    return f"{prompt}\n\n{block}" if block else prompt
+    return f"{base_prompt}\n\n{block}" if block else base_prompt
 
 
 def parse_react(text: str) -> str:
@@ -112,10 +76,10 @@ class UserSimulator:
     variant: Variant
     framing: str
     sampling: Sampling
+    base_prompt: str
+    """The control prompt: the environment's own (`Domain.user_prompt`)."""
     strategy: UserStrategy = "llm"
     seed: int = 0
-    base_prompt: str | None = None
-    """The control prompt; None builds τ-bench's from `instruction` and `strategy`."""
     tools: list[ToolSchema] | None = None
     history: list[Message] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
@@ -137,13 +101,9 @@ class UserSimulator:
         return self.mood.level if self.mood else self.variant.intensity
 
     def system_prompt(self, turn: int) -> str:
-        active = self.variant.active_at(turn)
-        if self.base_prompt is None:
-            return user_prompt(
-                self.instruction, self.strategy, self.variant, self.framing, active, self.intensity
-            )
-        block = variant_block(self.variant, self.framing, self.intensity) if active else ""
-        return f"{self.base_prompt}\n\n{block}" if block else self.base_prompt
+        return user_prompt(
+            self.base_prompt, self.variant, self.framing, self.variant.active_at(turn), self.intensity
+        )
 
     async def reset(self) -> UserTurn:
         self.history = [{"role": "user", "content": AGENT_GREETING}]

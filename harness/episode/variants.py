@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.conf_dir import CONF_DIR
 from harness.episode.dynamics import LADDER, Dynamics, Level
 from harness.errors import validated
 
@@ -23,7 +24,7 @@ Intensity = Level
 INTENSITIES: tuple[Intensity, ...] = LADDER
 DOSE: dict[str | None, int] = {None: 0, "low": 1, "medium": 2, "high": 3}
 """A record's `intensity` as a dose for dose–response fits: neutral's (null) is dose 0 of each emotion."""
-VARIANT_DIR = Path(__file__).resolve().parents[2] / "conf" / "variant"
+VARIANT_DIR = CONF_DIR / "variant"
 
 
 class Variant(BaseModel):

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness import __version__
-from harness.backends.base import Backend, request_shapes
+from harness.backends.base import Backend, comparable_fingerprint, request_shapes
 from harness.backends.vllm import check_engines_fit
 from harness.domains.base import Domain
 from harness.episode.conversation import LoopSettings
@@ -33,14 +33,6 @@ log = logging.getLogger(__name__)
 
 OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry")
 """Config keys that change how a job runs but not what its results mean."""
-OPERATIONAL_ENGINE_KEYS = (
-    "job_concurrency",
-    "max_num_seqs",
-    "max_num_batched_tokens",
-    "renderer_num_workers",
-    "cache_root",
-)
-"""The same for a vLLM engine (`backend`, `user.backend`): how much it batches, where it caches."""
 
 
 class _Strict(BaseModel):
@@ -183,10 +175,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         # static dynamics (and a variant without a dose, which cannot react) leave the fingerprint as it was
         **({"dynamics": variant.dynamics.model_dump()} if variant.reactive else {}),
     }
-    fingerprint["backend"] = _without(fingerprint["backend"], OPERATIONAL_ENGINE_KEYS)
-    if fingerprint["user"].get("backend"):
-        user_backend_config = _without(fingerprint["user"]["backend"], OPERATIONAL_ENGINE_KEYS)
-        fingerprint["user"] = {**fingerprint["user"], "backend": user_backend_config}
+    fingerprint = comparable_fingerprint(fingerprint)
     info = {
         "job_name": settings.name,
         "env": domain.name,
@@ -284,10 +273,6 @@ def run(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
             else "; run the same command again to finish them",
         )
     return summary
-
-
-def _without(config: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {key: value for key, value in config.items() if key not in keys}
 
 
 def _fmt(value: float | None) -> str:

@@ -6,13 +6,13 @@ never zero. `tokens_cost` is the one formula; the judge and the report call it t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.backends.presets import Prices
 from harness.errors import validated
+from harness.store import read_summary
 
 PER_MILLION = 1_000_000
 ROLES = ("agent", "user")
@@ -93,12 +93,12 @@ def job_cost(records: Sequence[Mapping[str, Any]], info: Mapping[str, Any], wall
     return cost
 
 
-def previous_wall_s(summary_path: Path) -> float:
+def previous_wall_s(job_dir: Path) -> float:
     """Wall time of the job's earlier segments (a resumed job adds to it), from its last summary."""
+    summary = read_summary(job_dir)
     try:
-        summary = json.loads(summary_path.read_text())
-        return float(summary["cost"]["wall_s"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return float((summary.cost or {})["wall_s"]) if summary else 0.0
+    except (KeyError, TypeError, ValueError):
         return 0.0
 
 

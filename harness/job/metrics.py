@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 from math import comb
 from typing import Any
 
+from harness.episode.types import STOP_TOKEN
+
 
 def is_success(reward: float) -> bool:
     return abs(reward - 1.0) <= 1e-6
@@ -59,3 +61,24 @@ def summarize(records: Iterable[dict[str, Any]], trials: int) -> dict[str, Any]:
         "tool_errors": sum(r["counts"]["tool_errors"] for r in records),
         "noop_tasks": sorted({r["task_id"] for r in records if r.get("noop_task")}),
     }
+
+
+def _content(message: Mapping[str, Any]) -> str:
+    content = message.get("content")
+    return content if isinstance(content, str) else ""
+
+
+def user_texts(messages: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What the simulated user said, as the agent saw it: `###STOP###` removed, empty messages left out."""
+    texts = (_content(m).replace(STOP_TOKEN, "").strip() for m in messages if m.get("role") == "user")
+    return [text for text in texts if text]
+
+
+def agent_texts(messages: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The agent's text replies (tool calls without text left out)."""
+    return [_content(m) for m in messages if m.get("role") == "assistant" and _content(m).strip()]
+
+
+def words_per_turn(texts: list[str]) -> float | None:
+    """`user_words_per_turn` and `agent_words_per_turn`: mean words per message; None without one."""
+    return sum(len(text.split()) for text in texts) / len(texts) if texts else None

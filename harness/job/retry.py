@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.episode.types import Termination
-from harness.store import Key
+from harness.store import Key, Summary
 
 JobState = Literal["complete", "incomplete", "accepted_incomplete"]
 NOT_RUN = "not_run"
@@ -94,9 +94,5 @@ def outcome(
 
 def describe_missing(summary: dict[str, Any]) -> str:
     """E.g. `3 conversations missing (2 infra_error, 1 not_run); 1 user_error`."""
-    reasons = summary.get("missing_by_reason") or {}
-    parts = ", ".join(f"{count} {reason}" for reason, count in reasons.items() if count)
-    text = f"{summary.get('missing', 0)} conversations missing" + (f" ({parts})" if parts else "")
-    if summary.get("user_errors"):
-        text += f"; {summary['user_errors']} user_error"
-    return text
+    known = {key: summary[key] for key in ("missing", "missing_by_reason", "user_errors") if summary.get(key)}
+    return Summary.model_validate(known).describe_missing()

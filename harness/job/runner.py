@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import gc
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import Backend, ConversationSpec
+from harness.backends.base import Backend, ConversationSpec, comparable_fingerprint
 from harness.domains.base import Domain
 from harness.episode.conversation import LoopSettings, run_conversation
 from harness.episode.seeds import conversation_seed
@@ -27,22 +26,19 @@ from harness.job.metrics import summarize
 from harness.job.observers import JobObserver
 from harness.job.retry import RetryPolicy, backend_down, outcome, to_redo
 from harness.store import (
-    JOB_FILE,
-    RESULTS,
-    SUMMARY,
     ConversationLog,
+    JobDir,
     Key,
+    Summary,
     latest_by_key,
     read_conversations,
     read_job_file,
-    taubench_results,
     write_json,
 )
 
 logger = logging.getLogger(__name__)
 
 USER_SEED_OFFSET = 1_000_003
-JOB_LOCK = ".job.lock"
 
 
 @dataclass
@@ -76,10 +72,10 @@ class Job:
 
 
 def _check_same_job(job: Job) -> None:
-    path = job.output_dir / JOB_FILE
+    path = JobDir(job.output_dir).job_file
     recorded = read_job_file(job.output_dir)
     if recorded is not None:
-        previous = recorded.fingerprint
+        previous = comparable_fingerprint(recorded.fingerprint)  # written before a key became a runtime key
         if previous != job.fingerprint:
             differing = sorted(
                 key
@@ -96,19 +92,10 @@ def _check_same_job(job: Job) -> None:
     )
 
 
-@contextmanager
-def _job_lock(directory: Path) -> Iterator[None]:
-    """One process at a time in a job directory: a sweep over intensities launches control and
-    neutral once per intensity into one directory; the later ones wait, then find the work done."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / JOB_LOCK).open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 async def run_job(job: Job) -> dict[str, Any]:
-    """Run what is not on disk yet (with retry passes), then rewrite `results.json` and `summary.json`."""
-    with _job_lock(job.output_dir):
+    """Run what is not on disk yet (with retry passes), then rewrite `summary.json` and the
+    environment's own results export. The job's lock is held throughout (`JobDir.hold`)."""
+    with JobDir(job.output_dir).hold():
         return await _run_job(job)
 
 
@@ -129,17 +116,16 @@ async def _run_job(job: Job) -> dict[str, Any]:
                 raise
     records = latest_by_key(read_conversations(log.path))
     selected = [records[key] for key in wanted if key in records]
+    directory = JobDir(job.output_dir)
     summary = {
         **job.info,
         **summarize(selected, job.trials),
         "fingerprint_sha": _sha(job.fingerprint),
         **outcome(wanted, records, job.retry.accept_incomplete),
-        "cost": job_cost(
-            selected, job.info, previous_wall_s(job.output_dir / SUMMARY) + time.perf_counter() - started
-        ),
+        "cost": job_cost(selected, job.info, previous_wall_s(job.output_dir) + time.perf_counter() - started),
     }
-    write_json(job.output_dir / RESULTS, taubench_results(selected))
-    write_json(job.output_dir / SUMMARY, summary)
+    Summary.model_validate(summary)  # what the readers of summary.json rely on
+    write_json(directory.summary, summary)
     job.domain.export_results(selected, job.output_dir, job.info, job.trials, job.loop.max_steps)
     for observer in job.observers:
         observer.on_end(summary)

@@ -11,13 +11,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from harness.conf_dir import CONF_DIR
 from harness.errors import ExitCode, HarnessError
 
 OVERRIDE = re.compile(r"[+~]{0,2}[A-Za-z_][\w.@/-]*=")
 """A Hydra override (`key=value`, `+key=`, `~key=`), as opposed to the sweep directory."""
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="judge")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="judge")
 def main(cfg: DictConfig) -> int:
     from harness.judge.app import run
 

@@ -20,7 +20,8 @@ from harness.judge.run import (
     no_conversations,
     simulator_model,
 )
-from harness.judge.store import judgments_path, read_judgments
+from harness.store import JobDir
+from harness.store.judgments import read_judgments
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def run(cfg: DictConfig) -> ExitCode:
     outcomes = Counter(
         judgment.get("error_kind") or "valid"
         for job in work
-        for judgment in read_judgments(judgments_path(job.job_dir, judge.hash)).values()
+        for judgment in read_judgments(JobDir(job.job_dir).judgments(judge.hash)).values()
     )
     log.info(
         "judge %s now holds %d judgments: %s",

@@ -13,37 +13,28 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.backends.base import Backend, ConversationSpec
+from harness.backends.base import Backend, ConversationSpec, without_runtime_keys
 from harness.episode.types import Sampling, Termination
 from harness.errors import BackendUnavailable, ContextWindowExceeded, HarnessError
 from harness.judge.prompt import PROMPT_VERSION, RETRY, SYSTEM, judge_messages, render_transcript
 from harness.judge.schema import InvalidVerdict, Limits, Verdict, parse_verdict, verdict_schema
-from harness.judge.store import (
-    JudgmentLog,
-    is_done,
-    judge_info_path,
-    judgments_path,
-    read_judgments,
-)
+from harness.judge.store import is_done
 from harness.store import (
-    CONVERSATIONS,
-    JOB_FILE,
+    DamagedFile,
+    JobDir,
     find_job_dirs,
     latest_by_key,
     read_conversations,
+    read_job_file,
     write_json,
 )
+from harness.store.judgments import JudgmentLog, read_judgments
 
 log = logging.getLogger(__name__)
 
-OPERATIONAL_BACKEND_KEYS = frozenset(
-    {
-        "max_concurrency", "timeout_s", "max_retries", "backoff_s", "backoff_max_s", "check_endpoint",
-        "gpu_memory_utilization", "kv_cache_memory_bytes", "enable_prefix_caching", "enforce_eager",
-        "max_num_seqs", "engine_kwargs", "delay_s", "agent_output_constraint",
-    }
-)  # fmt: skip
-"""Backend keys that change how fast the judge runs, not what it answers: left out of its hash."""
+AGENT_ONLY_KEYS = frozenset({"agent_output_constraint"})
+"""Backend keys that apply to an agent's replies only, never to the judge's: left out of its hash
+(with the backend's own `RUNTIME_KEYS`, `harness.backends.base.runtime_keys`)."""
 
 
 class _Strict(BaseModel):
@@ -85,7 +76,9 @@ class JudgeSettings(_Strict):
             "sampling": self.sampling.model_dump(),
             "limits": self.limits.model_dump(),
             "model": self.model,
-            "backend": {k: v for k, v in self.backend.items() if k not in OPERATIONAL_BACKEND_KEYS},
+            "backend": {
+                k: v for k, v in without_runtime_keys(self.backend).items() if k not in AGENT_ONLY_KEYS
+            },
         }
 
     def judge_hash(self) -> str:
@@ -126,11 +119,13 @@ def find_work(sweep_dir: Path, judge: str) -> list[JobWork]:
     work = []
     for job_dir in find_job_dirs(sweep_dir):
         records = [
-            r for r in latest_by_key(read_conversations(job_dir / CONVERSATIONS)).values() if judgeable(r)
+            r
+            for r in latest_by_key(read_conversations(JobDir(job_dir).conversations)).values()
+            if judgeable(r)
         ]
         if not records:
             continue
-        done = read_judgments(judgments_path(job_dir, judge))
+        done = read_judgments(JobDir(job_dir).judgments(judge))
         pending = [r for r in records if not is_done(done.get((r["task_id"], r["trial"])), r)]
         work.append(JobWork(job_dir, records, pending))
     return work
@@ -139,9 +134,10 @@ def find_work(sweep_dir: Path, judge: str) -> list[JobWork]:
 def simulator_model(job_dir: Path) -> str | None:
     """The model that played the simulated user in this job (the agent's unless the user had its own)."""
     try:
-        fingerprint = json.loads((job_dir / JOB_FILE).read_text()).get("fingerprint", {})
-    except (OSError, json.JSONDecodeError):
+        job = read_job_file(job_dir)
+    except DamagedFile:
         return None
+    fingerprint = job.fingerprint if job else {}
     user_backend = (fingerprint.get("user") or {}).get("backend") or {}
     model = user_backend.get("model") or fingerprint.get("model") or {}
     return model.get("name") if isinstance(model, dict) else None
@@ -233,8 +229,9 @@ class Judge:
         info = self.info()
         logs = {}
         for job in work:
-            logs[job.job_dir] = JudgmentLog(judgments_path(job.job_dir, self.hash))
-            write_json(judge_info_path(job.job_dir, self.hash), info)
+            directory = JobDir(job.job_dir)
+            logs[job.job_dir] = JudgmentLog(directory.judgments(self.hash))
+            write_json(directory.judge_info(self.hash), info)
 
         total = sum(len(job.pending) for job in work)
         every = max(1, total // 10)

@@ -52,6 +52,32 @@ class Verdict(_Strict):
     )
 
 
+class JudgmentUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Judgment(BaseModel):
+    """One line of `judgments/<judge>.jsonl`: the judge's verdict on one conversation, or why there is none."""
+
+    task_id: int
+    trial: int
+    conversation_started_at: float | None
+    """The judged record's `started_at`: a judgment of an earlier attempt does not count for a retry."""
+    judge: str
+    judge_model: str | None = None
+    judged_turns: list[int] = []
+    turns: list[TurnJudgment] | None
+    """None when the judge gave no valid answer (`error`, `error_kind` say why)."""
+    fidelity: list[FidelityFlag] | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    attempts: int = 0
+    usage: JudgmentUsage
+    latency_s: float = 0.0
+    judged_at: float = 0.0
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds on the answer, so that constrained decoding always ends within the token budget."""

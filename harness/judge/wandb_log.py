@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.judge.schema import EMOTIONS, FLAG_KINDS
-from harness.judge.store import judge_info_path, judgments_path, read_judgments
-from harness.store import CONVERSATIONS, latest_by_key, read_conversations
+from harness.store import JobDir, latest_by_key, read_conversations, read_json_object
+from harness.store.judgments import read_judgments
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,11 @@ def log_judgments(block: dict[str, Any], job_dir: Path, judge: str) -> None:
     if settings.mode == "disabled" or not wandb_installed():
         return
     judgments = sorted(
-        read_judgments(judgments_path(job_dir, judge)).values(), key=lambda j: (j["trial"], j["task_id"])
+        read_judgments(JobDir(job_dir).judgments(judge)).values(), key=lambda j: (j["trial"], j["task_id"])
     )
     if not judgments:
         return
-    records = latest_by_key(read_conversations(job_dir / CONVERSATIONS))
+    records = latest_by_key(read_conversations(JobDir(job_dir).conversations))
     onsets = {key: int(r.get("onset_after_turns") or 0) for key, r in records.items()}
     try:
         _log(settings, job_dir, judge, judgments, job_figures(judgments, onsets))
@@ -94,7 +94,7 @@ def log_judgments(block: dict[str, Any], job_dir: Path, judge: str) -> None:
             job_dir,
             type(error).__name__,
             error,
-            judgments_path(job_dir, judge),
+            JobDir(job_dir).judgments(judge),
         )
 
 
@@ -107,7 +107,7 @@ def _log(
     point_wandb_at(job_dir)
     import wandb
 
-    info = json.loads(judge_info_path(job_dir, judge).read_text())
+    info = read_json_object(JobDir(job_dir).judge_info(judge)) or {}
     run = wandb.init(
         project=settings.project,
         entity=settings.entity,

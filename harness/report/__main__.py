@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
 from harness.report.build import ReportError, Settings, build_report
-from harness.store import JOB_FILE
+from harness.store import JobFile, SweepDir, read_model_or_none
 
 
 def _number(value: float, spec: str) -> str:
@@ -88,11 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 def _sweep_group(sweep_dir: Path) -> str:
     """The W&B group of the sweep's runs: the jobs' `name` (the sweep directory's name otherwise)."""
     names = set()
-    for path in sweep_dir.rglob(JOB_FILE):
-        try:
-            names.add(json.loads(path.read_text())["info"]["job_name"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+    for directory in SweepDir(sweep_dir).job_dirs():
+        job = read_model_or_none(directory.job_file, JobFile)
+        if job is not None and isinstance(job.info.get("job_name"), str):
+            names.add(job.info["job_name"])
     return names.pop() if len(names) == 1 else sweep_dir.resolve().name
 
 

@@ -6,14 +6,12 @@ empty when any of its jobs has no price for that part, never counted as zero.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from harness.report.render import Section
-from harness.store import JOB_FILE, SUMMARY, find_job_dirs
+from harness.store import JobDir, JobFile, find_job_dirs, read_model_or_none, read_summary
 
 CELL = ["model", "env", "split", "variant"]
 SUMMED = ["conversations", "agent_usd", "user_usd", "judge_usd", "usd", "agent_reasoning_tokens",
@@ -26,27 +24,20 @@ TEXT = (
 )
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def job_costs(sweep_dir: Path) -> pd.DataFrame:
     """One row per job directory with a summary: its cell and its `cost` block."""
     rows = []
     for job_dir in find_job_dirs(sweep_dir):
-        summary = _read(job_dir / SUMMARY)
-        if "cost" not in summary:
+        summary = read_summary(job_dir)
+        if summary is None or summary.cost is None:
             continue
-        info = _read(job_dir / JOB_FILE).get("info") or {}
-        cost = summary["cost"]
+        job = read_model_or_none(JobDir(job_dir).job_file, JobFile)
+        info = job.info if job else {}
+        cost, facts = summary.cost, summary.model_dump()
         rows.append(
             {
-                **{key: info.get(key, summary.get(key)) for key in CELL},
-                "conversations": summary.get("conversations", 0),
+                **{key: info.get(key, facts.get(key)) for key in CELL},
+                "conversations": summary.conversations,
                 **{key: cost.get(key) for key in SUMMED if key != "conversations"},
             }
         )

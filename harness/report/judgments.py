@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,8 @@ from typing import Any
 import pandas as pd
 
 from harness.judge.schema import FLAG_KINDS
-from harness.judge.store import judge_info_path, judge_sets, judgments_path, read_judgments
+from harness.store import DamagedFile, JobDir, read_json_object
+from harness.store.judgments import read_judgments
 
 KEY = ["job", "task_id", "trial"]
 FLAGS = ("any", *FLAG_KINDS)
@@ -31,9 +31,9 @@ def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
     conversation_rows: list[dict[str, Any]] = []
     turn_rows: list[dict[str, Any]] = []
     for job in jobs:
-        job_dir = sweep_dir / job
-        for judge in judge_sets(job_dir):
-            info = _read_info(judge_info_path(job_dir, judge))
+        directory = JobDir(sweep_dir / job)
+        for judge in directory.judges():
+            info = _read_info(directory.judge_info(judge))
             entry = sets.setdefault(
                 judge,
                 {
@@ -47,7 +47,7 @@ def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
                     "completion_tokens": 0,
                 },
             )
-            for judgment in read_judgments(judgments_path(job_dir, judge)).values():
+            for judgment in read_judgments(directory.judgments(judge)).values():
                 valid = judgment.get("turns") is not None
                 entry["conversations"] += 1
                 entry["judge_errors"] += not valid
@@ -88,11 +88,11 @@ def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
 
 
 def _read_info(path: Path) -> dict[str, Any]:
+    """`<judge>.json`, rewritten whole by each judge run: a damaged one counts as absent."""
     try:
-        value = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        return read_json_object(path) or {}
+    except DamagedFile:
         return {}
-    return value if isinstance(value, dict) else {}
 
 
 def primary_judge(sets: pd.DataFrame) -> str:

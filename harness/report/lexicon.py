@@ -7,7 +7,6 @@ are scored, and each rate has a 95 % bootstrap interval over tasks.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.conf_dir import CONF_DIR
 from harness.report.stats import percentile_ci
-from harness.store import JOB_FILE
+from harness.store import JobDir, JobFile, read_model_or_none
 
-CONF_VARIANTS = Path(__file__).resolve().parents[2] / "conf" / "variant"
+CONF_VARIANTS = CONF_DIR / "variant"
 _WORD = re.compile(r"[A-Za-z']+")
 
 
@@ -32,12 +32,11 @@ def sweep_markers(sweep_dir: Path, jobs: list[str]) -> dict[str, list[str]]:
 
     found: dict[str, list[str]] = {}
     for job in jobs:
-        try:
-            data = json.loads((sweep_dir / job / JOB_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
+        recorded = read_model_or_none(JobDir(sweep_dir / job).job_file, JobFile)
+        if recorded is None:
             continue
-        variant = (data.get("fingerprint") or {}).get("variant") or {}
-        name = variant.get("name") or (data.get("info") or {}).get("variant")
+        variant = recorded.fingerprint.get("variant") or {}
+        name = variant.get("name") or recorded.info.get("variant")
         markers = variant.get("markers")
         if not markers and name and (CONF_VARIANTS / f"{name}.yaml").is_file():
             conf: dict[str, Any] = yaml.safe_load((CONF_VARIANTS / f"{name}.yaml").read_text())

@@ -10,20 +10,9 @@ import pandas as pd
 
 from harness.episode.types import STOP_TOKEN
 from harness.errors import HarnessError
-from harness.job.metrics import is_success
-from harness.job.retry import describe_missing
+from harness.job.metrics import agent_texts, is_success, user_texts, words_per_turn
 from harness.report.dynamics import STATIC, reactive_columns
-from harness.store import (
-    CONVERSATIONS,
-    ERROR_FILE,
-    SUMMARY,
-    DamagedFile,
-    JobProgress,
-    find_job_dirs,
-    job_progress,
-    read_job_file,
-    read_json_object,
-)
+from harness.store import JobDir, JobProgress, Summary, find_job_dirs, job_state
 
 
 class ReportError(HarnessError):
@@ -37,52 +26,22 @@ class Sweep:
     user_turns: pd.DataFrame
     """One row per simulated-user message: the text the manipulation check scores."""
     jobs: pd.DataFrame
-    """One row per job directory, with its state: complete, incomplete, accepted_incomplete, running
-    or failed."""
+    """One row per job directory, with its state (`harness.store.job_state`: complete,
+    accepted_incomplete, incomplete, running, failed, damaged or not_started)."""
     settings: dict[str, dict[str, Any]]
     """Per job directory: its `job.json` fingerprint, with `info.user_simulator` under `user_simulator`."""
 
 
-def _read_summary(path: Path) -> dict[str, Any] | None:
-    """`summary.json`, derived from the conversations: a damaged one counts as not written yet."""
-    try:
-        return read_json_object(path)
-    except DamagedFile:
-        return None
-
-
-def _job_state(job_dir: Path, summary: dict[str, Any] | None, progress: JobProgress) -> tuple[str, str]:
-    error, summary_path = job_dir / ERROR_FILE, job_dir / SUMMARY
-    rerun_since_error = (
-        error.exists() and summary_path.exists() and summary_path.stat().st_mtime > error.stat().st_mtime
-    )
-    if error.exists() and not rerun_since_error:
-        lines = (job_dir / ERROR_FILE).read_text(errors="replace").strip().splitlines()
-        return "failed", lines[0] if lines else ERROR_FILE
-    if summary is None and not progress.damaged:
-        return ("running" if progress.records else "not started"), "no summary.json yet"
-    if summary is not None and summary.get("state") == "accepted_incomplete":
-        return "accepted_incomplete", f"{describe_missing(summary)} (accepted as final)"
-    if summary is not None and summary.get("state") == "incomplete" and not progress.damaged:
-        return "incomplete", describe_missing(summary)
-    if progress.wanted is None and not progress.damaged:  # job.json written before it listed its tasks
-        missing = int((summary or {}).get("missing") or 0)
-        return ("incomplete", f"{missing} conversations missing") if missing else ("complete", "")
-    if not progress.complete:
-        return "incomplete", progress.describe()
-    return "complete", ""
-
-
-def _expected(progress: JobProgress, summary: dict[str, Any] | None) -> int | None:
+def _expected(progress: JobProgress, summary: Summary | None) -> int | None:
     if progress.wanted is not None:
         return len(progress.wanted)
     if summary:
-        return int(summary.get("conversations") or 0) + int(summary.get("missing") or 0)
+        return summary.conversations + summary.missing
     return None
 
 
-def _words(text: str) -> int:
-    return len(text.split())
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -92,9 +51,7 @@ def _text(message: dict[str, Any]) -> str:
 
 def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[str, Any]:
     messages = record.get("messages") or []
-    user_texts = [_text(m).replace(STOP_TOKEN, "").strip() for m in messages if m.get("role") == "user"]
-    user_texts = [t for t in user_texts if t]
-    agent_texts = [_text(m) for m in messages if m.get("role") == "assistant" and _text(m).strip()]
+    said, replied = user_texts(messages), agent_texts(messages)
     counts = record.get("counts") or {}
     usage = record.get("usage") or {}
     scored = bool(record.get("scored"))
@@ -121,14 +78,12 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "noop_task": _optional_bool(record.get("noop_task")),
         "plumbing_check": bool(record.get("plumbing_check", False)),
         "steps": counts.get("steps", 0),
-        "user_turns": counts.get("user_turns", len(user_texts)),
+        "user_turns": counts.get("user_turns", len(said)),
         "tool_calls": counts.get("tool_calls", 0),
         "tool_errors": counts.get("tool_errors", 0),
         "malformed_tool_calls": counts.get("malformed_tool_calls", 0),
-        "user_words_per_turn": sum(map(_words, user_texts)) / len(user_texts) if user_texts else float("nan"),
-        "agent_words_per_turn": sum(map(_words, agent_texts)) / len(agent_texts)
-        if agent_texts
-        else float("nan"),
+        "user_words_per_turn": _or_nan(words_per_turn(said)),
+        "agent_words_per_turn": _or_nan(words_per_turn(replied)),
         "duration_s": record.get("duration_s", float("nan")),
         "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
@@ -186,16 +141,13 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     settings: dict[str, dict[str, Any]] = {}
     for job_dir in find_job_dirs(sweep_dir):
         name = str(job_dir.relative_to(sweep_dir))
-        try:
-            job = read_job_file(job_dir)
-        except DamagedFile as error:  # its conversations cannot be placed: leave them out
-            job_rows.append({"job": name, "state": "failed", "detail": str(error), "conversations": 0})
+        status = job_state(job_dir)
+        job, progress, summary = status.job, status.progress, status.summary
+        if progress is None:  # job.json is damaged: its conversations cannot be placed, leave them out
+            job_rows.append({"job": name, "state": status.state, "detail": status.detail, "conversations": 0})
             continue
-        summary = _read_summary(job_dir / SUMMARY)
         run_seed = int(job.fingerprint.get("seed", 0)) if job else 0
-        progress = job_progress(job_dir, job.wanted() if job else None)
         records = list(progress.records.values())
-        state, detail = _job_state(job_dir, summary, progress)
         info = job.info if job else {}
         simulator = info.get("user_simulator")
         if simulator is None and records:
@@ -204,8 +156,8 @@ def load_sweep(sweep_dir: Path) -> Sweep:
         job_rows.append(
             {
                 "job": name,
-                "state": state,
-                "detail": detail,
+                "state": status.state,
+                "detail": status.detail,
                 "model": info.get("model"),
                 "backend": info.get("backend"),
                 "env": info.get("env"),
@@ -221,7 +173,7 @@ def load_sweep(sweep_dir: Path) -> Sweep:
                 rows.append(_conversation_row(record, name, run_seed))
             except (KeyError, TypeError, ValueError) as error:
                 raise ReportError(
-                    f"{job_dir / CONVERSATIONS}: task {record.get('task_id')!r} trial {record.get('trial')!r} "
+                    f"{JobDir(job_dir).conversations}: task {record.get('task_id')!r} trial {record.get('trial')!r} "
                     f"is not a conversation record ({type(error).__name__}: {error})"
                 ) from error
             records_by_row.append(record)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from harness.job.cost import conversation_cost
-from harness.job.metrics import is_success
+from harness.job.metrics import is_success, user_texts, words_per_turn
 from harness.tracking.keys import Conversation, Running
 
 TOOL_OUTPUT_SHOWN = 600
@@ -31,7 +31,7 @@ def conversation_metrics(record: dict[str, Any]) -> dict[str, Any]:
         c.TOOL_CALLS: counts["tool_calls"],
         c.TOOL_ERRORS: counts["tool_errors"],
         c.MALFORMED_TOOL_CALLS: counts["malformed_tool_calls"],
-        c.USER_WORDS_PER_TURN: user_words_per_turn(record.get("messages") or []),
+        c.USER_WORDS_PER_TURN: words_per_turn(user_texts(record.get("messages") or [])),
         c.AGENT_TOKENS: usage["agent_prompt_tokens"] + usage["agent_completion_tokens"],
         c.USER_TOKENS: usage["user_prompt_tokens"] + usage["user_completion_tokens"],
         c.AGENT_REASONING_TOKENS: usage.get("agent_reasoning_tokens", 0),
@@ -43,14 +43,6 @@ def conversation_metrics(record: dict[str, Any]) -> dict[str, Any]:
         c.USER_LATENCY_S: usage["user_latency_s"],
         c.LATENCY_S: record["duration_s"],
     }
-
-
-def user_words_per_turn(messages: list[dict[str, Any]]) -> float | None:
-    """Mean words per message of the simulated user, as the agent saw them."""
-    turns = [
-        str(m.get("content") or "") for m in messages if m.get("role") == "user" and not m.get("tool_calls")
-    ]
-    return sum(len(text.split()) for text in turns) / len(turns) if turns else None
 
 
 class RunningAverages:

@@ -36,6 +36,7 @@ from harness.store import (
     read_conversations,
     read_json_object,
 )
+from harness.store.progress import wanted_records
 from harness.tracking.conversation_rows import (
     TRANSCRIPT_COLUMNS,
     RunningAverages,
@@ -316,10 +317,8 @@ class WandbObserver:
         )
 
     def _job_records(self) -> list[dict[str, Any]]:
-        """The conversations `results.json` was built from, in its order."""
-        records = latest_by_key(read_conversations(self.output_dir / CONVERSATIONS))
-        results = json.loads((self.output_dir / RESULTS).read_text())
-        return [records[(result["task_id"], result["trial"])] for result in results]
+        """The conversations the summary counts, in the order the job ran them."""
+        return wanted_records(self.output_dir)
 
     def _log_transcripts(self) -> None:
         import wandb
@@ -346,7 +345,7 @@ class WandbObserver:
         for name in ARTIFACT_FILES:
             path = self.output_dir / name
             if name == JOB_FILE and path.exists():  # the job's config, masked like the run's
-                job = json.loads(path.read_text())
+                job = read_json_object(path) or {}
                 if mask_secrets(job) != job:
                     path = self.state_dir / JOB_FILE
                     path.write_text(json.dumps(mask_secrets(job), indent=2))

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.store import CONVERSATIONS, find_job_dirs
+from harness.judge.schema import Judgment
+from harness.store import CONVERSATIONS, JobDir, find_job_dirs
+from harness.store.judgments import read_judgment_log
 
-JUDGMENTS_GLOB = "judgments*.jsonl"
 REQUIRED = ("task_id", "trial")
 """A record needs at least these to be placed; everything else has a fallback."""
 
@@ -36,7 +37,7 @@ class Job:
     kept: dict[tuple[int, int], int] = field(default_factory=dict)
     """(task, trial) → the line of its latest record: a retry replaces an earlier try."""
     judgments: dict[tuple[int, int], dict[int, dict[str, Any]]] = field(default_factory=dict)
-    """(task, trial) → user turn → {emotion, intensity, reason}, from `judgments*.jsonl`."""
+    """(task, trial) → user turn → {emotion, intensity, reason}, from `judgments/<judge>.jsonl`."""
     replaced: int = 0
     """Records superseded by a later record of the same (task, trial)."""
 
@@ -122,28 +123,24 @@ def _scan_records(job: Job, root: Path, skipped: list[Skipped]) -> None:
 def _read_judgments(
     job_dir: Path, root: Path, skipped: list[Skipped]
 ) -> dict[tuple[int, int], dict[int, dict[str, Any]]]:
+    """The judged turns of the job's judge with the most judgments (the first by hash on a tie):
+    `judgments/<judge>.jsonl` as the judge wrote it, read through the store's one reader."""
+    reads = {judge: read_judgment_log(JobDir(job_dir).judgments(judge)) for judge in JobDir(job_dir).judges()}
+    for read in reads.values():
+        where = read.path.relative_to(root).as_posix()
+        skipped.extend(Skipped(where, bad.number, bad.reason) for bad in read.bad)
+        if read.torn_tail:
+            skipped.append(Skipped(where, read.lines + 1, "half-written last line (no newline at its end)"))
+    if not reads:
+        return {}
+    judge = min(reads, key=lambda judge: (-len(reads[judge].records), judge))
     judged: dict[tuple[int, int], dict[int, dict[str, Any]]] = {}
-    for path in sorted(job_dir.glob(JUDGMENTS_GLOB)):
-        where = path.relative_to(root).as_posix()
-        for number, line in _lines(path, root, skipped):
-            task, trial = _as_int(line.get("task_id")), _as_int(line.get("trial"))
-            turns = line.get("turns")
-            if turns is None and "turn" in line:
-                turns = [line]  # one line per judged turn
-            if task is None or trial is None or not isinstance(turns, list):
-                skipped.append(
-                    Skipped(where, number, "not a judgment: needs task_id, trial and a turns list")
-                )
-                continue
-            per_turn = judged.setdefault((task, trial), {})
-            for turn in turns:
-                index = _as_int(turn.get("turn")) if isinstance(turn, dict) else None
-                if index is None:
-                    skipped.append(Skipped(where, number, "a judged turn without an integer turn"))
-                    continue
-                per_turn[index] = {
-                    key: turn[key] for key in ("emotion", "intensity", "reason") if turn.get(key) is not None
-                }
+    for line in reads[judge].records:
+        judgment = Judgment.model_validate(line)
+        judged[(judgment.task_id, judgment.trial)] = {
+            turn.turn: {"emotion": turn.emotion, "intensity": turn.intensity, "reason": turn.reason}
+            for turn in judgment.turns or []
+        }
     return judged
 
 

@@ -252,12 +252,15 @@ class Tau2Domain:
         max_steps: int,
     ) -> None:
         """Also write the job in τ²'s own results format (`tau2_results.json`)."""
-        from harness.domains.tau2.results import TAU2_RESULTS, write_tau2_results
+        from harness.domains.tau2.results import write_tau2_results
+        from harness.store import JobDir
 
         try:
             write_tau2_results(self, records, output_dir, info, trials, max_steps)
         except Exception as error:  # the harness's own outputs are written; this copy is extra
-            log.error("could not write %s: %s: %s", output_dir / TAU2_RESULTS, type(error).__name__, error)
+            log.error(
+                "could not write %s: %s: %s", JobDir(output_dir).tau2_results, type(error).__name__, error
+            )
 
     def trajectory(self, task_id: int, messages: Sequence[Message]) -> list[Any]:
         initial = self._tasks[task_id].initial_state

@@ -24,8 +24,8 @@ from tau2.data_model.simulation import (
 from harness.domains.tau2.domain import Tau2Domain
 from harness.episode.types import Termination
 from harness.extras import TAU2_BENCH_COMMIT
+from harness.store import JobDir
 
-TAU2_RESULTS = "tau2_results.json"
 TERMINATION_REASONS = {
     Termination.USER_STOP: TerminationReason.USER_STOP,
     Termination.AGENT_STOP: TerminationReason.AGENT_STOP,
@@ -106,7 +106,7 @@ def write_tau2_results(
     trials: int,
     max_steps: int,
 ) -> Path:
-    path = output_dir / TAU2_RESULTS
+    path = JobDir(output_dir).tau2_results
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(tau2_results(domain, records, info, trials, max_steps).model_dump_json(indent=2))
     tmp.replace(path)

@@ -11,6 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from harness.domains.base import Outcome
@@ -20,8 +21,8 @@ from harness.domains.taubench.datahash import (
     data_hash as data_hash,  # re-exported: part of this module's interface
 )
 from harness.domains.taubench.datahash import to_hashable as to_hashable
+from harness.domains.taubench.prompt import taubench_user_prompt
 from harness.episode.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Role, ToolSchema
-from harness.episode.user import taubench_user_prompt
 
 
 class TaskLike(Protocol):
@@ -224,7 +225,10 @@ class TauBenchDomain:
         trials: int,
         max_steps: int,
     ) -> None:
-        """Nothing more to write: `results.json` is already τ-bench's format."""
+        """τ-bench's own `results.json` (`EnvRunResult` list)."""
+        from harness.domains.taubench.results import write_taubench_results
+
+        write_taubench_results(records, Path(output_dir))
 
     async def evaluate(
         self,
