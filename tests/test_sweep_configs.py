@@ -250,11 +250,17 @@ def test_every_ready_sweep_plans_every_variant_file(sweep: str) -> None:
     )
     planned = {job.dir.split("/")[2] for job in planned_jobs(cfg)}
     levels = str(cfg.hydra.sweeper.params.get("variant.intensity", "medium")).split(",")
+    dynamics = str(cfg.hydra.sweeper.params.get("variant/dynamics", "static")).split(",")
+    suffixes = ["" if d == "static" else f"-{d}" for d in dynamics]
     assert "neutral" in VARIANTS
     assert planned == {
         label
         for name in VARIANTS
-        for label in ([name] if name in UNDOSED else [f"{name}-{level}" for level in levels])
+        for label in (
+            [name]
+            if name in UNDOSED
+            else [f"{name}-{level}{suffix}" for level in levels for suffix in suffixes]
+        )
     }
 
 

@@ -207,6 +207,7 @@ async def run_conversation(
                 if domain.agent_can_stop and STOP_TOKEN in content:
                     termination = Termination.AGENT_STOP
                     continue
+                user.appraise(messages)
                 answer = await user_says(await user.step(content))
                 messages.append({"role": "user", "content": answer})
                 if any(token in answer for token in stops):

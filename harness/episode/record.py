@@ -79,6 +79,12 @@ class ModelCall(TypedDict, total=False):
     parse_error: str | None
     finish_reason: str | None
     """Why the model stopped: `stop`, `length` (max_tokens or context), `abort`; null if unknown."""
+    intensity: str
+    """A reactive user's calls: the intensity (`low|medium|high`) this message was written at."""
+    events: list[str]
+    """A reactive user's calls: the events of the agent's turn before it (`harness.episode.dynamics`)."""
+    stated_mood: str | None
+    """A reactive user with llm appraisal: the mood its reply stated (null: it stated none)."""
 
 
 class JobFacts(TypedDict, total=False):
@@ -101,6 +107,8 @@ class JobFacts(TypedDict, total=False):
     (control, neutral: dose 0)."""
     onset_after_turns: int
     """User turns before the emotion sets in."""
+    dynamics: str
+    """A reactive user's dynamics (`reactive`, ...: `conf/variant/dynamics/`); absent for a static one."""
     harness_version: str
     user_simulator: dict[str, Any]
     """Who played the user: `backend`, `model`, `strategy`, `sampling`, `framing_sha` (the

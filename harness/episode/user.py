@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.backends.base import ChatModel
+from harness.episode.dynamics import APPRAISAL_INSTRUCTION, Event, Mood, split_appraisal
 from harness.episode.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
-from harness.episode.variants import Variant
+from harness.episode.variants import Intensity, Variant
 from harness.errors import ModelInputRejected, UserCutOff, UserSimulatorError
 
 UserStrategy = Literal["llm", "react"]
@@ -29,16 +30,23 @@ def simulator_identity(
     }
 
 
-def variant_block(variant: Variant, framing: str) -> str:
-    """The text a variant appends to the environment's user prompt; empty for control."""
+def variant_block(variant: Variant, framing: str, intensity: Intensity | None = None) -> str:
+    """The text a variant appends to the environment's user prompt, at `intensity` (a reactive user's
+    current one; the variant's by default); empty for control. A reactive user stating its own mood
+    (llm appraisal) is also told how to state it."""
     if variant.is_control:
         return ""
-    return framing.format(persona=variant.persona_text().strip()).strip()
+    block = framing.format(persona=variant.persona_text(intensity).strip()).strip()
+    if variant.reactive and variant.dynamics.appraisal == "llm":
+        block = f"{block}\n\n{APPRAISAL_INSTRUCTION}"
+    return block
 
 
-def user_prompt(base_prompt: str, variant: Variant, framing: str, active: bool) -> str:
+def user_prompt(
+    base_prompt: str, variant: Variant, framing: str, active: bool, intensity: Intensity | None = None
+) -> str:
     """The environment's user prompt (`Domain.user_prompt`), then the variant's block once it is active."""
-    block = variant_block(variant, framing) if active else ""
+    block = variant_block(variant, framing, intensity) if active else ""
     return f"{base_prompt}\n\n{block}" if block else base_prompt
 
 
@@ -78,6 +86,21 @@ class UserSimulator:
     history: list[Message] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     turns: int = 0
+    mood: Mood | None = None
+    """A reactive user's current intensity (`variant.dynamics`); None for a static one."""
+    events: list[Event] = field(default_factory=list)
+    """What the agent's last turn did that the dynamics rules watch (recorded on the next user call)."""
+
+    def __post_init__(self) -> None:
+        if self.variant.reactive and self.mood is None:
+            self.mood = Mood(self.variant.dynamics, self.variant.intensity)
+
+    @property
+    def intensity(self) -> Intensity | None:
+        """The intensity the next message is written at: the current one for a reactive user."""
+        if not self.variant.dosed:
+            return None
+        return self.mood.level if self.mood else self.variant.intensity
 
     def persona_at(self, turn: int) -> Variant | None:
         """Whose persona shapes the user's `turn`-th message: the variant's, the one before its onset, or none."""
@@ -87,12 +110,21 @@ class UserSimulator:
 
     def system_prompt(self, turn: int) -> str:
         persona = self.persona_at(turn)
-        return user_prompt(self.base_prompt, persona or self.variant, self.framing, bool(persona))
+        return user_prompt(
+            self.base_prompt, persona or self.variant, self.framing, bool(persona), self.intensity
+        )
 
     async def reset(self) -> UserTurn:
         self.history = [{"role": "user", "content": AGENT_GREETING}]
         self.turns = 0
+        if self.mood is not None:
+            self.mood = Mood(self.variant.dynamics, self.variant.intensity)
         return await self._next()
+
+    def appraise(self, messages: list[Message]) -> None:
+        """Before the user answers: let the agent's last turn move a reactive user's intensity."""
+        if self.mood is not None and self.variant.active_at(self.turns):
+            self.events = self.mood.after_agent_turn(messages)
 
     async def step(self, agent_message: str) -> UserTurn:
         self.history.append({"role": "user", "content": agent_message})
@@ -118,6 +150,9 @@ class UserSimulator:
         except ModelInputRejected as error:
             raise UserSimulatorError(f"the simulated user's model refused its prompt: {error}") from error
         text = (reply.content or "").strip()
+        stated = None
+        if self.mood is not None and self.variant.dynamics.appraisal == "llm":
+            stated, text = split_appraisal(text)
         uses_tools = bool(self.tools and reply.tool_calls)
         if uses_tools:
             self.history.append(reply.to_message())
@@ -129,6 +164,7 @@ class UserSimulator:
                 "turn": self.turns,
                 "affect_active": self.variant.active_at(self.turns),
                 "persona": persona.name if (persona := self.persona_at(self.turns)) else None,
+                **self._dynamics_fields(stated),
                 "prompt_tokens": reply.prompt_tokens,
                 "completion_tokens": reply.completion_tokens,
                 "cached_tokens": reply.cached_tokens,
@@ -138,6 +174,8 @@ class UserSimulator:
                 "finish_reason": reply.finish_reason,
             }
         )
+        if self.mood is not None:
+            self.mood.appraised(stated)
         if uses_tools:
             return list(reply.tool_calls)
         self.turns += 1
@@ -152,3 +190,14 @@ class UserSimulator:
                 )
             raise UserSimulatorError("the simulated user returned an empty message")
         return parse_react(text) if self.strategy == "react" else text
+
+    def _dynamics_fields(self, stated: Intensity | None) -> dict[str, Any]:
+        """What a reactive user's call records: the intensity it was written at, the events that moved
+        it there, and (llm appraisal) the mood the user stated."""
+        if self.mood is None:
+            return {}
+        fields: dict[str, Any] = {"intensity": self.mood.level, "events": list(self.events)}
+        if self.variant.dynamics.appraisal == "llm":
+            fields["stated_mood"] = stated
+        self.events = []
+        return fields

@@ -17,9 +17,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.conf_dir import CONF_DIR
+from harness.episode.dynamics import LADDER, Dynamics, Level
 from harness.errors import validated
 
-Intensity = Literal["low", "medium", "high"]
+Intensity = Level
 PersonaSet = Literal["v1", "v2"]
 PERSONA_SETS: dict[str, str] = {
     "v1": "the first personas: some changed behaviour (answer directly, over-explain, demand, threaten); "
@@ -31,7 +32,7 @@ PERSONA_SETS: dict[str, str] = {
 DEFAULT_PERSONA_SET: PersonaSet = "v2"
 VariantKind = Literal["control", "baseline", "emotion", "cognitive", "placebo"]
 PersonaText = dict[Intensity, str] | str
-INTENSITIES: tuple[Intensity, ...] = ("low", "medium", "high")
+INTENSITIES: tuple[Intensity, ...] = LADDER
 DOSE: dict[str | None, int] = {None: 0, "low": 1, "medium": 2, "high": 3}
 """A record's `intensity` as a dose for dose–response fits: neutral's (null) is dose 0 of each emotion."""
 VARIANT_DIR = CONF_DIR / "variant"
@@ -61,6 +62,9 @@ class Variant(BaseModel):
     """What the oracle's scripted user says first, in the persona's voice (a plumbing check, not a model result)."""
     markers: list[str] = Field(default_factory=list)
     """Regexes of this emotion's words for the report's lexicon check; none may occur in a persona text."""
+    dynamics: Dynamics = Dynamics()
+    """`static` (the default) or `reactive`: whether the intensity moves with what the agent does
+    (`conf/variant/dynamics/`, `harness.episode.dynamics`). Only a variant with a dose can react."""
 
     @model_validator(mode="after")
     def _every_intensity(self) -> Variant:
@@ -121,39 +125,67 @@ class Variant(BaseModel):
         return self.intensity if self.dosed else None
 
     @property
+    def reactive(self) -> bool:
+        """Whether the intensity reacts to the agent: a reactive dynamics on a variant with a dose."""
+        return self.dosed and self.dynamics.reactive
+
+    @property
+    def dynamics_name(self) -> str | None:
+        """The dynamics as job directories and records name it; null where it is static or cannot react."""
+        return self.dynamics.name if self.reactive else None
+
+    @property
     def label(self) -> str:
         return variant_label(
-            self.name, self.intensity, self.dosed, self.persona_set if self.persona else DEFAULT_PERSONA_SET
+            self.name,
+            self.intensity,
+            self.dosed,
+            self.persona_set if self.persona else DEFAULT_PERSONA_SET,
+            self.dynamics_name,
         )
 
-    def persona_text(self) -> str:
+    def persona_text(self, intensity: Intensity | None = None) -> str:
+        """The persona at `intensity` (a reactive user's current one), else at the variant's."""
         persona = self.selected_persona
         if isinstance(persona, str):
             return persona
-        return persona.get(self.intensity, "")
+        return persona.get(intensity or self.intensity, "")
 
     def active_at(self, user_turn: int) -> bool:
         """Whether the persona shapes the user's `user_turn`-th message (0-based)."""
         return not self.is_control and user_turn >= self.onset_after_turns
 
 
-def variant_label(name: str, intensity: str, dosed: bool, persona_set: str = DEFAULT_PERSONA_SET) -> str:
-    """A job's variant as directory names show it: `anger-high`, but `control` and `neutral`;
-    `-v1` after it for a persona set other than the default (control has none)."""
+def variant_label(
+    name: str,
+    intensity: str,
+    dosed: bool,
+    persona_set: str = DEFAULT_PERSONA_SET,
+    dynamics: str | None = None,
+) -> str:
+    """A job's variant as directory names show it: `anger-high`, `anger-medium-reactive`, but `control` and
+    `neutral` (no dose: nothing to react with); `-v1` after it for a persona set other than the default
+    (control has none)."""
     label = f"{name}-{intensity}" if dosed else name
+    if dosed and dynamics:
+        label = f"{label}-{dynamics}"
     return label if persona_set == DEFAULT_PERSONA_SET or name == "control" else f"{label}-{persona_set}"
 
 
 def config_variant_label(
-    name: str, intensity: str, persona: Any, persona_set: str = DEFAULT_PERSONA_SET
+    name: str, intensity: str, persona: Any, persona_set: str = DEFAULT_PERSONA_SET, dynamics: Any = None
 ) -> str:
     """`${variant_label:...}` in conf/config.yaml: `variant_label` from the raw config values."""
     dosed = isinstance(persona, dict | Mapping) and bool(persona)
-    return variant_label(name, intensity, dosed, persona_set if persona else DEFAULT_PERSONA_SET)
+    reacts = isinstance(dynamics, dict | Mapping) and dynamics.get("mode") == "reactive"
+    named = (
+        str(dynamics.get("name") or "reactive") if reacts and isinstance(dynamics, dict | Mapping) else None
+    )
+    return variant_label(name, intensity, dosed, persona_set if persona else DEFAULT_PERSONA_SET, named)
 
 
 def register_config_resolvers() -> None:
-    """Make `${variant_label:name,intensity,persona}` resolvable (job directory names)."""
+    """Make `${variant_label:name,intensity,persona,dynamics}` resolvable (job directory names)."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("variant_label"):

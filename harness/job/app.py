@@ -210,12 +210,16 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
     # only the persona set in use defines the results, and the persona before the onset only where there is one
     fingerprint["variant"] = {
         **{
-            k: v for k, v in fingerprint["variant"].items() if k not in ("order", "older_personas", "persona")
+            k: v
+            for k, v in fingerprint["variant"].items()
+            if k not in ("order", "older_personas", "persona", "dynamics")
         },
         "persona": variant.selected_persona,
         "persona_set": variant.persona_set,
         "intensity": variant.recorded_intensity,
         "before_onset": before_onset.persona_text() if before_onset else None,
+        # static dynamics (and a variant without a dose, which cannot react) leave the fingerprint as it was
+        **({"dynamics": variant.dynamics.model_dump()} if variant.reactive else {}),
     }
     fingerprint["user"] = {
         k: v for k, v in fingerprint["user"].items() if k != "same_as_agent"
@@ -233,6 +237,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         "persona_set": variant.persona_set,
         "intensity": variant.recorded_intensity,
         "onset_after_turns": variant.onset_after_turns,
+        **({"dynamics": variant.dynamics_name} if variant.reactive else {}),
         "model": settings.model.get("name"),
         "backend": backend.name,
         "plumbing_check": backend.plumbing_check,

@@ -38,6 +38,7 @@ from harness.report.design import (
     plan,
 )
 from harness.report.dose import dose_tables
+from harness.report.dynamics import dynamics_section, dynamics_tables
 from harness.report.estimand import declaration_line, label_sections, named_holm, primary_rows, study_of
 from harness.report.fidelity import fidelity_bounds, fidelity_outcome_table, fidelity_rates
 from harness.report.fidelity_section import fidelity_section
@@ -281,6 +282,11 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     sections[-3:-3] = anatomy.sections
     tables.update(anatomy.tables)
     for name, table in anatomy.tables.items():
+        table.to_csv(out / f"{name}.csv", index=False)
+    reactive = dynamics_tables(conversations, rng, settings.resamples, settings.permutations)
+    sections[-1:-1] = dynamics_section(reactive)
+    tables.update(reactive)
+    for name, table in reactive.items():
         table.to_csv(out / f"{name}.csv", index=False)
     judged = judge_results(
         sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples,

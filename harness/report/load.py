@@ -12,6 +12,7 @@ from harness.analysis.measures import measure_columns
 from harness.episode.types import STOP_TOKEN
 from harness.errors import HarnessError
 from harness.job.metrics import agent_texts, is_success, user_texts, words_per_turn
+from harness.report.dynamics import STATIC, reactive_columns
 from harness.report.fidelity_facts import fidelity
 from harness.report.independence import nl_assertion_scored
 from harness.store import JobDir, JobProgress, Summary, find_job_dirs, job_state
@@ -68,6 +69,7 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "persona_set": record.get("persona_set", "v1"),  # records before persona sets: the first set
         "intensity": record.get("intensity"),
         "onset_after_turns": record.get("onset_after_turns"),
+        **reactive_columns(record),
         "run_seed": run_seed,
         "task_id": int(record["task_id"]),
         "trial": int(record["trial"]),
@@ -132,8 +134,10 @@ def _condition(
     intensities: set[str],
     onsets: set[str],
     sets: set[str],
+    dynamics: Any = None,
+    reacting: frozenset[str] = frozenset(),
 ) -> str:
-    """The variant's name, with its intensity, onset and persona set where the sweep has several of them."""
+    """The variant's name, with its intensity, onset, persona set and dynamics where the sweep has several."""
     parts = []
     if variant in intensities:
         parts.append(str(intensity))
@@ -141,6 +145,8 @@ def _condition(
         parts.append(f"onset{onset}")
     if variant in sets:
         parts.append(persona_set)
+    if variant in reacting:
+        parts.append(str(dynamics or STATIC))
     return f"{variant}@{','.join(parts)}" if parts else variant
 
 
@@ -195,13 +201,15 @@ def load_sweep(sweep_dir: Path) -> Sweep:
     intensities = {v for v, n in by_variant["intensity"].nunique(dropna=False).items() if n > 1}
     onsets = {v for v, n in by_variant["onset_after_turns"].nunique(dropna=False).items() if n > 1}
     sets = {v for v, n in by_variant["persona_set"].nunique(dropna=False).items() if n > 1}
+    reacting = frozenset(v for v, n in by_variant["dynamics"].nunique(dropna=False).items() if n > 1)
     conversations["condition"] = [
-        _condition(v, i, o, p, intensities, onsets, sets)
-        for v, i, o, p in zip(
+        _condition(v, i, o, p, intensities, onsets, sets, d, reacting)
+        for v, i, o, p, d in zip(
             conversations["variant"],
             conversations["intensity"],
             conversations["onset_after_turns"],
             conversations["persona_set"],
+            conversations["dynamics"],
             strict=True,
         )
     ]

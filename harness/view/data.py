@@ -132,6 +132,21 @@ def _mark_faults(
     return {"main": found.main_fault, "faults": faults}
 
 
+def _dynamics(record: dict[str, Any], user_turns: int) -> tuple[list[str | None], list[list[str]]]:
+    """A reactive user's intensity at each user turn and the events that moved it there (None, [] elsewhere)."""
+    calls = {
+        c.get("turn"): c
+        for c in reversed(record.get("calls") or [])  # a turn's first call: the one its events are on
+        if isinstance(c, dict) and c.get("role") == "user" and isinstance(c.get("intensity"), str)
+    }
+    intensities = [calls[t]["intensity"] if t in calls else None for t in range(user_turns)]
+    events = [
+        [e for e in calls[t].get("events") or [] if isinstance(e, str)] if t in calls else []
+        for t in range(user_turns)
+    ]
+    return intensities, events
+
+
 def body(
     record: dict[str, Any],
     messages: list[dict[str, Any]],
@@ -144,6 +159,7 @@ def body(
     info = _dict(record.get("reward_info"))
     reward_info = _dict(info.get("info"))
     outputs = reward_info.get("outputs") if isinstance(reward_info.get("outputs"), dict) else None
+    intensities, events = _dynamics(record, user_turns)
     return {
         "instruction": _text(record.get("instruction")),
         "affect_words": [w for w in record.get("instruction_affect") or [] if isinstance(w, str)],
@@ -158,6 +174,9 @@ def body(
         "policy": policy_id,
         "messages": messages,
         "affect": _affect(record, user_turns),
+        "dynamics": record.get("dynamics") if isinstance(record.get("dynamics"), str) else None,
+        "intensities": intensities,
+        "events": events,
         "judge": {str(turn): j for turn, j in sorted(judged.items())},
         "gt_actions": _actions(info.get("actions")),
         "actions": _actions(record.get("actions")),

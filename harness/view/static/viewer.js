@@ -393,15 +393,47 @@ function groupTurns(messages) {
   for (const turn of turns) turn.index = turn.user ? userTurn++ : null;
   return turns;
 }
+// ---------- a reactive user's intensity ----------
+const LADDER = ["low", "medium", "high"];
+function svg(tag, attrs, ...children) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs || {})) el.setAttribute(key, String(value));
+  for (const child of children) el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+  return el;
+}
+function intensityChart(body) {
+  // the rules' intensity (low..high) per user turn, and the judge's (0..3) beside it on the same height
+  const turns = body.intensities.length;
+  if (!body.intensities.some((v) => v !== null) || turns === 0) return null;
+  const width = 76 + 48 * Math.max(turns - 1, 1), height = 120, top = 14, bottom = 96;
+  const x = (t) => 56 + 48 * t;
+  const y = (fraction) => bottom - (bottom - top) * fraction;
+  const line = (points, cls) => points.length ? [
+    svg("polyline", { class: cls, points: points.map(([t, f]) => `${x(t)},${y(f)}`).join(" ") }),
+    ...points.map(([t, f]) => svg("circle", { class: cls, cx: x(t), cy: y(f), r: 3.5 })),
+  ] : [];
+  const rule = body.intensities.map((v, t) => [t, v === null ? null : LADDER.indexOf(v) / 2]).filter(([, f]) => f !== null && f >= 0);
+  const judged = Array.from({ length: turns }, (_, t) => [t, body.judge[String(t)]?.intensity])
+    .filter(([, v]) => typeof v === "number").map(([t, v]) => [t, v / 3]);
+  const labels = LADDER.map((name, i) => svg("text", { x: 2, y: y(i / 2) + 4, class: "axis" }, name));
+  const ticks = Array.from({ length: turns }, (_, t) => svg("text", { x: x(t) - 4, y: height - 6, class: "axis" }, t + 1));
+  return h("section", { class: "dynamics" }, h("h3", {}, `Intensity along the conversation (${body.dynamics})`),
+    h("p", { class: "muted" }, "solid: the rules' intensity each user turn was written at; dashed: the judge's intensity (0–3) of that turn"),
+    svg("svg", { class: "intensity", width, height, viewBox: `0 0 ${width} ${height}`, "data-turns": turns },
+      ...labels, ...ticks, ...line(rule, "rule"), ...line(judged, "judged")));
+}
 function renderTurn(turn, body, row) {
   const out = [];
   if (turn.user) {
     const active = body.affect[turn.index];
     const judged = body.judge[String(turn.index)];
+    const level = body.intensities?.[turn.index] ?? cat("intensity", row);
+    const events = body.events?.[turn.index] || [];
     out.push(h("div", { class: `msg user${active ? " active" : ""}`, "data-turn": turn.index },
       h("div", { class: "who" }, `User · turn ${turn.index + 1}`,
-        active ? h("span", { class: "chip emotion", title: "the emotion shapes this turn" }, `${cat("variant", row)}${cat("intensity", row) ? ` · ${cat("intensity", row)}` : ""}`)
+        active ? h("span", { class: "chip emotion", title: "the emotion shapes this turn" }, `${cat("variant", row)}${level ? ` · ${level}` : ""}`)
           : h("span", { class: "chip calm" }, "no emotion"),
+        events.length ? h("span", { class: "chip events", title: "what the agent's last turn did that moved the intensity" }, events.join(", ")) : null,
         judged ? h("span", { class: "chip judge", title: judged.reason || "" }, `judge: ${judged.emotion ?? "?"}${judged.intensity !== undefined ? ` · ${judged.intensity}` : ""}`) : null),
       h("div", { class: "text" }, turn.user.c)));
   }
@@ -525,6 +557,7 @@ function showConversation(row) {
         body.affect_words.length ? h("p", { class: "muted" }, `mood words in the instruction: ${body.affect_words.join(", ")}`) : null),
       h("section", { class: "scoring" }, h("h3", {}, "Scoring"), anatomyList(body), outputsList(body), actionsTable(body)),
       policy,
+      intensityChart(body),
       h("section", { class: "chat", id: "chat" }, groupTurns(body.messages).map((turn) => renderTurn(turn, body, row))));
   }, (error) => app.appendChild(h("p", { class: "problem" }, error.message)));
 }
