@@ -138,7 +138,7 @@ def _variant(dynamics: str, name: str = "anger") -> Variant:
 
 def test_the_prompt_changes_only_in_the_persona_of_the_current_intensity() -> None:
     reactive = _variant("reactive")
-    framing = str(compose_config([]).user.framing)
+    framing = str(compose_config([]).user.framing.v2)
     static_high = variant_block(reactive.model_copy(update={"intensity": "high"}), framing)
     assert variant_block(reactive, framing, "high") == static_high
     assert reactive.reactive and reactive.label == "anger-medium-reactive"

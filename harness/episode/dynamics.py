@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,15 +34,7 @@ Event = Literal[
     "apology_with_progress",
     "requested_write_done",
 ]
-EVENTS: tuple[Event, ...] = (
-    "repeated_question",
-    "tool_error",
-    "refusal",
-    "transfer_attempt",
-    "stalling",
-    "apology_with_progress",
-    "requested_write_done",
-)
+EVENTS: tuple[Event, ...] = get_args(Event)
 
 
 class Rule(BaseModel):
