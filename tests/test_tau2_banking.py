@@ -176,3 +176,25 @@ def test_retrieval_tells_a_missed_document_from_one_acted_against(tmp_path: Path
     expected = "retrieved_but_failed" if not found["missing"] else "partly_retrieved"
     assert retrieval_failure(task, searched["messages"], searched["reward"]) == expected
     assert retrieval_failure(task, searched["messages"], 1.0) is None
+
+
+def test_the_report_tells_failures_by_what_the_agent_retrieved(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from harness.report.anatomy_section import RETRIEVAL_CLASSES
+
+    domain = build_job(compose_config([BANKING]), Path("unused")).domain
+    index = next(i for i, t in enumerate(domain.tasks) if t.required_documents)
+    search = "{tool: KB_search, arguments: {query: lost or stolen debit card}}"
+    sweep = tmp_path / "sweep"
+    searching = f"++backend.agent=[{search}, {{text: 'Bye. ###STOP###'}}]"
+    for variant, agent in (("anger", searching), ("neutral", "++backend.agent=[{text: 'Bye. ###STOP###'}]")):
+        _run(sweep / variant, ["backend=scripted", agent, f"env.tasks=[{index}]", f"variant={variant}"])
+    [silent] = read_jsonl(sweep / "neutral" / CONVERSATIONS)
+    assert silent["reward_info"]["retrieval"]["retrieved"] == []
+    report = run_module("harness.report", str(sweep), "--out", str(tmp_path / "report"), timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "Retrieval behind the failures (banking)" in (tmp_path / "report" / "report.md").read_text()
+    table = pd.read_csv(tmp_path / "report" / "retrieval_by_arm.csv").set_index("condition")
+    assert table.loc["neutral", "never_retrieved"] == 1 and table.loc["neutral", "failures"] == 1
+    assert table.loc["anger", RETRIEVAL_CLASSES].sum() == table.loc["anger", "failures"] == 1

@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.analysis.anatomy import CATEGORIES, anatomy
 from harness.analysis.behaviour import behaviour
+from harness.domains.tau2.retrieval import classify_retrieval
 
 NAN = float("nan")
 FAULT_COLUMNS = [f"fault_{c}" for c in CATEGORIES]
@@ -27,6 +28,9 @@ def measure_columns(record: Mapping[str, Any]) -> dict[str, Any]:
     columns["first_write_fault"] = first.category if first else ""
     columns["first_write_fault_message"] = first.message if first and first.message is not None else -1
     columns.update({k: measured[k] for k in LEXICON_COLUMNS})
+    info = record.get("reward_info") or {}
+    retrieval = classify_retrieval(info.get("retrieval"), record.get("reward")) if found else None
+    columns["retrieval_failure"] = retrieval or ""
     return columns
 
 

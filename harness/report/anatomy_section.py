@@ -30,6 +30,28 @@ MEDIATION_TEXT = f"""EXPLORATORY. The share of each contrast's success effect th
 HETEROGENEITY_TEXT = """EXPLORATORY. Per primary contrast: the spread of per-task effects (SD, IQR), a test that every task has the same effect (the variance of task effects against redraws of each task's pairs from the pooled differences: needs several trials per task), the headline delta leaving each task out (range, and whether it keeps its sign), and the tasks where the arm loses most, linked to a side-by-side pair in the viewer."""
 
 
+RETRIEVAL_TEXT = """τ³ banking: each failed conversation of a task that names its governing documents (τ²'s `required_documents`), by what the agent's searches brought back: none of them (never_retrieved), some (partly_retrieved), or all, and it acted against them (retrieved_but_failed). A document counts as retrieved when its id is in a tool result the agent got."""
+RETRIEVAL_CLASSES = ("never_retrieved", "partly_retrieved", "retrieved_but_failed")
+
+
+def retrieval_by_arm(conversations: pd.DataFrame) -> pd.DataFrame:
+    """Per arm: failed conversations by what retrieval tells of them (empty outside banking)."""
+    if "retrieval_failure" not in conversations or not (conversations["retrieval_failure"] != "").any():
+        return pd.DataFrame()
+    rows = []
+    for key, arm in conversations[conversations["scored"]].groupby(["model", "env", "split", "condition"]):
+        failed = arm[arm["success"] == 0]
+        counts = failed["retrieval_failure"].value_counts()
+        rows.append(
+            {
+                **dict(zip(["model", "env", "split", "condition"], map(str, key), strict=True)),
+                "failures": len(failed),
+                **{c: int(counts.get(c, 0)) for c in RETRIEVAL_CLASSES},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class AnatomyResults:
     tables: dict[str, pd.DataFrame]
@@ -59,6 +81,9 @@ def anatomy_results(
         "heterogeneity": heterogeneity,
         "worst_tasks": worst,
     }
+    retrieval = retrieval_by_arm(conversations)
+    if not retrieval.empty:
+        tables["retrieval_by_arm"] = retrieval
     figures = []
     if not by_arm.empty:
         figures.append(anatomy_figure(shares, by_arm, out / "failure_anatomy.png", f"Failure anatomy{tag}"))
@@ -69,6 +94,11 @@ def anatomy_results(
         by_arm if not by_arm.empty else None,
         figures[0] if figures else None,
         subsections=[
+            *(
+                [Section("Retrieval behind the failures (banking)", RETRIEVAL_TEXT, retrieval)]
+                if not retrieval.empty
+                else []
+            ),
             Section("Secondary: anatomy and behaviour against the baseline", SECONDARY_TEXT, shown),
             Section("Mediation (exploratory)", MEDIATION_TEXT, mediation if not mediation.empty else None),
             Section(

@@ -35,6 +35,7 @@ from tau2.user.user_simulator_base import OUT_OF_SCOPE, STOP, TRANSFER
 from harness.backends.base import ChatModel
 from harness.domains.base import Outcome, identity_tools_for
 from harness.domains.roles import roles_for
+from harness.domains.tau2.retrieval import retrieved_documents
 from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
 from harness.episode.user import AGENT_GREETING
 from harness.errors import BackendUnavailable
@@ -369,7 +370,10 @@ class Tau2Domain:
             )
         finally:
             _verdicts.reset(token)
-        return Outcome(float(reward_info.reward), reward_info.model_dump(mode="json"), judge_call=call)
+        info = reward_info.model_dump(mode="json")
+        if getattr(task, "required_documents", None):  # banking: which governing documents the agent saw
+            info["retrieval"] = retrieved_documents(task, messages)
+        return Outcome(float(reward_info.reward), info, judge_call=call)
 
 
 @contextmanager

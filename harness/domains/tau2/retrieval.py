@@ -125,11 +125,13 @@ def retrieval_failure(task: Any, messages: Sequence[Message], reward: float | No
     governing document came back), `partly_retrieved`, or `retrieved_but_failed` (every governing
     document was in front of the agent, which acted against it). None for a success or a task
     that names no document."""
-    if reward is None or reward >= 1.0:
+    return classify_retrieval(retrieved_documents(task, messages), reward)
+
+
+def classify_retrieval(documents: dict[str, list[str]] | None, reward: float | None) -> str | None:
+    """`retrieval_failure` from a record's `reward_info.retrieval` (what `retrieved_documents` gave)."""
+    if reward is None or reward >= 1.0 or not documents or not documents.get("required"):
         return None
-    documents = retrieved_documents(task, messages)
-    if not documents["required"]:
-        return None
-    if not documents["retrieved"]:
+    if not documents.get("retrieved"):
         return "never_retrieved"
-    return "partly_retrieved" if documents["missing"] else "retrieved_but_failed"
+    return "partly_retrieved" if documents.get("missing") else "retrieved_but_failed"
