@@ -74,3 +74,12 @@ def run_module(
 
 def harness_cli(args: list[str], cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return run_module("harness", *args, cwd=cwd, timeout=timeout)
+
+
+def taubench_fields(reward: dict[str, Any]) -> dict[str, Any]:
+    """A harness reward as τ-bench gives it: without `r_actions` beside the outputs of an output task (the
+    harness's one addition there: whether the database matched too, which fidelity reads)."""
+    info = dict(reward["info"])
+    if "outputs" in info:
+        info.pop("r_actions", None)
+    return {**reward, "info": info}

@@ -126,8 +126,9 @@ def test_harness_runs_conversations_against_vllm_serve(
     ]
     assert summary["missing"] == 0 and len(records) == 3
     terminations = {r["termination"] for r in records}
-    # random weights: each conversation ends by the step cap, or as an agent error on a garbled tool call
-    assert terminations <= {"step_cap", "agent_error"}, [r["error"] for r in records]
+    # random weights: each conversation ends by the step cap, as an agent error on a garbled tool call,
+    # or cut off at max_tokens before any text
+    assert terminations <= {"step_cap", "agent_error", "agent_cut_off"}, [r["error"] for r in records]
     for record in records:
         agent_calls = [c for c in record["calls"] if c["role"] == "agent"]
         assert agent_calls and all(

@@ -166,7 +166,7 @@ def test_an_incomplete_job_of_a_sweep_is_reported_and_the_others_finish(tmp_path
 
     status = run_module("harness.sweep", str(sweep_dir))
     assert status.returncode == ExitCode.INCOMPLETE
-    assert "1 done, 1 incomplete" in status.stdout and "variant=control,anger" in status.stdout
+    assert "1 complete, 1 incomplete" in status.stdout and "variant=control,anger" in status.stdout
 
     pytest.importorskip("pandas", reason="the report needs `pip install -e '.[report]'`")
     from harness.report.load import load_sweep
