@@ -125,6 +125,7 @@ def _conversations(tasks: int = 20, trials: int = 2) -> pd.DataFrame:
                     {
                         "model": "m", "env": "retail", "split": "test", "condition": condition, "run_seed": 0,
                         "task_id": task, "trial": trial, "scored": True, "success": 0.0 if wrong else 1.0,
+                        "termination": "user_stop", "noop_task": False, "instruction_affect": "",
                         **f.as_row(),
                     }
                 )  # fmt: skip

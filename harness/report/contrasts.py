@@ -12,7 +12,7 @@ success) are kept as a sensitivity: they assume the two arms lose alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,9 +51,10 @@ class Options:
     permutations: int = 20000
 
 
-def paired_arms(family: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
-    """One row per pair present in both arms: scored flag and success of each side, task facts."""
-    columns = [*PAIR, "scored", "success", "termination", "noop_task", "instruction_affect"]
+def paired_arms(family: pd.DataFrame, contrast: Contrast, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per pair present in both arms: scored flag and success of each side (and of each `extra`
+    column), task facts."""
+    columns = [*PAIR, "scored", "success", "termination", "noop_task", "instruction_affect", *extra]
     base = family[family["condition"] == contrast.baseline][columns].set_index(PAIR)
     arm = family[family["condition"] == contrast.condition][columns].set_index(PAIR)
     pairs = base.join(arm, how="inner", lsuffix="_base", rsuffix="_arm").reset_index()
@@ -66,14 +67,14 @@ def _scored(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs[pairs["scored_base"] & pairs["scored_arm"]]
 
 
-def _paired(
-    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
+def contrast_pairs(
+    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast], extra: Sequence[str] = ()
 ) -> Iterator[tuple[Contrast, pd.DataFrame]]:
     """Each contrast not refused, with its pairs (`paired_arms`), unscored ones included."""
     families = dict(tuple(conversations.groupby(FAMILY)))
     for contrast in contrasts:
         if contrast not in refused:
-            yield contrast, paired_arms(families[contrast.family], contrast)
+            yield contrast, paired_arms(families[contrast.family], contrast, extra)
 
 
 def _imputed(pairs: pd.DataFrame, side: str, unscored_as: float) -> np.ndarray:
@@ -262,7 +263,7 @@ def pooled_table(
     """Each primary contrast pooled over the envs that have it: tasks of every env together, resampled within env."""
     groups: dict[tuple[str, str, str, str], list[tuple[Contrast, pd.DataFrame]]] = {}
     primary = [contrast for contrast in contrasts if contrast.kind == PRIMARY]
-    for contrast, pairs in _paired(conversations, primary, refused):
+    for contrast, pairs in contrast_pairs(conversations, primary, refused):
         groups.setdefault((contrast.model, contrast.split, contrast.condition, contrast.baseline), []).append(
             (contrast, _scored(pairs))
         )
@@ -338,7 +339,7 @@ def pass_k_table(
     imputations (all unscored as failures, as successes) as a sensitivity.
     """
     rows = []
-    for contrast, pairs in _paired(conversations, contrasts, refused):
+    for contrast, pairs in contrast_pairs(conversations, contrasts, refused):
         if pairs.empty:
             continue
         imputed = pairs.assign(
@@ -422,7 +423,7 @@ def mood_interaction_table(
 ) -> pd.DataFrame:
     """Does the contrast differ between instructions that state a mood and those that do not?"""
     rows = []
-    for contrast, all_pairs in _paired(conversations, contrasts, refused):
+    for contrast, all_pairs in contrast_pairs(conversations, contrasts, refused):
         pairs = _scored(all_pairs)
         if pairs.empty:
             continue
@@ -471,7 +472,7 @@ def termination_table(
     """Paired change in how often each arm ends one way, for every ending the sweep has, unscored ones included."""
     endings = sorted(conversations["termination"].unique())
     rows = []
-    for contrast, pairs in _paired(conversations, contrasts, refused):
+    for contrast, pairs in contrast_pairs(conversations, contrasts, refused):
         if pairs.empty:
             continue
         for ending in endings:

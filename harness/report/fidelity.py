@@ -14,8 +14,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.report.contrasts import Options
-from harness.report.design import FAMILY, PAIR, Contrast
+from harness.report.contrasts import Options, contrast_pairs
+from harness.report.design import Contrast
 from harness.report.stats import NAN, holm, paired_delta
 from harness.report.tables import CELL, ordered
 
@@ -63,18 +63,8 @@ def fidelity_rates(conversations: pd.DataFrame) -> pd.DataFrame:
     return ordered(pd.DataFrame(rows))
 
 
-def _pairs(family: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
-    columns = [*PAIR, "scored", "success", *(f"fid_{o}" for o in OUTCOMES), "fid_failure"]
-    base = family[family["condition"] == contrast.baseline][columns].set_index(PAIR)
-    arm = family[family["condition"] == contrast.condition][columns].set_index(PAIR)
-    return base.join(arm, how="inner", lsuffix="_base", rsuffix="_arm").reset_index()
-
-
-def _contrast_pairs(
-    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
-) -> list[tuple[Contrast, pd.DataFrame]]:
-    families = dict(tuple(conversations.groupby(FAMILY)))
-    return [(c, _pairs(families[c.family], c)) for c in contrasts if c not in refused]
+FIDELITY_COLUMNS = (*(f"fid_{o}" for o in OUTCOMES), "fid_failure")
+"""The per-conversation fidelity columns each contrast's pairs carry for both sides."""
 
 
 def fidelity_outcome_table(
@@ -86,7 +76,7 @@ def fidelity_outcome_table(
 ) -> pd.DataFrame:
     """Per contrast and outcome: the paired delta over the pairs where both sides are known; Holm per outcome."""
     rows = []
-    for contrast, pairs in _contrast_pairs(conversations, contrasts, refused):
+    for contrast, pairs in contrast_pairs(conversations, contrasts, refused, FIDELITY_COLUMNS):
         for outcome in OUTCOMES:
             base, arm = pairs[f"fid_{outcome}_base"].astype(float), pairs[f"fid_{outcome}_arm"].astype(float)
             known = base.notna() & arm.notna()
@@ -153,7 +143,7 @@ def fidelity_bounds(
 ) -> pd.DataFrame:
     """Success delta with unfaithful and unscored conversations filled in the worst case for each direction."""
     rows = []
-    for contrast, pairs in _contrast_pairs(conversations, contrasts, refused):
+    for contrast, pairs in contrast_pairs(conversations, contrasts, refused, FIDELITY_COLUMNS):
         if pairs.empty:
             continue
         tasks = pairs["task_id"].to_numpy()

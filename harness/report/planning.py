@@ -19,7 +19,7 @@ from scipy.optimize import brentq
 from scipy.special import expit
 from scipy.stats import norm
 
-from harness.report.contrasts import paired_arms
+from harness.report.contrasts import contrast_pairs
 from harness.report.design import FAMILY, PRIMARY, plan
 
 POWER = 0.80
@@ -45,10 +45,8 @@ def pilot_variance(conversations: pd.DataFrame) -> Variance | None:
     """σ_b² and σ_w² from a pilot's primary contrasts (every contrast when it has none), pooled over contrasts."""
     contrasts, _ = plan(conversations)
     chosen = [c for c in contrasts if c.kind == PRIMARY] or contrasts
-    families = dict(tuple(conversations.groupby(FAMILY)))
     within, between, difficulty, tasks = [], [], [], []
-    for contrast in chosen:
-        pairs = paired_arms(families[contrast.family], contrast)
+    for _, pairs in contrast_pairs(conversations, chosen, set()):
         pairs = pairs[pairs["scored_base"] & pairs["scored_arm"]]
         per_task = pairs.groupby("task_id").agg(
             n=("trial", "size"), base=("success_base", "mean"), arm=("success_arm", "mean")
