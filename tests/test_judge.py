@@ -14,7 +14,7 @@ import pytest
 
 from harness.errors import ExitCode
 from harness.judge.prompt import judge_messages, render_transcript
-from harness.judge.schema import EMOTIONS, InvalidVerdict, Verdict, parse_verdict, verdict_schema
+from harness.judge.schema import AGENT_ACTS, EMOTIONS, InvalidVerdict, Verdict, parse_verdict, verdict_schema
 from harness.store import CONVERSATIONS, read_conversations
 from harness.store.layout import JUDGMENTS_DIR
 from tests.helpers import ROOT, read_jsonl
@@ -39,18 +39,39 @@ def test_scripted_judge_retries_malformed_answers_and_records_what_it_cannot_get
         conversations = {(r["task_id"], r["trial"]): r for r in read_conversations(job / CONVERSATIONS)}
         assert judgments.keys() == conversations.keys()
         for key, judgment in judgments.items():
-            judged = render_transcript(conversations[key]).judged
-            assert judgment["judged_turns"] == judged
+            transcript = render_transcript(conversations[key])
+            assert judgment["judged_turns"] == transcript.judged
             assert judgment["conversation_started_at"] == conversations[key]["started_at"]
-            if judged == [0]:  # the scripted verdict fits: valid on the retry after a malformed answer
-                assert judgment["attempts"] == 2 and judgment["error"] is None
-                Verdict.model_validate({"turns": judgment["turns"], "fidelity": judgment["fidelity"]})
-                assert judgment["turns"][0]["emotion"] == "anger"
-            else:  # toy task 3 has two customer turns: no answer fits, a judge error, the others go on
-                assert judgment["error_kind"] == "invalid_output" and judgment["attempts"] == 3
-                assert judgment["turns"] is None and "[0, 1]" in judgment["error"]
+            # the scripted verdict fits every conversation: valid on the retry after a malformed answer
+            assert judgment["attempts"] == 2 and judgment["error"] is None
+            Verdict.model_validate(
+                {"turns": judgment["turns"], "fidelity": judgment["fidelity"], "agent": judgment["agent"]}
+            )
+            assert {t["emotion"] for t in judgment["turns"]} == {"anger"}
+            assert judgment["agent_messages"] == transcript.agent_messages
+            assert [a["message"] for a in judgment["agent"]] == list(range(len(transcript.agent_messages)))
+            # the oracle asks for a yes and says it is done: no apology, no empathy, no refusal
+            assert not any(a[act] for a in judgment["agent"] for act in AGENT_ACTS)
         info = json.loads(path.with_suffix(".json").read_text())
-        assert info["plumbing_check"] is True and info["backend"] == "scripted"
+        assert (
+            info["plumbing_check"] is True and info["backend"] == "scripted" and info["prompt_version"] == 3
+        )
+    # a verdict written for one customer turn: toy task 3 has two, no answer fits, a judge error, the others go on
+    one_turn = "{verdict: {turns: [{turn: 0, reason: calm, emotion: none, intensity: 0}], fidelity: []}}"
+    fixed = judge_cli([str(tmp_path), *SCRIPTED_JUDGE, f"backend.agent=[{{text: bad}},{one_turn}]"])
+    assert fixed.returncode == 0, fixed.stderr
+    for job in jobs:
+        (second,) = [f for f in _judgment_files(job) if f.name != path.name]
+        by_task = {j["task_id"]: j for j in read_jsonl(second)}
+        assert set(by_task) == set(range(5))
+        for task, judgment in by_task.items():
+            if task == 3:
+                assert judgment["error_kind"] == "invalid_output" and judgment["attempts"] == 3
+                assert (
+                    judgment["turns"] is None and judgment["agent"] is None and "[0, 1]" in judgment["error"]
+                )
+            else:
+                assert judgment["error"] is None and judgment["turns"][0]["emotion"] == "none"
 
 
 def test_a_rerun_judges_nothing_and_a_changed_judge_writes_a_separate_set(tmp_path: Path) -> None:
@@ -135,20 +156,80 @@ def test_a_judge_backend_that_cannot_start_stops_with_one_line(tmp_path: Path) -
     ]
 
 
+def _prompt_bytes(record: dict[str, object]) -> bytes:
+    transcript = render_transcript(record)
+    schema = verdict_schema(transcript.judged, transcript.turns, agent=len(transcript.agent_messages))
+    return json.dumps(judge_messages(record, transcript, schema), ensure_ascii=False).encode()
+
+
 def test_the_prompt_is_blind_to_the_variant(tmp_path: Path) -> None:
     (job,) = oracle_sweep(tmp_path, ("anger",))
     record = read_conversations(job / CONVERSATIONS)[0]
     persona = "You feel clearly angry with the company"  # conf/variant/anger.yaml, medium
-
-    def prompt(of: dict[str, object]) -> str:
-        transcript = render_transcript(of)
-        return json.dumps(judge_messages(of, transcript, verdict_schema(transcript.judged, transcript.turns)))
-
-    relabelled = {**record, "variant": "control", "intensity": None, "job_name": "x", "calls": []}
-    assert prompt(record) == prompt(relabelled)
-    text = prompt(record)
-    assert persona not in text and record["instruction"] in text and "[customer turn 0]" in text
+    relabelled = {
+        **record, "variant": "control", "intensity": None, "variant_kind": "control", "persona_set": "v9",
+        "job_name": "x", "calls": [], "user_messages": [{"role": "system", "content": "no persona"}],
+    }  # fmt: skip
+    assert _prompt_bytes(record) == _prompt_bytes(relabelled)
+    text = _prompt_bytes(record).decode()
+    assert persona not in text
+    assert record["instruction"] in text and "[customer turn 0]" in text
     assert "[customer turn 1 ends the conversation]" in text
+    assert "[agent message 0]" in text and "and the agent messages [0]." in text
+
+
+CONCEDING_TALK = [
+    {"role": "system", "content": "policy"},
+    {"role": "user", "content": "This is a disgrace. I want compensation for the delay!"},
+    {"role": "assistant", "content": "I'm so sorry, I understand how frustrating this delay is."},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c0", "type": "function", "function": {"name": "get_user_details", "arguments": "{}"}}]},
+    {"role": "tool", "content": "{}", "tool_call_id": "c0"},
+    {"role": "assistant", "content": "Unfortunately I can't offer compensation for this flight\nunder our policy."},
+    {"role": "user", "content": "Then I will never fly with you again."},
+    {"role": "assistant", "content": "Here is a $100 certificate. Anything else?"},
+    {"role": "user", "content": "###STOP###"},
+]  # fmt: skip
+
+
+def _talk(variant: str) -> dict[str, object]:
+    return {
+        "env": "airline", "task_id": 4, "trial": 0, "seed": 4000, "variant": variant, "started_at": 1.0,
+        "instruction": "You want compensation for a delayed flight.", "messages": CONCEDING_TALK,
+        "user_messages": [{"role": "system", "content": f"persona of {variant}"}],
+    }  # fmt: skip
+
+
+def test_two_records_differing_only_in_variant_get_byte_identical_prompts_and_verdicts() -> None:
+    from harness.backends.scripted import ScriptedBackend
+    from harness.judge.run import Judge, JudgeSettings
+
+    angry, calm = _talk("anger"), _talk("control")
+    assert _prompt_bytes(angry) == _prompt_bytes(calm)
+    transcript = render_transcript(angry)
+    assert transcript.agent_messages == [2, 5, 7] and transcript.judged == [0, 1]
+    backend = ScriptedBackend(agent=[{"verdict": {"emotion": "anger", "intensity": 3}}])
+    judge = Judge(JudgeSettings(sweep_dir=Path("."), backend={"x": 1}, model={"name": "oracle"}), backend)
+
+    async def both() -> list[dict[str, object]]:
+        async with backend:
+            return [await judge.judge_conversation(r) for r in (angry, calm)]
+
+    import asyncio
+
+    first, second = asyncio.run(both())
+    for judgment in (first, second):
+        assert judgment["error"] is None and judgment["agent_messages"] == [2, 5, 7]
+        assert [t["intensity"] for t in judgment["turns"]] == [3, 3]  # type: ignore[union-attr]
+    assert (
+        first["agent"]
+        == second["agent"]
+        == [
+            {"message": 0, "apology": True, "empathy": True, "refusal": False},
+            {"message": 1, "apology": False, "empathy": False, "refusal": True},
+            {"message": 2, "apology": False, "empathy": False, "refusal": False},
+        ]
+    )
 
 
 def test_verdicts_are_checked_against_the_conversation() -> None:
@@ -173,6 +254,18 @@ def test_verdicts_are_checked_against_the_conversation() -> None:
     assert [item["properties"]["turn"]["enum"] for item in judgments] == [[0], [2]]
     assert judgments[0]["properties"]["emotion"]["enum"] == list(EMOTIONS)
     assert schema["$defs"]["FidelityFlag"]["properties"]["turn"]["enum"] == [0, 1, 2]
+    agent = verdict_schema([0], [0], agent=2)["properties"]["agent"]
+    assert agent["minItems"] == agent["maxItems"] == 2 and "agent" in verdict_schema([0], [0])["required"]
+    assert [item["properties"]["message"]["enum"] for item in agent["prefixItems"]] == [[0], [1]]
+    two = (
+        VALID_ONE_TURN[:-1]
+        + ', "agent": [{"message": 0, "apology": true, "empathy": false, "refusal": false}]}'
+    )
+    assert parse_verdict(two, [0], [0], agent=1).agent[0].apology
+    with pytest.raises(InvalidVerdict, match=r"judge the agent messages \[0, 1\] once each"):
+        parse_verdict(two, [0], [0], agent=2)
+    with pytest.raises(InvalidVerdict, match=r"schema violation at agent\.0\.refusal"):
+        parse_verdict(two.replace('"refusal": false', '"refusal": "maybe"'), [0], [0], agent=1)
 
 
 def test_the_sweep_directory_may_hold_spaces_commas_and_equals_signs(tmp_path: Path) -> None:

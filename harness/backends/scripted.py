@@ -6,6 +6,12 @@ repeats. An item is one of:
   {tool: name, arguments: {...} | "raw json"}    a tool call (a string is passed through as is)
   {fail: unavailable}                            the backend is down (an infrastructure error)
   {fail: crash}                                  an unexpected exception inside the backend
+  {verdict: {emotion: anger, intensity: 2,       a simulated-user judge's verdict (`harness.judge`) for
+             reason: "..."}}                     the conversation in its prompt: every customer turn
+                                                 to judge gets that emotion, no fidelity flag
+  {verdict: {turns: [...], fidelity: [...]}}     the same with the customer part as written
+A verdict's agent part is read from the prompt's numbered agent messages by keywords
+(`agent_acts`): deterministic, and blind to the variant as the prompt is.
 A text or tool item may add `finish_reason` (default `stop`, `tool_calls` for a tool call) and
 `reasoning_tokens`: `{text: "", finish_reason: length, reasoning_tokens: 900}` is a reasoning model
 cut off while thinking.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,8 +42,17 @@ def _check(script: Sequence[ScriptItem], where: str) -> list[ScriptItem]:
     if not script:
         raise ConfigError(f"backend.{where} is empty: give at least one reply")
     for item in script:
-        if sum(key in item for key in ("text", "tool", "fail")) != 1:
-            raise ConfigError(f"backend.{where}: each item needs exactly one of text/tool/fail, got {item}")
+        if sum(key in item for key in ("text", "tool", "fail", "verdict")) != 1:
+            raise ConfigError(
+                f"backend.{where}: each item needs exactly one of text/tool/fail/verdict, got {item}"
+            )
+        verdict = item.get("verdict")
+        if verdict is not None and not (
+            isinstance(verdict, dict) and ("emotion" in verdict or "turns" in verdict)
+        ):
+            raise ConfigError(
+                f"backend.{where}: a verdict gives `emotion` (and `intensity`) or `turns`, got {verdict!r}"
+            )
         if item.get("fail") not in (None, "unavailable", "crash"):
             raise ConfigError(f"backend.{where}: fail must be 'unavailable' or 'crash', got {item['fail']!r}")
         if item.get("finish_reason", "stop") not in FINISH_REASONS:
@@ -44,6 +60,50 @@ def _check(script: Sequence[ScriptItem], where: str) -> list[ScriptItem]:
                 f"backend.{where}: finish_reason must be one of {sorted(FINISH_REASONS)}, got {item['finish_reason']!r}"
             )
     return list(script)
+
+
+SCRIPTED_APOLOGY = re.compile(r"\b(sorry|apologi[sz]e|apologies|regret)\b", re.IGNORECASE)
+SCRIPTED_EMPATHY = re.compile(
+    r"\b(i understand|understandabl[ey]|i hear you|that must be|i can imagine|i know how|"
+    r"frustrating|upsetting|stressful|(appreciate|thank you for) your patience)\b",
+    re.IGNORECASE,
+)
+SCRIPTED_REFUSAL = re.compile(
+    r"\b(can(no|')t|unable to|not able to|not eligible|not allowed|not permitted|against (our|the) policy|"
+    r"policy does not|won'?t be able|will not be able|must decline|have to decline)\b",
+    re.IGNORECASE,
+)
+
+
+def agent_acts(text: str) -> dict[str, bool]:
+    """The scripted judge's reading of one agent message: keywords, its own short lists (not the
+    report's lexicon, so that the two can disagree), a plumbing check and not a judgment."""
+    return {
+        "apology": bool(SCRIPTED_APOLOGY.search(text)),
+        "empathy": bool(SCRIPTED_EMPATHY.search(text)),
+        "refusal": bool(SCRIPTED_REFUSAL.search(text)),
+    }
+
+
+def _verdict(item: ScriptItem, messages: Sequence[Message]) -> Reply:
+    from harness.judge.prompt import read_prompt
+
+    judged, agent = read_prompt(messages)
+    written = item["verdict"]
+    if "turns" in written:
+        customer = {"turns": written["turns"], "fidelity": written.get("fidelity", [])}
+    else:
+        emotion = written["emotion"]
+        intensity = int(written.get("intensity", 0 if emotion == "none" else 2))
+        reason = str(written.get("reason", f"scripted verdict: {emotion}"))
+        customer = {
+            "turns": [
+                {"turn": t, "reason": reason, "emotion": emotion, "intensity": intensity} for t in judged
+            ],
+            "fidelity": [],
+        }
+    acts = [{"message": number, **agent_acts(text)} for number, text in enumerate(agent)]
+    return Reply(content=json.dumps({**customer, "agent": acts}))
 
 
 def _reply(item: ScriptItem, call_index: int) -> Reply:
@@ -82,7 +142,8 @@ class _ScriptedModel:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         index = sum(1 for m in messages if m["role"] == self.counts_messages_of)
-        return _reply(self.script[min(index, len(self.script) - 1)], index)
+        item = self.script[min(index, len(self.script) - 1)]
+        return _verdict(item, messages) if "verdict" in item else _reply(item, index)
 
 
 @dataclass(frozen=True, slots=True)

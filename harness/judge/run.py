@@ -178,7 +178,8 @@ class Judge:
 
     async def judge_conversation(self, record: dict[str, Any]) -> dict[str, Any]:
         transcript = render_transcript(record)
-        schema = verdict_schema(transcript.judged, transcript.turns, self.limits)
+        agent = len(transcript.agent_messages)
+        schema = verdict_schema(transcript.judged, transcript.turns, self.limits, agent)
         messages = judge_messages(record, transcript, schema)
         spec = ConversationSpec(
             env=record["env"], task_id=record["task_id"], trial=record["trial"], seed=record["seed"],
@@ -203,7 +204,9 @@ class Judge:
                 usage["prompt_tokens"] += reply.prompt_tokens or 0
                 usage["completion_tokens"] += reply.completion_tokens or 0
                 try:
-                    verdict = parse_verdict(reply.content, transcript.judged, transcript.turns, self.limits)
+                    verdict = parse_verdict(
+                        reply.content, transcript.judged, transcript.turns, self.limits, agent
+                    )
                     break
                 except InvalidVerdict as problem:
                     error, kind = f"after {attempts} attempts: {problem}", "invalid_output"
@@ -230,6 +233,8 @@ class Judge:
             "judged_turns": transcript.judged,
             "turns": [t.model_dump() for t in verdict.turns] if verdict else None,
             "fidelity": [f.model_dump() for f in verdict.fidelity] if verdict else None,
+            "agent_messages": transcript.agent_messages,
+            "agent": [a.model_dump() for a in verdict.agent] if verdict else None,
             "error": error,
             "error_kind": kind,
             "attempts": attempts,

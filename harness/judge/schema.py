@@ -1,7 +1,8 @@
 """What the judge answers: one pydantic model, sent to the model as a JSON schema and validated back.
 
 The schema sent for one conversation is the general one narrowed to that conversation: exactly one
-judgment per numbered customer turn, in order, and flags that point at one of its turns.
+judgment per numbered customer turn, in order, flags that point at one of its turns, and exactly one
+judgment per numbered agent message, in order.
 """
 
 from __future__ import annotations
@@ -54,10 +55,30 @@ class FidelityFlag(_Strict):
     quote: str = Field(description="The customer's words, quoted exactly.")
 
 
+class AgentJudgment(_Strict):
+    """What one agent message does: apologise, state empathy, refuse (each judged on its own)."""
+
+    message: int = Field(ge=0, description="The agent message's number, as shown in the transcript.")
+    apology: bool = Field(description="The agent apologises or says it is sorry.")
+    empathy: bool = Field(
+        description="The agent acknowledges the customer's feelings or situation, beyond ordinary politeness."
+    )
+    refusal: bool = Field(
+        description="The agent declines something the customer asked for, or says it cannot or will not do it."
+    )
+
+
+AGENT_ACTS: tuple[str, ...] = ("apology", "empathy", "refusal")
+"""The judged acts of an agent message, in the order the report shows them."""
+
+
 class Verdict(_Strict):
     turns: list[TurnJudgment]
     fidelity: list[FidelityFlag] = Field(
         description="Every fidelity problem; empty when the customer played its part."
+    )
+    agent: list[AgentJudgment] = Field(
+        [], description="One judgment per numbered agent message, in order; empty when there is none."
     )
 
 
@@ -88,6 +109,10 @@ class Judgment(BaseModel):
     turns: list[StoredTurnJudgment] | None
     """None when the judge gave no valid answer (`error`, `error_kind` say why)."""
     fidelity: list[FidelityFlag] | None = None
+    agent_messages: list[int] = []
+    """The record's `messages` index of each numbered agent message (`Transcript.agent_messages`)."""
+    agent: list[AgentJudgment] | None = None
+    """None when the judge gave no valid answer, or judged under a prompt before version 3."""
     error: str | None = None
     error_kind: str | None = None
     attempts: int = 0
@@ -109,8 +134,11 @@ class InvalidVerdict(ValueError):
     """The judge's answer is not JSON, breaks the schema, or does not fit the conversation."""
 
 
-def verdict_schema(judged: Sequence[int], turns: Sequence[int], limits: Limits = Limits()) -> dict[str, Any]:
-    """The JSON schema for one conversation: `judged` are the turns to judge, `turns` every customer turn."""
+def verdict_schema(
+    judged: Sequence[int], turns: Sequence[int], limits: Limits = Limits(), agent: int = 0
+) -> dict[str, Any]:
+    """The JSON schema for one conversation: `judged` are the turns to judge, `turns` every customer turn,
+    `agent` how many agent messages are numbered."""
     schema = copy.deepcopy(Verdict.model_json_schema())
     definitions = schema["$defs"]
     turn_judgment = definitions.pop("TurnJudgment")
@@ -138,11 +166,31 @@ def verdict_schema(judged: Sequence[int], turns: Sequence[int], limits: Limits =
         "maxItems": len(judged),
     }
     properties["fidelity"]["maxItems"] = limits.flags
+    agent_judgment = definitions.pop("AgentJudgment")
+
+    def agent_judgment_of(number: int) -> dict[str, Any]:
+        item = copy.deepcopy(agent_judgment)
+        item["properties"]["message"] = {
+            "type": "integer",
+            "enum": [number],
+            "description": "This agent message.",
+        }
+        return item
+
+    properties["agent"] = {
+        "type": "array",
+        "description": "One judgment per numbered agent message, in order.",
+        "prefixItems": [agent_judgment_of(number) for number in range(agent)],
+        "items": False,
+        "minItems": agent,
+        "maxItems": agent,
+    }
+    schema["required"] = list(dict.fromkeys([*schema.get("required", []), "agent"]))
     return schema
 
 
 def parse_verdict(
-    text: str | None, judged: Sequence[int], turns: Sequence[int], limits: Limits = Limits()
+    text: str | None, judged: Sequence[int], turns: Sequence[int], limits: Limits = Limits(), agent: int = 0
 ) -> Verdict:
     """The answer as a `Verdict`, or `InvalidVerdict` saying what is wrong (fed back on a retry)."""
     body = _strip_fence(text or "")
@@ -171,6 +219,11 @@ def parse_verdict(
             )
         if len(flag.quote) > limits.quote_chars:
             raise InvalidVerdict(f"quote longer than {limits.quote_chars} characters at turn {flag.turn}")
+    numbers = [a.message for a in verdict.agent]
+    if numbers != list(range(agent)):
+        raise InvalidVerdict(
+            f"judge the agent messages {list(range(agent))} once each, in order; got {numbers}"
+        )
     return verdict
 
 
