@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.analysis.anatomy import CATEGORIES, anatomy
-from harness.analysis.behaviour import behaviour
+from harness.analysis.behaviour import behaviour, extra_write_messages
 from harness.domains.tau2.retrieval import classify_retrieval
 
 NAN = float("nan")
@@ -16,7 +16,8 @@ LEXICON_COLUMNS = ["apologies_lexicon", "refusals_lexicon", "gave_in"]
 
 def measure_columns(record: Mapping[str, Any]) -> dict[str, Any]:
     """`fault_<category>` counts (NaN when unscored), `main_fault` ("" when none), the first write fault's
-    message index (-1 when none), the lexicon measures."""
+    message index (-1 when none), the last extra write's (-1 when none: `gave_in` from judged refusals
+    needs it), the lexicon measures."""
     found = anatomy(record)
     measured = behaviour(record, found)
     first = found.first_write_fault if found else None
@@ -27,6 +28,8 @@ def measure_columns(record: Mapping[str, Any]) -> dict[str, Any]:
     columns["main_fault"] = found.main_fault if found else ""
     columns["first_write_fault"] = first.category if first else ""
     columns["first_write_fault_message"] = first.message if first and first.message is not None else -1
+    extra = [m for m in extra_write_messages(found) if m is not None]
+    columns["last_extra_write_message"] = max(extra) if extra else -1
     columns.update({k: measured[k] for k in LEXICON_COLUMNS})
     info = record.get("reward_info") or {}
     retrieval = classify_retrieval(info.get("retrieval"), record.get("reward")) if found else None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness.analysis.behaviour import judged_agent
 from harness.judge.run import family_of
 from harness.judge.schema import FLAG_KINDS, LEGACY_LABELS
 from harness.store import DamagedFile, JobDir, read_json_object
@@ -25,12 +26,16 @@ class Judgments:
     """One row per (judge, job, task, trial): error, and one 0/1 column per fidelity flag kind."""
     turns: pd.DataFrame
     """One row per (judge, job, task, trial, turn): emotion, intensity."""
+    agent: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per (judge, job, task, trial) whose judgment judged the agent's messages (prompt
+    version 3 on, valid answers): `messages` judged and the `messages` indexes of each act."""
 
 
 def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
     sets: dict[str, dict[str, Any]] = {}
     conversation_rows: list[dict[str, Any]] = []
     turn_rows: list[dict[str, Any]] = []
+    agent_rows: list[dict[str, Any]] = []
     for job in jobs:
         directory = JobDir(sweep_dir / job)
         for judge in directory.judges():
@@ -72,6 +77,20 @@ def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
                         },
                     }
                 )
+                acts = judged_agent(judgment)
+                if acts is not None:
+                    agent_rows.append(
+                        {
+                            "judge": judge,
+                            "job": job,
+                            "task_id": judgment["task_id"],
+                            "trial": judgment["trial"],
+                            "messages": acts.messages,
+                            "apology_at": acts.apologies,
+                            "empathy_at": acts.empathy,
+                            "refusal_at": acts.refusals,
+                        }
+                    )
                 for turn in judgment.get("turns") or []:
                     turn_rows.append(
                         {
@@ -85,7 +104,10 @@ def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
                         }
                     )
     return Judgments(
-        pd.DataFrame(list(sets.values())), pd.DataFrame(conversation_rows), pd.DataFrame(turn_rows)
+        pd.DataFrame(list(sets.values())),
+        pd.DataFrame(conversation_rows),
+        pd.DataFrame(turn_rows),
+        pd.DataFrame(agent_rows),
     )
 
 
@@ -100,3 +122,12 @@ def _read_info(path: Path) -> dict[str, Any]:
 def primary_judge(sets: pd.DataFrame) -> str:
     """The judge that judged the most conversations (the first by hash on a tie)."""
     return str(sets.sort_values(["conversations", "judge"], ascending=[False, True]).iloc[0]["judge"])
+
+
+def agent_judge(judgments: Judgments) -> str | None:
+    """The judge set that judged the agent's messages of the most conversations (the first by hash on a
+    tie); None when no set did (judged before prompt version 3, or never a valid answer)."""
+    if judgments.agent.empty:
+        return None
+    counts = judgments.agent.groupby("judge").size().rename("n").reset_index()
+    return str(counts.sort_values(["n", "judge"], ascending=[False, True]).iloc[0]["judge"])
