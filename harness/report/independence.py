@@ -35,6 +35,9 @@ def job_infos(sweep_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def _own_user(info: dict[str, Any]) -> bool:
+    """The agent's model plays the user; a plumbing check's scripted user is no model's ability."""
+    if info.get("plumbing_check"):
+        return False
     simulator = info.get("user_simulator") or {}
     return simulator.get("model") == info.get("model") and simulator.get("backend") == info.get("backend")
 
