@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.roles import ToolRoles
+from harness.episode.record import ConversationRecord, ModelCall
 from harness.episode.types import Action, Message, Role, ToolSchema
 
 IDENTITY_TOOLS: dict[str, frozenset[str]] = {
@@ -40,7 +41,7 @@ class Outcome:
     """The environment's own reward details (τ-bench's `RewardResult`, τ²'s `RewardInfo`)."""
     judge_error: str | None = None
     """Set when an LLM judge of the score failed: the conversation is then left unscored."""
-    judge_call: dict[str, Any] | None = None
+    judge_call: ModelCall | None = None
     """The judge's model call (`role: judge`, tokens, latency), recorded with the conversation's calls."""
 
 
@@ -116,7 +117,7 @@ class Domain(Protocol):
 
     def export_results(
         self,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[ConversationRecord],
         output_dir: Path,
         info: dict[str, Any],
         trials: int,

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from typing_extensions import TypedDict
+
 Message = dict[str, Any]
 """An OpenAI-style chat message: role, content, optional tool_calls / tool_call_id / name."""
 
@@ -91,6 +93,13 @@ class ToolCall:
         }
 
 
+class Served(TypedDict, total=False):
+    """What served a reply, where the backend says (`ModelCall.served_model`, `.system_fingerprint`)."""
+
+    served_model: str
+    system_fingerprint: str
+
+
 @dataclass(slots=True)
 class Reply:
     """One model reply: text and/or tool calls, with what it cost."""
@@ -118,10 +127,14 @@ class Reply:
     """The provider's own form of the reply where it carries more than text and tool calls (thinking
     blocks, thought signatures, reasoning items): kept in the record and sent back on later turns."""
 
-    def served(self) -> dict[str, str]:
+    def served(self) -> Served:
         """`served_model` and `system_fingerprint` where the backend gave them, for the call's record."""
-        fields = {"served_model": self.served_model, "system_fingerprint": self.system_fingerprint}
-        return {key: value for key, value in fields.items() if value}
+        served: Served = {}
+        if self.served_model:
+            served["served_model"] = self.served_model
+        if self.system_fingerprint:
+            served["system_fingerprint"] = self.system_fingerprint
+        return served
 
     def to_message(self) -> Message:
         message: Message = {"role": "assistant", "content": self.content}

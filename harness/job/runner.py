@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.backends.base import Backend, ConversationSpec, comparable_fingerprint
 from harness.domains.base import Domain
 from harness.episode.conversation import LoopSettings, run_conversation
+from harness.episode.record import ConversationRecord
 from harness.episode.seeds import conversation_seed
 from harness.episode.types import Sampling
 from harness.episode.user import UserSimulator, UserStrategy
@@ -170,7 +171,7 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
             else None
         )
 
-        async def run_pass(keys: list[Key]) -> list[dict[str, Any]]:
+        async def run_pass(keys: list[Key]) -> list[ConversationRecord]:
             return await _run_pass(job, keys, log, agent_backend, user_backend, judge_backend)
 
         records = await run_pass(pending)
@@ -224,10 +225,10 @@ async def _run_pass(
     agent_backend: Backend,
     user_backend: Backend,
     judge_backend: Backend | None,
-) -> list[dict[str, Any]]:
+) -> list[ConversationRecord]:
     semaphore = asyncio.Semaphore(job.concurrency)
 
-    async def one(task_id: int, trial: int) -> dict[str, Any]:
+    async def one(task_id: int, trial: int) -> ConversationRecord:
         async with semaphore:
             seed = conversation_seed(job.seed, job.domain.name, task_id, trial)
             spec = ConversationSpec(
@@ -253,7 +254,7 @@ async def _run_pass(
                 base_prompt=job.domain.user_prompt(task_id, job.user.strategy),
                 tools=job.domain.user_tools_info(task_id),
             )
-            record = await run_conversation(
+            episode = await run_conversation(
                 spec,
                 job.domain,
                 agent_backend.model_for("agent", spec),
@@ -261,7 +262,7 @@ async def _run_pass(
                 job.loop,
                 judge=judge_backend.model_for("judge", spec) if judge_backend else None,
             )
-            record.update(job.info)
+            record = cast(ConversationRecord, {**episode, **job.info})
             await log.write(record)
             for observer in job.observers:
                 observer.on_conversation(record)

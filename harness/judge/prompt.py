@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from harness.episode.record import ConversationRecord
 from harness.episode.types import STOP_TOKEN
 
 PROMPT_VERSION = 2
@@ -59,7 +60,7 @@ def _content(message: dict[str, Any]) -> str:
     return content.strip() if isinstance(content, str) else ""
 
 
-def render_transcript(record: dict[str, Any]) -> Transcript:
+def render_transcript(record: ConversationRecord) -> Transcript:
     """The conversation as the judge reads it, customer turns numbered as in the record's `calls`."""
     lines: list[str] = []
     judged: list[int] = []
@@ -94,7 +95,7 @@ def render_transcript(record: dict[str, Any]) -> Transcript:
 
 
 def judge_messages(
-    record: dict[str, Any], transcript: Transcript, schema: dict[str, Any]
+    record: ConversationRecord, transcript: Transcript, schema: dict[str, Any]
 ) -> list[dict[str, Any]]:
     user = (
         f"Instruction the simulated customer was given:\n{record.get('instruction', '').strip()}\n\n"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.episode.record import ConversationRecord
 from harness.report.design import FAMILY, Contrast
 from harness.store import DamagedFile, find_job_dirs, read_job_file
 
@@ -137,7 +138,7 @@ def nl_assertion_tasks(conversations: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def nl_assertion_scored(record: dict[str, Any]) -> bool:
+def nl_assertion_scored(record: ConversationRecord) -> bool:
     """Whether the record's reward counted τ²'s NL assertions."""
     info = record.get("reward_info") or {}
     basis = info.get("reward_basis") or []

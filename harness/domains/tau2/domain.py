@@ -36,6 +36,7 @@ from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.base import Outcome, identity_tools_for
 from harness.domains.roles import roles_for
 from harness.domains.tau2.retrieval import retrieved_documents
+from harness.episode.record import ConversationRecord, ModelCall
 from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
 from harness.episode.user import AGENT_GREETING
 from harness.errors import BackendUnavailable
@@ -296,7 +297,7 @@ class Tau2Domain:
 
     def export_results(
         self,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[ConversationRecord],
         output_dir: Path,
         info: dict[str, Any],
         trials: int,
@@ -330,7 +331,7 @@ class Tau2Domain:
         trajectory = self.trajectory(task_id, messages)
         criteria = task.evaluation_criteria
         verdicts: list[NLAssertionCheck] = []
-        call: dict[str, Any] | None = None
+        call: ModelCall | None = None
         if (
             criteria is not None
             and RewardType.NL_ASSERTION in criteria.reward_basis

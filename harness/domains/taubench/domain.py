@@ -24,6 +24,7 @@ from harness.domains.taubench.datahash import (
 )
 from harness.domains.taubench.datahash import to_hashable as to_hashable
 from harness.domains.taubench.prompt import taubench_user_prompt
+from harness.episode.record import ConversationRecord
 from harness.episode.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Role, ToolSchema
 
 
@@ -239,7 +240,7 @@ class TauBenchDomain:
 
     def export_results(
         self,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[ConversationRecord],
         output_dir: Any,
         info: dict[str, Any],
         trials: int,
