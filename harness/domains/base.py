@@ -18,18 +18,10 @@ from harness.domains.roles import ToolRoles
 from harness.episode.record import ConversationRecord, ModelCall
 from harness.episode.types import Action, Message, Role, ToolSchema
 
-IDENTITY_TOOLS: dict[str, frozenset[str]] = {
-    "airline": frozenset({"get_user_details"}),
-    "telecom": frozenset({"get_customer_by_phone", "get_customer_by_id", "get_customer_by_name"}),
-}
-"""Per domain: the agent tools whose success authenticates the user (others: `SHOP_IDENTITY_TOOLS`)."""
-SHOP_IDENTITY_TOOLS = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
 
-
-def identity_tools_for(name: str, tools_info: Sequence[ToolSchema]) -> frozenset[str]:
-    """The identity tools of domain `name` (τ² names without their `tau2_` prefix) that it has."""
-    names = {tool["function"]["name"] for tool in tools_info}
-    return IDENTITY_TOOLS.get(name.removeprefix("tau2_"), SHOP_IDENTITY_TOOLS) & names
+def identity_tools_for(roles: ToolRoles, tools_info: Sequence[ToolSchema]) -> frozenset[str]:
+    """The domain's identifying tools (`ToolRoles.identify`) that its agent has."""
+    return roles.identify & {tool["function"]["name"] for tool in tools_info}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +50,7 @@ class Domain(Protocol):
     terminate_tools: frozenset[str]
     """Agent tools whose call ends the conversation (τ-bench's transfer to a human)."""
     identity_tools: frozenset[str]
-    """Agent tools whose success authenticates the user (`identity_tools_for`); recorded in every
+    """Agent tools whose success identifies the user (`ToolRoles.identify` it has); recorded in every
     record, where the report's deterministic fidelity reads whether the user authenticated."""
     tool_roles: ToolRoles
     """Which agent tools write, need the user's explicit yes, concede, authenticate or transfer."""

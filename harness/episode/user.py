@@ -84,6 +84,8 @@ class UserSimulator:
     tools: list[ToolSchema] | None = None
     before_onset: Variant | None = None
     """The persona inside the framing before the variant's onset (neutral); None: the control prompt there."""
+    writes: frozenset[str] = frozenset()
+    """The domain's writing tools (`Domain.tool_roles.writes`), which a reactive user's rules watch."""
     history: list[Message] = field(default_factory=list)
     calls: list[ModelCall] = field(default_factory=list)
     turns: int = 0
@@ -94,7 +96,7 @@ class UserSimulator:
 
     def __post_init__(self) -> None:
         if self.variant.reactive and self.mood is None:
-            self.mood = Mood(self.variant.dynamics, self.variant.intensity)
+            self.mood = Mood(self.variant.dynamics, self.variant.intensity, self.writes)
 
     @property
     def intensity(self) -> Intensity | None:
@@ -119,7 +121,7 @@ class UserSimulator:
         self.history = [{"role": "user", "content": AGENT_GREETING}]
         self.turns = 0
         if self.mood is not None:
-            self.mood = Mood(self.variant.dynamics, self.variant.intensity)
+            self.mood = Mood(self.variant.dynamics, self.variant.intensity, self.writes)
         return await self._next()
 
     def appraise(self, messages: list[Message]) -> None:

@@ -253,6 +253,7 @@ async def _run_pass(
                 seed=seed + USER_SEED_OFFSET,
                 base_prompt=job.domain.user_prompt(task_id, job.user.strategy),
                 tools=job.domain.user_tools_info(task_id),
+                writes=job.domain.tool_roles.writes,
             )
             episode = await run_conversation(
                 spec,

@@ -210,7 +210,7 @@ class Tau2Domain:
             domain_policy=environment.get_policy(), agent_instruction=AGENT_INSTRUCTION
         )
         self.tools_info: list[ToolSchema] = [tool.openai_schema for tool in environment.get_tools()]
-        self.identity_tools = identity_tools_for(name, self.tools_info)
+        self.identity_tools = identity_tools_for(self.tool_roles, self.tools_info)
         self._user_tools: dict[int, list[Any] | None] = {}
         self._prompts: dict[int, str] = {}
 

@@ -99,8 +99,8 @@ class TauBenchDomain:
             info["function"]["name"]: tool for info, tool in zip(self.tools_info, tools, strict=True)
         }
         self.terminate_tools = frozenset(terminate_tools)
-        self.identity_tools = identity_tools_for(name, self.tools_info)
         self.tool_roles = tool_roles if tool_roles is not None else roles_for(name)
+        self.identity_tools = identity_tools_for(self.tool_roles, self.tools_info)
         self.provenance: dict[str, str] = {}  # τ-bench is pinned to one commit: nothing varies
         self._data_load_func = data_load_func
         self._serialized_data: bytes | None = None
