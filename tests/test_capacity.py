@@ -31,7 +31,9 @@ def test_a_shared_engine_counts_the_users_context_too(caplog: pytest.LogCaptureF
     assert record is not None and record["capped"] and record["fits"] == {"agent": 49}
     assert record["user_on_agent_engine"] is True
     (line,) = [r.getMessage() for r in caplog.records]
-    assert line.startswith("concurrency 128 capped to 49: the agent's vLLM engine holds 400,000 KV-cache tokens")
+    assert line.startswith(
+        "concurrency 128 capped to 49: the agent's vLLM engine holds 400,000 KV-cache tokens"
+    )
     assert "agent 6,000 + user 2,000, env.kv_tokens of env=retail" in line
 
 
