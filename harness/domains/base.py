@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from harness.backends.base import ChatModel
+from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.roles import ToolRoles
 from harness.episode.types import Action, Message, Role, ToolSchema
 
@@ -103,6 +103,15 @@ class Domain(Protocol):
 
     def noop_task(self, task_id: int) -> bool:
         """Whether doing nothing passes the task."""
+        ...
+
+    def nl_assertions(self, task_id: int) -> tuple[str, ...]:
+        """The task's natural-language assertions an LLM judge grades (τ²); empty where none."""
+        ...
+
+    def oracle(self, spec: ConversationSpec, role: Role, delay_s: float) -> ChatModel:
+        """The plumbing check's player of `role` (`agent` or `user`) for one conversation: the
+        task's ground truth replayed (`backend=oracle`); `delay_s` is the agent's simulated latency."""
         ...
 
     def export_results(

@@ -168,6 +168,7 @@ async def run_conversation(
                     "latency_s": round(reply.latency_s, 6),
                     "parse_error": reply.parse_error,
                     "finish_reason": reply.finish_reason,
+                    **reply.served(),
                 }
             )
             cut_off = reply.finish_reason == "length"

@@ -79,6 +79,12 @@ class ModelCall(TypedDict, total=False):
     parse_error: str | None
     finish_reason: str | None
     """Why the model stopped: `stop`, `length` (max_tokens or context), `abort`; null if unknown."""
+    served_model: str
+    """Hosted APIs: the model version the provider says answered (the response's `model`, Gemini's
+    `model_version`); absent where the backend does not say (vLLM, scripted, oracle)."""
+    system_fingerprint: str
+    """OpenAI chat completions: the response's `system_fingerprint` (the serving configuration; it
+    changes when the provider changes what serves the model); absent where not given."""
     intensity: str
     """A reactive user's calls: the intensity (`low|medium|high`) this message was written at."""
     events: list[str]

@@ -109,9 +109,19 @@ class Reply:
     """Tokens of thinking kept out of `content` by a reasoning parser."""
     cache_write_tokens: int | None = None
     """Prompt tokens written to the provider's cache (Anthropic charges them above the input price)."""
+    served_model: str | None = None
+    """The model version the API says answered (`model` of the response: e.g. `gpt-4o-2024-08-06` for
+    `gpt-4o`); None where the backend does not say."""
+    system_fingerprint: str | None = None
+    """OpenAI chat completions' `system_fingerprint`: the backend configuration that served the reply."""
     native: dict[str, Any] | None = None
     """The provider's own form of the reply where it carries more than text and tool calls (thinking
     blocks, thought signatures, reasoning items): kept in the record and sent back on later turns."""
+
+    def served(self) -> dict[str, str]:
+        """`served_model` and `system_fingerprint` where the backend gave them, for the call's record."""
+        fields = {"served_model": self.served_model, "system_fingerprint": self.system_fingerprint}
+        return {key: value for key, value in fields.items() if value}
 
     def to_message(self) -> Message:
         message: Message = {"role": "assistant", "content": self.content}

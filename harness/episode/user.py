@@ -172,6 +172,7 @@ class UserSimulator:
                 "reasoning_tokens": reply.reasoning_tokens,
                 "latency_s": round(reply.latency_s or time.perf_counter() - started, 6),
                 "finish_reason": reply.finish_reason,
+                **reply.served(),
             }
         )
         if self.mood is not None:

@@ -256,6 +256,8 @@ async def _run_pass(
                 variant=job.variant.name,
                 task=job.domain.tasks[task_id],
                 scripted_opening=(job.before_onset or job.variant).opening(),
+                oracle=job.domain.oracle,
+                nl_assertions=job.domain.nl_assertions(task_id),
             )
             user = UserSimulator(
                 model=user_backend.model_for("user", spec),

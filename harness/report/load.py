@@ -97,8 +97,18 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
         "nl_assertion_scored": nl_assertion_scored(record),
+        **served_columns(record),
         **fidelity(record).as_row(),
         **measure_columns(record),
+    }
+
+
+def served_columns(record: dict[str, Any]) -> dict[str, str]:
+    """The agent's served model versions and `system_fingerprint`s over its calls ("" where none were given)."""
+    calls = [c for c in record.get("calls") or [] if c.get("role") == "agent"]
+    return {
+        column: ";".join(sorted({str(c[key]) for c in calls if c.get(key)}))
+        for column, key in (("served_models", "served_model"), ("system_fingerprints", "system_fingerprint"))
     }
 
 

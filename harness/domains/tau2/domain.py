@@ -32,7 +32,7 @@ from tau2.evaluator.evaluator_nl_assertions import NLAssertionsEvaluator
 from tau2.user.user_simulator import UserSimulator as Tau2UserSimulator
 from tau2.user.user_simulator_base import OUT_OF_SCOPE, STOP, TRANSFER
 
-from harness.backends.base import ChatModel
+from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.base import Outcome, identity_tools_for
 from harness.domains.roles import roles_for
 from harness.domains.tau2.retrieval import retrieved_documents
@@ -279,6 +279,17 @@ class Tau2Domain:
         mutating = any(self._environment._is_mutating_tool(a.name) for a in criteria.actions or [])
         judged = RewardType.NL_ASSERTION in criteria.reward_basis and bool(criteria.nl_assertions)
         return not (mutating or criteria.communicate_info or criteria.env_assertions or judged)
+
+    def nl_assertions(self, task_id: int) -> tuple[str, ...]:
+        criteria = self.tasks[task_id].evaluation_criteria
+        return tuple(criteria.nl_assertions or []) if criteria is not None else ()
+
+    def oracle(self, spec: ConversationSpec, role: Role, delay_s: float) -> ChatModel:
+        from harness.domains.tau2.oracle import Tau2OracleAgent, Tau2OracleUser
+
+        if role == "agent":
+            return Tau2OracleAgent(spec, self.tool_roles.confirm, delay_s)
+        return Tau2OracleUser(spec)
 
     def environment_info(self) -> Any:
         return self._environment.get_info()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.base import Outcome, identity_tools_for
 from harness.domains.roles import ToolRoles, roles_for
 from harness.domains.taubench.cow import CowDict
@@ -205,6 +206,16 @@ class TauBenchDomain:
             untouched = self.ground_truth_hash(task_id) == self.data_hash(self.new_data())
             cached = self._noop[task_id] = untouched and not self.tasks[task_id].outputs
         return cached
+
+    def nl_assertions(self, task_id: int) -> tuple[str, ...]:
+        return ()
+
+    def oracle(self, spec: ConversationSpec, role: Role, delay_s: float) -> ChatModel:
+        from harness.domains.taubench.oracle import OracleAgent, ScriptedUser
+
+        if role == "agent":
+            return OracleAgent(spec, self.tool_roles.confirm, delay_s)
+        return ScriptedUser(spec)
 
     def score(self, task_id: int, data: dict[str, Any], agent_replies: Sequence[str]) -> Reward:
         """τ-bench's `Env.calculate_reward` on a finished conversation's database and replies."""
