@@ -124,6 +124,7 @@ async def smoke(overrides: list[str], output_dir: Path) -> dict[str, Any]:
     async with backend, job.user_backend or backend as user:
         start_s = time.perf_counter() - started
         in_force, cap = concurrency_cap(configured, job.kv_tokens, backend, user, job.domain.name)
+        kv_cache_tokens = backend.kv_cache_tokens
         if not chosen:
             fill(job, WAVES * in_force)
         before = vllm_counters()
@@ -156,7 +157,7 @@ async def smoke(overrides: list[str], output_dir: Path) -> dict[str, Any]:
         - before.get("vllm:num_preemptions_total", 0),
         "kv_usage": after.get("vllm:kv_cache_usage_perc"),
         "kv_peak": max(peak[0], after.get("vllm:kv_cache_usage_perc", 0.0)),
-        "kv_cache_tokens": backend.kv_cache_tokens,
+        "kv_cache_tokens": kv_cache_tokens,
         "cap": cap,
         "configured": configured,
         "memory": memory,
