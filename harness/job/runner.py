@@ -22,6 +22,7 @@ from harness.episode.types import Sampling
 from harness.episode.user import UserSimulator, UserStrategy
 from harness.episode.variants import Variant
 from harness.errors import ConfigError
+from harness.job.capacity import KVTokens, concurrency_cap
 from harness.job.cost import job_cost, previous_wall_s
 from harness.job.metrics import summarize
 from harness.job.observers import JobObserver
@@ -74,6 +75,9 @@ class Job:
     retry: RetryPolicy = RetryPolicy()
     study: dict[str, Any] | None = None
     """The sweep's declared estimand (`harness.job.study.Study`), None when it declares none."""
+    kv_tokens: KVTokens | None = None
+    """Expected KV-cache tokens per conversation (`env.kv_tokens`): caps `concurrency` to what the
+    engines' KV caches hold once they start (`harness.job.capacity`); None: no cap."""
 
 
 def _check_same_job(job: Job) -> None:
@@ -161,6 +165,7 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
         user_backend = (
             await stack.enter_async_context(job.user_backend) if job.user_backend else agent_backend
         )
+        _cap_concurrency(job, agent_backend, user_backend)
         # τ²'s NL assertions: env.judge, else the user's own backend; the agent's model never grades
         # itself, except a plumbing check's (oracle, scripted), which judges every assertion as scripted.
         judge_backend: Backend | None = (
@@ -216,6 +221,19 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
             logger.warning(
                 "retry.passes=%d spent: %d conversations left unfinished", policy.passes, len(left)
             )
+
+
+def _cap_concurrency(job: Job, agent_backend: Backend, user_backend: Backend) -> None:
+    """Cap `job.concurrency` to the started engines' KV caches; job.json records the cap."""
+    in_force, record = concurrency_cap(
+        job.concurrency, job.kv_tokens, agent_backend, user_backend, job.domain.name
+    )
+    if record is None:
+        return
+    job.concurrency = in_force
+    path = JobDir(job.output_dir).job_file
+    recorded = json.loads(path.read_text())
+    write_json(path, {**recorded, "concurrency": record})
 
 
 async def _run_pass(
