@@ -242,7 +242,8 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
     from tau_bench.types import RESPOND_ACTION_NAME, Action, EnvRunResult
 
     from harness.backends.base import ConversationSpec
-    from harness.backends.oracle import OracleAgent, ScriptedUser
+    from harness.domains.roles import roles_for
+    from harness.domains.taubench.oracle import OracleAgent, ScriptedUser
     from harness.episode.user import AGENT_GREETING
 
     variant = control_variant()
@@ -288,7 +289,7 @@ def threadpool_cell(env: str, concurrency: int, conversations: int, stats: CallS
         )
         spec = ConversationSpec(env, idx, trial, 0, variant.name, isolated_env.tasks[idx], variant.opening())
         isolated_env.user = FakeUser(spec)
-        agent = OracleAgent(spec)
+        agent = OracleAgent(spec, roles_for(env).confirm)
         reset = isolated_env.reset(task_index=idx)
         info = reset.info.model_dump()
         reward = 0.0

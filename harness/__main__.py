@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> float | None:
         summary = run(cfg, output_dir)
     except EngineDied as error:
         _write_error(output_dir, f"{error}\n")
-        requeued = requeue_this_job(int(hydra_cfg.launcher.get("engine_death_requeues", 0)))
+        requeued = requeue_this_job(int(hydra_cfg.launcher.get("engine_death_requeues", 0)), output_dir)
         if multirun and requeued is None:
             raise  # a job of a local sweep: recorded as failed, the others go on
         print(f"error: {error}" + (f" ({requeued})" if requeued else ""), file=sys.stderr)

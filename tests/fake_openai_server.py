@@ -10,6 +10,8 @@ With `reasoning=True` it behaves like OpenAI's reasoning models: a request with 
 temperature or top_p other than 1, gets their HTTP 400, and usage reports reasoning tokens.
 A step may send `Retry-After` with its error status, and answer like a reasoning model cut off while
 thinking: `Step(content=None, finish_reason="length", reasoning_tokens=1024)`.
+Like OpenAI, every completion names the dated snapshot that served it (`served_model`) and a
+`system_fingerprint`; a test changes either mid-run to play a provider that changed its model.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MODEL = "fake-model"
+SNAPSHOT = "fake-model-2026-01-15"
+"""The dated model version the server says answered a request for `MODEL`."""
+FINGERPRINT = "fp_fake0001"
 USER_LINE = "I would like to check on my order, please."
 REASONING_TOKENS = 5
 """Reasoning tokens a reasoning-mode reply reports (part of its 7 completion tokens)."""
@@ -75,6 +80,8 @@ class FakeServer:
     """How many times each request body (by digest) has arrived."""
 
     refusals_left: int = 0
+    served_model: str = SNAPSHOT
+    system_fingerprint: str | None = FINGERPRINT
 
     def go_down(self, seconds: float = math.inf, requests: int | None = None) -> None:
         """Answer every chat request with 503 for `seconds`, or for the next `requests` requests."""
@@ -109,6 +116,10 @@ class FakeServer:
         self.sent[digest] += 1
         key = f"{self.seed}:{digest}:{self.sent[digest]}".encode()
         return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+
+    def served(self) -> dict[str, Any]:
+        with self.lock:
+            return {"served_model": self.served_model, "system_fingerprint": self.system_fingerprint}
 
     def next_step(self, request: dict[str, Any]) -> Step:
         with self.lock:
@@ -146,6 +157,8 @@ def completion(
     reasoning: bool = False,
     finish_reason: str | None = None,
     reasoning_tokens: int | None = None,
+    served_model: str = SNAPSHOT,
+    system_fingerprint: str | None = FINGERPRINT,
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_call:
@@ -160,7 +173,8 @@ def completion(
         "id": "chatcmpl-1",
         "object": "chat.completion",
         "created": 0,
-        "model": MODEL,
+        "model": served_model,
+        "system_fingerprint": system_fingerprint,
         "choices": [
             {
                 "index": 0,
@@ -221,7 +235,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 return
             if not request.get("tools") and "response_format" not in request:
                 server.user_requests += 1
-                self._send(200, json.dumps(completion(USER_LINE, reasoning=server.reasoning)))
+                answer = completion(USER_LINE, reasoning=server.reasoning, **server.served())
+                self._send(200, json.dumps(answer))
                 return
             step = server.next_step(request)
             with server.lock:
@@ -236,7 +251,12 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self._send(step.status, error, step.retry_after)
                 return
             reply = completion(
-                step.content, step.tool_call, server.reasoning, step.finish_reason, step.reasoning_tokens
+                step.content,
+                step.tool_call,
+                server.reasoning,
+                step.finish_reason,
+                step.reasoning_tokens,
+                **server.served(),
             )
             self._send(200, json.dumps(reply))
 

@@ -98,6 +98,11 @@ class FakeAPI:
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=itertools.count)
     url: str = ""
+    snapshot: str = "20260115"
+    """Like the providers, a reply names the dated version that served it (`<model>-<snapshot>`)."""
+
+    def served(self, model: str) -> str:
+        return f"{model}-{self.snapshot}"
 
     def next_id(self, prefix: str) -> str:
         with self.lock:
@@ -164,7 +169,7 @@ class FakeAnthropic(FakeAPI):
             "id": self.next_id("msg_"),
             "type": "message",
             "role": "assistant",
-            "model": body["model"],
+            "model": self.served(body["model"]),
             "content": content,
             "stop_reason": "tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn",
             "stop_sequence": None,
@@ -371,7 +376,7 @@ class FakeGemini(FakeAPI):
                 "thoughtsTokenCount": THINKING_TOKENS,
                 "totalTokenCount": prompt + OUTPUT_TOKENS + THINKING_TOKENS,
             },
-            "modelVersion": self.model,
+            "modelVersion": self.served(self.model),
             "responseId": self.next_id("resp_"),
         }
 
@@ -532,7 +537,7 @@ class FakeResponses(FakeAPI):
             "object": "response",
             "created_at": 0,
             "status": "completed",
-            "model": body["model"],
+            "model": self.served(body["model"]),
             "output": output,
             "parallel_tool_calls": True,
             "tool_choice": "auto",

@@ -11,15 +11,16 @@ asks `OracleResponder`, which plays the harness's own oracle (`OracleAgent`, `Sc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import ChatModel, ConversationSpec
-from harness.backends.oracle import OracleAgent, ScriptedUser
 from harness.backends.scripted import ScriptedJudge
 from harness.domains.tau2.oracle import Tau2OracleAgent, Tau2OracleUser
+from harness.domains.taubench.oracle import OracleAgent, ScriptedUser
 from harness.episode.types import Message, Reply, Sampling
 
 OPENING = "Hello, I need help with request #{index}."
@@ -55,7 +56,10 @@ class OracleResponder:
                 and task.evaluation_criteria.nl_assertions
                 and all(a in text for a in task.evaluation_criteria.nl_assertions)
             )
-            return ScriptedJudge(self._spec(index))
+            spec = dataclasses.replace(
+                self._spec(index), nl_assertions=tuple(self.tasks[index].evaluation_criteria.nl_assertions)
+            )
+            return ScriptedJudge(spec)
         if system.strip() == self.wiki.strip():
             opening = next(m["content"] for m in messages if m["role"] == "user")
             match = REQUEST_ID.search(opening or "")

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.backends.base import ChatModel, ConversationSpec
-from harness.backends.oracle import DONE, OracleAgent, OracleBackend
+from harness.backends.oracle import OracleBackend
+from harness.domains.taubench.oracle import DONE, OracleAgent
 from harness.episode.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 
 

@@ -62,8 +62,9 @@ def test_the_agent_never_sees_the_users_own_tool_calls() -> None:
     domain = ToyDualDomain()
     variant = Variant.from_config(dict(compose_config([]).variant))
     spec = ConversationSpec(
-        "toy_dual", 0, 0, 0, "control", domain.tasks[0], scripted_opening="My phone has no signal."
-    )
+        "toy_dual", 0, 0, 0, "control", domain.tasks[0], scripted_opening="My phone has no signal.",
+        oracle=domain.oracle, nl_assertions=domain.nl_assertions(0),
+    )  # fmt: skip
     backend = OracleBackend()
     agent = _Recording(backend.model_for("agent", spec))
     user_model = _Recording(backend.model_for("user", spec))

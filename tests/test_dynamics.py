@@ -260,3 +260,15 @@ def test_the_oracle_still_solves_every_task_with_a_reactive_user(tmp_path: Path,
     if dynamics == "reactive_llm":  # the oracle's user states no mood: the intensity never moves
         assert all(set(_user_intensities(r)) == {"high"} for r in records)
         assert all(c["stated_mood"] is None for r in records for c in r["calls"] if c["role"] == "user")
+
+
+def test_a_write_is_what_the_domain_says_it_is() -> None:
+    from harness.domains.roles import RETAIL, TELECOM
+
+    sent = _turn(_call("send_certificate"), _result('{"ok": true}'), _says("Done."))
+    assert detect_events(sent) == ["requested_write_done"]  # no table: told apart by name
+    assert detect_events(sent, writes=RETAIL.writes) == []  # not one of retail's writes
+    roaming = _turn(_call("enable_roaming"), _result("Roaming enabled"), _says("Done."))
+    assert detect_events(roaming, writes=TELECOM.writes) == ["requested_write_done"]
+    refresh = _turn(_call("refresh_status"), _result("ok"), _says("Done."))
+    assert detect_events(refresh, writes=TELECOM.writes) == []  # the name alone would call it a write

@@ -274,3 +274,28 @@ def test_harness_runs_tool_calls_and_text_through_the_endpoint(tmp_path: Path) -
     assert first["messages"][3]["role"] == "tool" and "not found" in first["messages"][3]["content"]
     assert first["counts"]["tool_calls"] == 1 and first["counts"]["agent_replies"] == 2
     assert server.agent_requests[0]["tools"][0]["type"] == "function"
+
+
+def test_served_model_and_fingerprint_are_recorded_and_compared_across_arms(tmp_path: Path) -> None:
+    from harness.report.build import Settings, build_report
+
+    sweep = tmp_path / "sweep"
+    with fake_openai_server([Step(content="How can I help?")]) as server:
+        run_harness(server.url, sweep / "neutral", ["variant=neutral", "env.max_steps=1"])
+        server.served_model, server.system_fingerprint = "fake-model-2026-06-01", "fp_fake0002"
+        _, records = run_harness(server.url, sweep / "anger", ["variant=anger", "env.max_steps=1"])
+    for record in records:
+        for call in record["calls"]:
+            assert (call["served_model"], call["system_fingerprint"]) == (
+                "fake-model-2026-06-01",
+                "fp_fake0002",
+            )
+    table = build_report(sweep, settings=Settings(resamples=20, model=False)).tables["independence"]
+    [row] = table[table["contrast"].str.startswith("anger")].to_dict("records")
+    assert row["served_models"] == "fake-model-2026-01-15,fake-model-2026-06-01"
+    assert row["system_fingerprints"] == 2
+    assert (
+        "different model versions (baseline fake-model-2026-01-15; variant fake-model-2026-06-01)"
+        in row["warning"]
+    )
+    assert "share no system_fingerprint" in row["warning"]

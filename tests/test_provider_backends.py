@@ -138,6 +138,8 @@ def test_twenty_oracle_conversations_score_one_cache_and_cost_what_their_usage_s
     assert not api.refusals
     calls = [call for record in records for call in record["calls"]]
     assert sum(call["cached_tokens"] or 0 for call in calls) > 0
+    agent_calls = [call for call in calls if call["role"] == "agent"]
+    assert {call["served_model"] for call in agent_calls} == {api.served(api.model)}  # type: ignore[attr-defined]
     if backend == "anthropic":
         assert sum(call["cache_write_tokens"] or 0 for call in calls) > 0
     usd = hand_cost(records, preset_prices(PROVIDERS[backend]["preset"]))

@@ -175,3 +175,7 @@ def test_independence_marks_own_user_engines_and_api_timing() -> None:
     table = independence_table(conversations, [contrast], engines).iloc[0]
     assert not table["user_is_agent_model"]
     assert table["warning"] == "arms served on different GPU types (1 x A100, 1 x H100)"
+    oracle = {"model": "oracle", "backend": "oracle", "plumbing_check": True,
+              "user_simulator": {"model": "oracle", "backend": "oracle"}}  # fmt: skip
+    table = independence_table(conversations, [contrast], {"n": oracle, "a": oracle}).iloc[0]
+    assert not table["user_is_agent_model"] and table["warning"] == ""  # a scripted user: no model's ability

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.domains.roles import ToolRoles
 from harness.domains.taubench.domain import TauBenchDomain
 
 WIKI = """# Toy shop agent policy
@@ -83,6 +84,14 @@ TOOLS = [
 ]
 
 
+ROLES = ToolRoles(
+    writes=frozenset({"cancel_pending_order", "modify_user_address"}),
+    identify=frozenset({"find_user_id_by_email"}),
+    transfer=frozenset({"transfer_to_human_agents"}),
+)
+"""The toy's tools: its writes ask no confirmation (its policy wants none)."""
+
+
 @dataclass
 class ToyAction:
     name: str
@@ -142,4 +151,6 @@ TASKS = [
 
 
 def load_toy_domain(name: str = "toy", split: str = "test") -> TauBenchDomain:
-    return TauBenchDomain(name=name, split=split, tools=TOOLS, tasks=TASKS, wiki=WIKI, data_load_func=_data)
+    return TauBenchDomain(
+        name=name, split=split, tools=TOOLS, tasks=TASKS, wiki=WIKI, data_load_func=_data, tool_roles=ROLES
+    )

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.backends.base import ChatModel
+from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.base import Outcome
 from harness.domains.roles import ToolRoles
+from harness.domains.tau2.oracle import Tau2OracleAgent, Tau2OracleUser
 from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
 
 POLICY = "You are a phone support agent. Reactivate suspended lines; ask the user to fix device settings."
@@ -139,6 +140,14 @@ class ToyDualDomain:
 
     def noop_task(self, task_id: int) -> bool:
         return False
+
+    def nl_assertions(self, task_id: int) -> tuple[str, ...]:
+        return tuple(self.tasks[task_id].evaluation_criteria.nl_assertions)
+
+    def oracle(self, spec: ConversationSpec, role: Role, delay_s: float) -> ChatModel:
+        if role == "agent":
+            return Tau2OracleAgent(spec, self.tool_roles.confirm, delay_s)
+        return Tau2OracleUser(spec)
 
     async def evaluate(
         self,

@@ -139,6 +139,7 @@ class AnthropicBackend(HostedBackend):
             reasoning_tokens=getattr(details, "thinking_tokens", None),
             latency_s=latency_s,
             finish_reason=STOP_REASONS.get(response.stop_reason or "", response.stop_reason),
+            served_model=getattr(response, "model", None) or None,
             native={"api": API, "content": blocks} if thinking else None,
         )
 

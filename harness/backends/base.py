@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
@@ -20,8 +20,13 @@ class ConversationSpec:
     seed: int
     variant: str
     task: Any
-    """The environment's task (`Domain.tasks[task_id]`: τ-bench's `Task`, or τ²'s)."""
+    """The environment's task (`Domain.tasks[task_id]`), opaque here: only its domain reads it."""
     scripted_opening: str = ""
+    oracle: Callable[[ConversationSpec, Role, float], ChatModel] | None = None
+    """The domain's plumbing-check players (`Domain.oracle`: spec, role, simulated latency), for
+    `backend=oracle`; None where the domain has none."""
+    nl_assertions: tuple[str, ...] = ()
+    """The task's natural-language assertions a judge grades (τ²; `Domain.nl_assertions`)."""
 
 
 @runtime_checkable

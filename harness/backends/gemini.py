@@ -142,6 +142,7 @@ class GeminiBackend(HostedBackend):
             reasoning_tokens=thoughts if usage else None,
             latency_s=latency_s,
             finish_reason="tool_calls" if calls else FINISH.get(finish, finish.lower() or None),
+            served_model=getattr(response, "model_version", None) or None,
             native={"api": API, "parts": parts, "call_ids": call_ids} if signed else None,
         )
 

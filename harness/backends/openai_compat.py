@@ -367,7 +367,13 @@ def _reply(response: Any, latency_s: float, offered_tools: bool = False) -> Repl
         latency_s=latency_s,
         parse_error=unparsed_tool_call(message.content) if offered_tools and not calls else None,
         finish_reason=getattr(choice, "finish_reason", None),
+        served_model=_text_or_none(getattr(response, "model", None)),
+        system_fingerprint=_text_or_none(getattr(response, "system_fingerprint", None)),
     )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _describe(error: BaseException) -> str:

@@ -134,6 +134,7 @@ class ResponsesBackend(HostedBackend):
             else None,
             latency_s=latency_s,
             finish_reason=finish,
+            served_model=getattr(response, "model", None) or None,
             native={"api": API, "output": items} if reasoning else None,
         )
 

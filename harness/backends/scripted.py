@@ -158,11 +158,9 @@ class ScriptedJudge:
     ) -> Reply:
         if self.verdict == "fail":
             return Reply(content="I cannot grade this conversation.")
-        criteria = getattr(self.spec.task, "evaluation_criteria", None)
-        assertions = list(getattr(criteria, "nl_assertions", None) or [])
         results = [
             {"expectedOutcome": a, "reasoning": "scripted verdict", "metExpectation": self.verdict == "met"}
-            for a in assertions
+            for a in self.spec.nl_assertions
         ]
         return Reply(content=json.dumps({"results": results}))
 

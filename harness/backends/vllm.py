@@ -245,6 +245,7 @@ class VLLMBackend:
             "tensor_parallel_size": config.parallel_config.tensor_parallel_size,
             "gpu_memory_utilization": config.cache_config.gpu_memory_utilization,
             "kv_cache_memory_bytes": config.cache_config.kv_cache_memory_bytes,
+            "kv_cache_tokens": self.kv_cache_tokens,
             "max_num_seqs": config.scheduler_config.max_num_seqs,
             "max_num_batched_tokens": config.scheduler_config.max_num_batched_tokens,
             "enable_chunked_prefill": config.scheduler_config.enable_chunked_prefill,
@@ -257,6 +258,18 @@ class VLLMBackend:
             "reasoning_parser": self.model.reasoning_parser,
             **{key: os.environ.get(key) for key in sorted(self.environment)},
         }
+
+    @property
+    def kv_cache_tokens(self) -> int | None:
+        """The started engine's KV-cache capacity in tokens (None before it starts): what vLLM
+        logs as "KV cache size: N tokens", else its blocks × block size."""
+        if self.engine is None:
+            return None
+        cache = self.engine.vllm_config.cache_config
+        tokens = getattr(cache, "kv_cache_size_tokens", None)
+        if not tokens and cache.num_gpu_blocks:
+            tokens = cache.num_gpu_blocks * cache.block_size
+        return int(tokens) if tokens else None
 
     async def __aenter__(self) -> Self:
         """Start the engine; entering an already started backend again shares its engine."""

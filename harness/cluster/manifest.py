@@ -106,6 +106,7 @@ def record_job_start(job_dir: Path) -> None:
             "state": "running",
             "attempt": int(previous.get("attempt", 0)) + 1,
             "requeues": int(previous.get("requeues", 0)),
+            "engine_death_requeues": int(previous.get("engine_death_requeues", 0)),
             "slurm_job_id": slurm_job_id(),
             "host": socket.gethostname(),
             "pid": os.getpid(),

@@ -29,27 +29,34 @@ def slurm_job_id() -> str | None:
     return os.environ.get("SLURM_JOB_ID")
 
 
-def requeue_this_job(limit: int) -> str | None:
+def requeue_this_job(limit: int, job_dir: Path) -> str | None:
     """Ask SLURM to run this job again from the start; what happened, or None outside a SLURM job.
 
     submitit reruns the same call when the job starts again, and the job resumes from its
-    `conversations.jsonl`. `limit` bounds how often a job may have been restarted already
-    (`SLURM_RESTART_COUNT`, which counts requeues of every cause), so a job whose engine dies
-    every time ends instead of cycling through the queue.
+    `conversations.jsonl`. `limit` bounds how often this job was requeued for a dead engine
+    (`engine_death_requeues` in its `job_state.json`; requeues for a time limit, a preemption or an
+    incomplete run count apart), so a job whose engine dies every time ends instead of cycling
+    through the queue.
     """
     job_id = slurm_job_id()
     if job_id is None or os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
         return None
-    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
-    if restarts >= limit:
-        return f"not requeued: SLURM job {job_id} already ran {restarts + 1} times (limit {limit} requeues)"
+    path = JobDir(job_dir).launch_state
+    state = read_json(path) or {}
+    done = int(state.get("engine_death_requeues", 0))
+    if done >= limit:
+        return f"not requeued: SLURM job {job_id} was requeued {done} times for a dead engine (limit {limit})"
+    state["engine_death_requeues"] = done + 1
+    write_json(path, state)
     try:
         subprocess.run(
             ["scontrol", "requeue", job_id], check=True, capture_output=True, text=True, timeout=60
         )
     except (OSError, subprocess.SubprocessError) as error:
+        state["engine_death_requeues"] = done
+        write_json(path, state)
         return f"not requeued: `scontrol requeue {job_id}` failed ({error})"
-    return f"requeued SLURM job {job_id} (restart {restarts + 1} of {limit})"
+    return f"requeued SLURM job {job_id} (engine death {done + 1} of {limit})"
 
 
 def requeue_incomplete(job_dir: Path, limit: int, left: int) -> bool:

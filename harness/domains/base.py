@@ -13,22 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from harness.backends.base import ChatModel
+from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.roles import ToolRoles
+from harness.episode.record import ConversationRecord, ModelCall
 from harness.episode.types import Action, Message, Role, ToolSchema
 
-IDENTITY_TOOLS: dict[str, frozenset[str]] = {
-    "airline": frozenset({"get_user_details"}),
-    "telecom": frozenset({"get_customer_by_phone", "get_customer_by_id", "get_customer_by_name"}),
-}
-"""Per domain: the agent tools whose success authenticates the user (others: `SHOP_IDENTITY_TOOLS`)."""
-SHOP_IDENTITY_TOOLS = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
 
-
-def identity_tools_for(name: str, tools_info: Sequence[ToolSchema]) -> frozenset[str]:
-    """The identity tools of domain `name` (τ² names without their `tau2_` prefix) that it has."""
-    names = {tool["function"]["name"] for tool in tools_info}
-    return IDENTITY_TOOLS.get(name.removeprefix("tau2_"), SHOP_IDENTITY_TOOLS) & names
+def identity_tools_for(roles: ToolRoles, tools_info: Sequence[ToolSchema]) -> frozenset[str]:
+    """The domain's identifying tools (`ToolRoles.identify`) that its agent has."""
+    return roles.identify & {tool["function"]["name"] for tool in tools_info}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +33,7 @@ class Outcome:
     """The environment's own reward details (τ-bench's `RewardResult`, τ²'s `RewardInfo`)."""
     judge_error: str | None = None
     """Set when an LLM judge of the score failed: the conversation is then left unscored."""
-    judge_call: dict[str, Any] | None = None
+    judge_call: ModelCall | None = None
     """The judge's model call (`role: judge`, tokens, latency), recorded with the conversation's calls."""
 
 
@@ -57,7 +50,7 @@ class Domain(Protocol):
     terminate_tools: frozenset[str]
     """Agent tools whose call ends the conversation (τ-bench's transfer to a human)."""
     identity_tools: frozenset[str]
-    """Agent tools whose success authenticates the user (`identity_tools_for`); recorded in every
+    """Agent tools whose success identifies the user (`ToolRoles.identify` it has); recorded in every
     record, where the report's deterministic fidelity reads whether the user authenticated."""
     tool_roles: ToolRoles
     """Which agent tools write, need the user's explicit yes, concede, authenticate or transfer."""
@@ -105,9 +98,18 @@ class Domain(Protocol):
         """Whether doing nothing passes the task."""
         ...
 
+    def nl_assertions(self, task_id: int) -> tuple[str, ...]:
+        """The task's natural-language assertions an LLM judge grades (τ²); empty where none."""
+        ...
+
+    def oracle(self, spec: ConversationSpec, role: Role, delay_s: float) -> ChatModel:
+        """The plumbing check's player of `role` (`agent` or `user`) for one conversation: the
+        task's ground truth replayed (`backend=oracle`); `delay_s` is the agent's simulated latency."""
+        ...
+
     def export_results(
         self,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[ConversationRecord],
         output_dir: Path,
         info: dict[str, Any],
         trials: int,

@@ -3,7 +3,9 @@
 A domain names its tools that change the world (`writes`), the writes its policy allows only after
 an explicit yes from the user (`confirm`), the writes that give the user something (`concessions`:
 refunds, exchanges, cancellations, compensation), the lookups that authenticate the user (`auth`,
-where the policy requires one before anything else) and the hand-over to a human (`transfer`).
+where the policy requires one before anything else), the lookups whose success identifies the user
+at all (`identify`: recorded as `identity_tools`, read by the report's deterministic fidelity)
+and the hand-over to a human (`transfer`).
 The tables are plain names, so a report reads a sweep without importing τ-bench or τ².
 """
 
@@ -18,6 +20,10 @@ class ToolRoles:
     confirm: frozenset[str] = field(default_factory=frozenset)
     concessions: frozenset[str] = field(default_factory=frozenset)
     auth: frozenset[str] = field(default_factory=frozenset)
+    """Identifying lookups the policy requires before any write (retail: always `identify`; airline
+    and telecom name no such rule, so none)."""
+    identify: frozenset[str] = field(default_factory=frozenset)
+    """Agent tools whose success identifies the user (a superset of `auth`)."""
     transfer: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -33,13 +39,15 @@ RETAIL_WRITES = frozenset(
         "return_delivered_order_items",
     }
 )
+SHOP_IDENTIFY = frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"})
 RETAIL = ToolRoles(
     writes=RETAIL_WRITES,
     confirm=RETAIL_WRITES,  # "obtain explicit user confirmation (yes) to proceed"
     concessions=frozenset(
         {"cancel_pending_order", "exchange_delivered_order_items", "return_delivered_order_items"}
     ),
-    auth=frozenset({"find_user_id_by_email", "find_user_id_by_name_zip"}),
+    auth=SHOP_IDENTIFY,
+    identify=SHOP_IDENTIFY,
     transfer=TRANSFER,
 )
 AIRLINE_WRITES = frozenset(
@@ -56,6 +64,7 @@ AIRLINE = ToolRoles(
     writes=AIRLINE_WRITES,
     confirm=AIRLINE_WRITES,  # "obtain explicit user confirmation (yes) to proceed"
     concessions=frozenset({"cancel_reservation", "send_certificate"}),
+    identify=frozenset({"get_user_details"}),
     transfer=TRANSFER,
 )
 TELECOM = ToolRoles(
@@ -71,6 +80,7 @@ TELECOM = ToolRoles(
     ),
     confirm=frozenset({"refuel_data"}),  # "Confirm the price" before refuelling
     concessions=frozenset({"refuel_data", "resume_line"}),
+    identify=frozenset({"get_customer_by_phone", "get_customer_by_id", "get_customer_by_name"}),
     transfer=TRANSFER,
 )
 NONE = ToolRoles()

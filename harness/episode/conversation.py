@@ -19,6 +19,7 @@ from typing import Any
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.base import Domain
+from harness.episode.record import Counts, EpisodeRecord, ModelCall, Usage
 from harness.episode.types import (
     RESPOND_ACTION_NAME,
     STOP_TOKEN,
@@ -83,17 +84,17 @@ async def run_conversation(
     user: UserSimulator,
     settings: LoopSettings,
     judge: ChatModel | None = None,
-) -> dict[str, Any]:
+) -> EpisodeRecord:
     """Run one conversation to its end and return its record (never raises for its own failures)."""
     started_at = time.time()
     started = time.perf_counter()
     messages: list[Message] = [{"role": "system", "content": domain.wiki}]
-    agent_calls: list[dict[str, Any]] = []
+    agent_calls: list[ModelCall] = []
     actions: list[Action] = []
     replies: list[str] = []
     termination: Termination | None = None
     error: str | None = None
-    counts = {
+    counts: Counts = {
         "steps": 0,
         "tool_calls": 0,
         "tool_errors": 0,
@@ -101,9 +102,11 @@ async def run_conversation(
         "truncated_tool_calls": 0,
         "truncated_replies": 0,
         "empty_replies": 0,
+        "user_turns": 0,
+        "agent_replies": 0,
     }
     user_actions: list[dict[str, Any]] = []
-    judge_calls: list[dict[str, Any]] = []
+    judge_calls: list[ModelCall] = []
     dual_control = bool(user.tools)
     state = domain.new_state(spec.task_id)
     reward_info: dict[str, Any] | None = None
@@ -168,6 +171,7 @@ async def run_conversation(
                     "latency_s": round(reply.latency_s, 6),
                     "parse_error": reply.parse_error,
                     "finish_reason": reply.finish_reason,
+                    **reply.served(),
                 }
             )
             cut_off = reply.finish_reason == "length"
@@ -241,7 +245,7 @@ async def run_conversation(
     except Exception:  # one conversation's bug must not take the job down
         termination, error = Termination.HARNESS_ERROR, traceback.format_exc(limit=8)
 
-    return {
+    record: EpisodeRecord = {
         "env": domain.name,
         "split": domain.split,
         "task_id": spec.task_id,
@@ -250,7 +254,7 @@ async def run_conversation(
         "variant": spec.variant,
         "reward": reward,
         "reward_at_cap": reward_at_cap if termination is Termination.STEP_CAP else reward,
-        "termination": str(termination),
+        "termination": termination,
         "scored": termination.scored,
         "error": error,
         "reward_info": reward_info,
@@ -271,8 +275,10 @@ async def run_conversation(
         "messages": messages,
         "user_messages": user.history,
         "actions": [{"name": a.name, "kwargs": a.kwargs} for a in actions],
-        **({"user_actions": user_actions} if dual_control else {}),
     }
+    if dual_control:
+        record["user_actions"] = user_actions
+    return record
 
 
 def _cut_off_message(role: str, sampling: Sampling, reply: Reply) -> str:
@@ -291,7 +297,7 @@ async def _score_at_cap(
     messages: list[Message],
     replies: list[str],
     judge: ChatModel | None,
-    judge_calls: list[dict[str, Any]],
+    judge_calls: list[ModelCall],
 ) -> float | None:
     """The reward the database would get had the conversation ended at the cap; None if scoring fails."""
     try:
@@ -315,9 +321,9 @@ def _user_tool_observation(domain: Domain, state: Any, call: ToolCall) -> str:
     return domain.execute(state, Action(call.name, arguments), requestor="user")
 
 
-def _usage(agent_calls: list[dict[str, Any]], user_calls: list[dict[str, Any]]) -> dict[str, Any]:
-    def total(calls: list[dict[str, Any]], key: str) -> int:
-        return sum(call.get(key) or 0 for call in calls)
+def _usage(agent_calls: list[ModelCall], user_calls: list[ModelCall]) -> Usage:
+    def total(calls: list[ModelCall], key: str) -> int:
+        return sum(call.get(key) or 0 for call in calls)  # type: ignore[misc]
 
     return {
         "agent_prompt_tokens": total(agent_calls, "prompt_tokens"),
@@ -325,11 +331,11 @@ def _usage(agent_calls: list[dict[str, Any]], user_calls: list[dict[str, Any]]) 
         "agent_cached_tokens": total(agent_calls, "cached_tokens"),
         "agent_cache_write_tokens": total(agent_calls, "cache_write_tokens"),
         "agent_reasoning_tokens": total(agent_calls, "reasoning_tokens"),
-        "agent_latency_s": round(sum(c["latency_s"] for c in agent_calls), 6),
+        "agent_latency_s": round(sum(c.get("latency_s", 0.0) for c in agent_calls), 6),
         "user_prompt_tokens": total(user_calls, "prompt_tokens"),
         "user_completion_tokens": total(user_calls, "completion_tokens"),
         "user_cached_tokens": total(user_calls, "cached_tokens"),
         "user_cache_write_tokens": total(user_calls, "cache_write_tokens"),
         "user_reasoning_tokens": total(user_calls, "reasoning_tokens"),
-        "user_latency_s": round(sum(c["latency_s"] for c in user_calls), 6),
+        "user_latency_s": round(sum(c.get("latency_s", 0.0) for c in user_calls), 6),
     }

@@ -112,7 +112,11 @@ def asked_slots(text: str) -> set[str]:
     return asked
 
 
-def is_write(tool_name: str) -> bool:
+def is_write(tool_name: str, writes: frozenset[str] | None = None) -> bool:
+    """Whether a tool changes the world: one of the domain's `writes` (`Domain.tool_roles`) where it
+    names them, else any tool whose name does not read or hand over (`READ_PREFIXES`)."""
+    if writes:
+        return tool_name in writes
     return not tool_name.lower().startswith(READ_PREFIXES)
 
 
@@ -128,8 +132,11 @@ def last_agent_turn(messages: Sequence[Message]) -> tuple[list[Message], list[Me
     return turn, list(messages[:start])
 
 
-def detect_events(messages: Sequence[Message], long_reply_words: int = 120) -> list[Event]:
-    """The events of the agent's last turn, in `EVENTS` order, each at most once."""
+def detect_events(
+    messages: Sequence[Message], long_reply_words: int = 120, writes: frozenset[str] | None = None
+) -> list[Event]:
+    """The events of the agent's last turn, in `EVENTS` order, each at most once; `writes`: the
+    domain's writing tools (`ToolRoles.writes`; None or empty: told apart by name, `is_write`)."""
     turn, before = last_agent_turn(messages)
     calls = [c for m in turn if m["role"] == "assistant" for c in m.get("tool_calls") or []]
     results = {m.get("tool_call_id"): str(m.get("content") or "") for m in turn if m["role"] == "tool"}
@@ -150,7 +157,7 @@ def detect_events(messages: Sequence[Message], long_reply_words: int = 120) -> l
         found.add("stalling")
     if APOLOGY.search(text) and succeeded:
         found.add("apology_with_progress")
-    if any(is_write(c["function"]["name"]) for c in succeeded):
+    if any(is_write(c["function"]["name"], writes) for c in succeeded):
         found.add("requested_write_done")
     return [event for event in EVENTS if event in found]
 
@@ -177,6 +184,8 @@ class Mood:
 
     dynamics: Dynamics
     level: Level
+    writes: frozenset[str] = frozenset()
+    """The domain's writing tools (`ToolRoles.writes`), for `requested_write_done`."""
     initial: Level = field(init=False)
 
     def __post_init__(self) -> None:
@@ -188,7 +197,7 @@ class Mood:
 
     def after_agent_turn(self, messages: Sequence[Message]) -> list[Event]:
         """Apply the rules to the agent's last turn (rules appraisal); returns the turn's events."""
-        events = detect_events(messages, self.dynamics.long_reply_words)
+        events = detect_events(messages, self.dynamics.long_reply_words, self.writes)
         if self.dynamics.appraisal == "rules":
             move = sum(rule.move for rule in self.dynamics.rules if rule.event in events)
             limit = self.dynamics.max_move_per_turn

@@ -1,7 +1,8 @@
 """The conversation record: one line of `conversations.jsonl`, read by every module.
 
-`harness.episode.conversation.run_conversation` writes it, the runner adds the job's facts
-(`JobFacts`), and the store, metrics, report, W&B logger and viewer read it. The JSON on disk
+`harness.episode.conversation.run_conversation` returns its episode part (`EpisodeRecord`), the
+runner adds the job's facts (`JobFacts`), and the store, metrics, report, W&B logger and viewer
+read the whole (`ConversationRecord`). The JSON on disk
 is exactly this shape; `RECORD_SCHEMA` validates a line read back.
 """
 
@@ -79,6 +80,12 @@ class ModelCall(TypedDict, total=False):
     parse_error: str | None
     finish_reason: str | None
     """Why the model stopped: `stop`, `length` (max_tokens or context), `abort`; null if unknown."""
+    served_model: str
+    """Hosted APIs: the model version the provider says answered (the response's `model`, Gemini's
+    `model_version`); absent where the backend does not say (vLLM, scripted, oracle)."""
+    system_fingerprint: str
+    """OpenAI chat completions: the response's `system_fingerprint` (the serving configuration; it
+    changes when the provider changes what serves the model); absent where not given."""
     intensity: str
     """A reactive user's calls: the intensity (`low|medium|high`) this message was written at."""
     events: list[str]
@@ -126,7 +133,9 @@ class JobFacts(TypedDict, total=False):
     """Per role: the request fields actually sent (besides messages and tools), and `not_sent`."""
 
 
-class ConversationRecord(JobFacts):
+class EpisodeRecord(TypedDict):
+    """What one conversation produced, as `run_conversation` returns it."""
+
     env: str
     """The environment (`retail`, `airline`, ...)."""
     split: str
@@ -176,6 +185,10 @@ class ConversationRecord(JobFacts):
     (`arguments` as the raw JSON text). They are also in `messages`, marked `"requestor": "user"`."""
     extra: NotRequired[dict[str, Any]]
     """Anything an environment or backend adds that has no field of its own."""
+
+
+class ConversationRecord(EpisodeRecord, JobFacts):
+    """One line of `conversations.jsonl`: the episode and the job's facts, so a line stands on its own."""
 
 
 RECORD_SCHEMA: TypeAdapter[ConversationRecord] = TypeAdapter(ConversationRecord)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from typing_extensions import TypedDict
+
 Message = dict[str, Any]
 """An OpenAI-style chat message: role, content, optional tool_calls / tool_call_id / name."""
 
@@ -91,6 +93,13 @@ class ToolCall:
         }
 
 
+class Served(TypedDict, total=False):
+    """What served a reply, where the backend says (`ModelCall.served_model`, `.system_fingerprint`)."""
+
+    served_model: str
+    system_fingerprint: str
+
+
 @dataclass(slots=True)
 class Reply:
     """One model reply: text and/or tool calls, with what it cost."""
@@ -109,9 +118,23 @@ class Reply:
     """Tokens of thinking kept out of `content` by a reasoning parser."""
     cache_write_tokens: int | None = None
     """Prompt tokens written to the provider's cache (Anthropic charges them above the input price)."""
+    served_model: str | None = None
+    """The model version the API says answered (`model` of the response: e.g. `gpt-4o-2024-08-06` for
+    `gpt-4o`); None where the backend does not say."""
+    system_fingerprint: str | None = None
+    """OpenAI chat completions' `system_fingerprint`: the backend configuration that served the reply."""
     native: dict[str, Any] | None = None
     """The provider's own form of the reply where it carries more than text and tool calls (thinking
     blocks, thought signatures, reasoning items): kept in the record and sent back on later turns."""
+
+    def served(self) -> Served:
+        """`served_model` and `system_fingerprint` where the backend gave them, for the call's record."""
+        served: Served = {}
+        if self.served_model:
+            served["served_model"] = self.served_model
+        if self.system_fingerprint:
+            served["system_fingerprint"] = self.system_fingerprint
+        return served
 
     def to_message(self) -> Message:
         message: Message = {"role": "assistant", "content": self.content}

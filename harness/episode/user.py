@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from harness.backends.base import ChatModel
 from harness.episode.dynamics import APPRAISAL_INSTRUCTION, Event, Mood, split_appraisal
+from harness.episode.record import ModelCall
 from harness.episode.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
 from harness.episode.variants import Intensity, Variant
 from harness.errors import ModelInputRejected, UserCutOff, UserSimulatorError
@@ -83,8 +84,10 @@ class UserSimulator:
     tools: list[ToolSchema] | None = None
     before_onset: Variant | None = None
     """The persona inside the framing before the variant's onset (neutral); None: the control prompt there."""
+    writes: frozenset[str] = frozenset()
+    """The domain's writing tools (`Domain.tool_roles.writes`), which a reactive user's rules watch."""
     history: list[Message] = field(default_factory=list)
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[ModelCall] = field(default_factory=list)
     turns: int = 0
     mood: Mood | None = None
     """A reactive user's current intensity (`variant.dynamics`); None for a static one."""
@@ -93,7 +96,7 @@ class UserSimulator:
 
     def __post_init__(self) -> None:
         if self.variant.reactive and self.mood is None:
-            self.mood = Mood(self.variant.dynamics, self.variant.intensity)
+            self.mood = Mood(self.variant.dynamics, self.variant.intensity, self.writes)
 
     @property
     def intensity(self) -> Intensity | None:
@@ -118,7 +121,7 @@ class UserSimulator:
         self.history = [{"role": "user", "content": AGENT_GREETING}]
         self.turns = 0
         if self.mood is not None:
-            self.mood = Mood(self.variant.dynamics, self.variant.intensity)
+            self.mood = Mood(self.variant.dynamics, self.variant.intensity, self.writes)
         return await self._next()
 
     def appraise(self, messages: list[Message]) -> None:
@@ -172,6 +175,7 @@ class UserSimulator:
                 "reasoning_tokens": reply.reasoning_tokens,
                 "latency_s": round(reply.latency_s or time.perf_counter() - started, 6),
                 "finish_reason": reply.finish_reason,
+                **reply.served(),
             }
         )
         if self.mood is not None:
@@ -191,12 +195,12 @@ class UserSimulator:
             raise UserSimulatorError("the simulated user returned an empty message")
         return parse_react(text) if self.strategy == "react" else text
 
-    def _dynamics_fields(self, stated: Intensity | None) -> dict[str, Any]:
+    def _dynamics_fields(self, stated: Intensity | None) -> ModelCall:
         """What a reactive user's call records: the intensity it was written at, the events that moved
         it there, and (llm appraisal) the mood the user stated."""
         if self.mood is None:
             return {}
-        fields: dict[str, Any] = {"intensity": self.mood.level, "events": list(self.events)}
+        fields: ModelCall = {"intensity": self.mood.level, "events": list(self.events)}
         if self.variant.dynamics.appraisal == "llm":
             fields["stated_mood"] = stated
         self.events = []

@@ -25,6 +25,7 @@ from harness.episode.types import Sampling
 from harness.episode.user import simulator_identity
 from harness.episode.variants import Variant
 from harness.errors import ConfigError, HarnessError, validated
+from harness.job.capacity import KVTokens
 from harness.job.cost import cost_line, preset_prices
 from harness.job.guards import refuse_bad_path_names, refuse_credentials, refuse_own_user
 from harness.job.observers import JobObserver, ProgressBar
@@ -53,6 +54,15 @@ class SamplingSettings(_Strict):
         return Sampling(self.temperature, self.top_p, self.max_tokens)
 
 
+class KVTokensSettings(_Strict):
+    shared: int = Field(ge=0)
+    agent: int = Field(ge=1)
+    user: int = Field(ge=1)
+
+    def build(self) -> KVTokens:
+        return KVTokens(self.shared, self.agent, self.user)
+
+
 class EnvSettings(_Strict):
     name: str
     split: str = "test"
@@ -63,6 +73,8 @@ class EnvSettings(_Strict):
     max_steps: int = Field(30, ge=1)
     judge: dict[str, Any] | None = None
     """A backend config judging scores that need an LLM (τ²'s NL assertions); null: the user's backend."""
+    kv_tokens: KVTokensSettings | None = None
+    """Expected KV-cache tokens per conversation: caps `concurrency` to the engines' KV caches."""
 
     @model_validator(mode="after")
     def _one_selection(self) -> EnvSettings:
@@ -202,7 +214,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         )
     fingerprint = {str(key): value for key, value in container.items() if key not in OPERATIONAL_KEYS}
     fingerprint["env"] = {
-        k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials")
+        k: v for k, v in fingerprint["env"].items() if k not in ("tasks", "task_range", "trials", "kv_tokens")
     }
     if domain.provenance:
         fingerprint["env"]["provenance"] = dict(domain.provenance)
@@ -300,6 +312,7 @@ def build_job(cfg: DictConfig, output_dir: Path, observers: list[JobObserver] | 
         info=info,
         retry=settings.retry.build(),
         study=settings.study.model_dump() if settings.study.declared else None,
+        kv_tokens=settings.env.kv_tokens.build() if settings.env.kv_tokens else None,
         observers=[
             ProgressBar(settings.progress),
             *wandb_observers(settings.wandb, container, output_dir, info),

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from math import comb
 from typing import Any
 
+from harness.episode.record import ConversationRecord
 from harness.episode.types import STOP_TOKEN
 
 
@@ -33,7 +34,7 @@ COUNTING = (
 """How `summary.json` and `results.json` count, stated in both files and in outputs/README.md."""
 
 
-def summarize(records: Iterable[dict[str, Any]], trials: int) -> dict[str, Any]:
+def summarize(records: Iterable[ConversationRecord], trials: int) -> dict[str, Any]:
     """Metrics over scored conversations; errors not caused by the agent are only counted."""
     records = list(records)
     scored = [r for r in records if r["scored"]]

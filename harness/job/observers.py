@@ -7,11 +7,13 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from harness.episode.record import ConversationRecord
+
 
 class JobObserver(Protocol):
     def on_start(self, info: dict[str, Any], total: int, already_done: int) -> None: ...
 
-    def on_conversation(self, record: dict[str, Any]) -> None: ...
+    def on_conversation(self, record: ConversationRecord) -> None: ...
 
     def on_end(self, summary: dict[str, Any]) -> None: ...
 
@@ -39,7 +41,7 @@ class ProgressBar:
                 total=total, initial=already_done, desc=self._label, unit="conv", file=sys.stderr
             )
 
-    def on_conversation(self, record: dict[str, Any]) -> None:
+    def on_conversation(self, record: ConversationRecord) -> None:
         if record["scored"]:
             self._scored += 1
             self._rewards += record["reward"]

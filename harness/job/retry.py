@@ -7,10 +7,11 @@ passes or the time budget are spent, or the backend looks down for good.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from harness.episode.record import ConversationRecord
 from harness.episode.types import Termination
 from harness.store import Key, Summary
 
@@ -42,14 +43,14 @@ class RetryPolicy:
         return self.cooldown_s * self.growth ** (number - 1)
 
 
-def to_redo(keys: Iterable[Key], records: dict[Key, dict[str, Any]]) -> list[Key]:
+def to_redo(keys: Iterable[Key], records: Mapping[Key, ConversationRecord]) -> list[Key]:
     """The keys without a record, or whose record ended in an error a rerun redoes."""
     return [
         key for key in keys if key not in records or Termination(records[key]["termination"]).redo_on_resume
     ]
 
 
-def backend_down(records: Sequence[dict[str, Any]]) -> bool:
+def backend_down(records: Sequence[ConversationRecord]) -> bool:
     """Every conversation of a pass failed on infrastructure before the agent's model answered once.
 
     (A simulated user on a backend of its own may still answer while the agent's is down.)
@@ -62,7 +63,7 @@ def backend_down(records: Sequence[dict[str, Any]]) -> bool:
 
 
 def outcome(
-    wanted: Sequence[Key], records: dict[Key, dict[str, Any]], accept_incomplete: bool
+    wanted: Sequence[Key], records: Mapping[Key, ConversationRecord], accept_incomplete: bool
 ) -> dict[str, Any]:
     """The summary keys that say whether the job is finished, and what is missing and why.
 

@@ -11,16 +11,18 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.backends.base import Backend, ConversationSpec, comparable_fingerprint
 from harness.domains.base import Domain
 from harness.episode.conversation import LoopSettings, run_conversation
+from harness.episode.record import ConversationRecord
 from harness.episode.seeds import conversation_seed
 from harness.episode.types import Sampling
 from harness.episode.user import UserSimulator, UserStrategy
 from harness.episode.variants import Variant
 from harness.errors import ConfigError
+from harness.job.capacity import KVTokens, concurrency_cap
 from harness.job.cost import job_cost, previous_wall_s
 from harness.job.metrics import summarize
 from harness.job.observers import JobObserver
@@ -73,6 +75,9 @@ class Job:
     retry: RetryPolicy = RetryPolicy()
     study: dict[str, Any] | None = None
     """The sweep's declared estimand (`harness.job.study.Study`), None when it declares none."""
+    kv_tokens: KVTokens | None = None
+    """Expected KV-cache tokens per conversation (`env.kv_tokens`): caps `concurrency` to what the
+    engines' KV caches hold once they start (`harness.job.capacity`); None: no cap."""
 
 
 def _check_same_job(job: Job) -> None:
@@ -160,6 +165,7 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
         user_backend = (
             await stack.enter_async_context(job.user_backend) if job.user_backend else agent_backend
         )
+        _cap_concurrency(job, agent_backend, user_backend)
         # τ²'s NL assertions: env.judge, else the user's own backend; the agent's model never grades
         # itself, except a plumbing check's (oracle, scripted), which judges every assertion as scripted.
         judge_backend: Backend | None = (
@@ -170,7 +176,7 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
             else None
         )
 
-        async def run_pass(keys: list[Key]) -> list[dict[str, Any]]:
+        async def run_pass(keys: list[Key]) -> list[ConversationRecord]:
             return await _run_pass(job, keys, log, agent_backend, user_backend, judge_backend)
 
         records = await run_pass(pending)
@@ -217,6 +223,19 @@ async def _run_passes(job: Job, pending: list[Key], log: ConversationLog) -> Non
             )
 
 
+def _cap_concurrency(job: Job, agent_backend: Backend, user_backend: Backend) -> None:
+    """Cap `job.concurrency` to the started engines' KV caches; job.json records the cap."""
+    in_force, record = concurrency_cap(
+        job.concurrency, job.kv_tokens, agent_backend, user_backend, job.domain.name
+    )
+    if record is None:
+        return
+    job.concurrency = in_force
+    path = JobDir(job.output_dir).job_file
+    recorded = json.loads(path.read_text())
+    write_json(path, {**recorded, "concurrency": record})
+
+
 async def _run_pass(
     job: Job,
     keys: list[Key],
@@ -224,10 +243,10 @@ async def _run_pass(
     agent_backend: Backend,
     user_backend: Backend,
     judge_backend: Backend | None,
-) -> list[dict[str, Any]]:
+) -> list[ConversationRecord]:
     semaphore = asyncio.Semaphore(job.concurrency)
 
-    async def one(task_id: int, trial: int) -> dict[str, Any]:
+    async def one(task_id: int, trial: int) -> ConversationRecord:
         async with semaphore:
             seed = conversation_seed(job.seed, job.domain.name, task_id, trial)
             spec = ConversationSpec(
@@ -238,6 +257,8 @@ async def _run_pass(
                 variant=job.variant.name,
                 task=job.domain.tasks[task_id],
                 scripted_opening=(job.before_onset or job.variant).opening(),
+                oracle=job.domain.oracle,
+                nl_assertions=job.domain.nl_assertions(task_id),
             )
             user = UserSimulator(
                 model=user_backend.model_for("user", spec),
@@ -250,8 +271,9 @@ async def _run_pass(
                 seed=seed + USER_SEED_OFFSET,
                 base_prompt=job.domain.user_prompt(task_id, job.user.strategy),
                 tools=job.domain.user_tools_info(task_id),
+                writes=job.domain.tool_roles.writes,
             )
-            record = await run_conversation(
+            episode = await run_conversation(
                 spec,
                 job.domain,
                 agent_backend.model_for("agent", spec),
@@ -259,7 +281,7 @@ async def _run_pass(
                 job.loop,
                 judge=judge_backend.model_for("judge", spec) if judge_backend else None,
             )
-            record.update(job.info)
+            record = cast(ConversationRecord, {**episode, **job.info})
             await log.write(record)
             for observer in job.observers:
                 observer.on_conversation(record)

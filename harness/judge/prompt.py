@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.episode.record import ConversationRecord
 from harness.episode.types import STOP_TOKEN
 
 PROMPT_VERSION = 3
@@ -71,7 +72,7 @@ def _content(message: dict[str, Any]) -> str:
     return content.strip() if isinstance(content, str) else ""
 
 
-def render_transcript(record: dict[str, Any]) -> Transcript:
+def render_transcript(record: ConversationRecord) -> Transcript:
     """The conversation as the judge reads it, customer turns numbered as in the record's `calls`."""
     lines: list[str] = []
     judged: list[int] = []
@@ -108,7 +109,7 @@ def render_transcript(record: dict[str, Any]) -> Transcript:
 
 
 def judge_messages(
-    record: dict[str, Any], transcript: Transcript, schema: dict[str, Any]
+    record: ConversationRecord, transcript: Transcript, schema: dict[str, Any]
 ) -> list[dict[str, Any]]:
     user = (
         f"Instruction the simulated customer was given:\n{record.get('instruction', '').strip()}\n\n"

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.backends.base import Backend, ConversationSpec, without_runtime_keys
+from harness.episode.record import ConversationRecord
 from harness.episode.types import Sampling, Termination
 from harness.errors import BackendUnavailable, ContextWindowExceeded, HarnessError
 from harness.judge.prompt import PROMPT_VERSION, RETRY, SYSTEM, judge_messages, render_transcript
@@ -117,11 +118,11 @@ class Tally:
 @dataclass(frozen=True)
 class JobWork:
     job_dir: Path
-    conversations: list[dict[str, Any]]
-    pending: list[dict[str, Any]]
+    conversations: list[ConversationRecord]
+    pending: list[ConversationRecord]
 
 
-def judgeable(record: dict[str, Any]) -> bool:
+def judgeable(record: ConversationRecord) -> bool:
     """Finished conversations with at least one customer message to judge."""
     if Termination(record["termination"]).redo_on_resume:
         return False
@@ -176,7 +177,7 @@ class Judge:
             "identity": self.settings.identity(),
         }
 
-    async def judge_conversation(self, record: dict[str, Any]) -> dict[str, Any]:
+    async def judge_conversation(self, record: ConversationRecord) -> dict[str, Any]:
         transcript = render_transcript(record)
         agent = len(transcript.agent_messages)
         schema = verdict_schema(transcript.judged, transcript.turns, self.limits, agent)
@@ -255,7 +256,7 @@ class Judge:
         total = sum(len(job.pending) for job in work)
         every = max(1, total // 10)
 
-        async def one(job_dir: Path, record: dict[str, Any]) -> None:
+        async def one(job_dir: Path, record: ConversationRecord) -> None:
             async with slots:
                 judgment = await self.judge_conversation(record)
             await logs[job_dir].write(judgment)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.episode.record import ConversationRecord
 from harness.errors import ExitCode
 from harness.job.metrics import is_success
 from harness.judge.prompt import render_transcript
@@ -38,7 +39,7 @@ SAMPLE_FORMAT = "tau-emotion-rating-sample"
 @dataclass(frozen=True)
 class Candidate:
     job: str
-    record: dict[str, Any]
+    record: ConversationRecord
 
     @property
     def outcome(self) -> str:
@@ -97,14 +98,14 @@ def item_id(salt: str, candidate: Candidate) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
-def blinded_item(identifier: str, record: dict[str, Any]) -> dict[str, Any]:
+def blinded_item(identifier: str, record: ConversationRecord) -> dict[str, Any]:
     """What a rater sees: the instruction and the agent's view of the dialogue, customer turns numbered."""
     transcript = render_transcript(record)
     messages: list[dict[str, Any]] = []
     turn = 0
     for message in record.get("messages") or []:
         role = message.get("role")
-        content = message.get("content") if isinstance(message.get("content"), str) else ""
+        content = message["content"] if isinstance(message.get("content"), str) else ""
         if role == "user":
             messages.append({"role": "customer", "turn": turn, "text": content.replace("###STOP###", "").strip(),
                              "ends": "###STOP###" in content, "rate": turn in transcript.judged})  # fmt: skip

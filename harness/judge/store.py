@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.episode.record import ConversationRecord
+
 REDO_ERRORS = frozenset({"unavailable", "crash"})
 """Judge errors of the infrastructure, judged again on a rerun (an invalid answer is a result)."""
 
 
-def is_done(judgment: dict[str, Any] | None, conversation: dict[str, Any]) -> bool:
+def is_done(judgment: dict[str, Any] | None, conversation: ConversationRecord) -> bool:
     """Whether `judgment` judges this very conversation (not an earlier attempt of it) for good."""
     return (
         judgment is not None

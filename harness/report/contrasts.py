@@ -57,7 +57,9 @@ def paired_arms(family: pd.DataFrame, contrast: Contrast, extra: Sequence[str] =
     columns = [*PAIR, "scored", "success", "termination", "noop_task", "instruction_affect", *extra]
     base = family[family["condition"] == contrast.baseline][columns].set_index(PAIR)
     arm = family[family["condition"] == contrast.condition][columns].set_index(PAIR)
-    pairs = base.join(arm, how="inner", lsuffix="_base", rsuffix="_arm").reset_index()
+    pairs = base.merge(
+        arm, how="inner", left_index=True, right_index=True, suffixes=("_base", "_arm")
+    ).reset_index()
     return pairs.rename(
         columns={"noop_task_base": "noop_task", "instruction_affect_base": "instruction_affect"}
     )

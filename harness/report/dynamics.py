@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from harness.episode.dynamics import LADDER
+from harness.episode.record import ConversationRecord
 from harness.report.design import FAMILY
 from harness.report.render import Section
 from harness.report.stats import NAN, holm, paired_delta
@@ -24,7 +25,7 @@ STATIC = "static"
 PAIR_KEY = ["run_seed", "task_id", "trial"]
 
 
-def reactive_columns(record: dict[str, Any]) -> dict[str, Any]:
+def reactive_columns(record: ConversationRecord) -> dict[str, Any]:
     """A conversation row's dynamics: its name (`static` when it never moves), first and last intensity, path."""
     levels = [
         str(c["intensity"])

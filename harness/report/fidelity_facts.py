@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.episode.record import ConversationRecord
 from harness.episode.types import Termination
 
 NAN = float("nan")
@@ -93,7 +94,7 @@ def _values(kind: str, text: str) -> set[str]:
     return set(FACT_PATTERNS[kind].findall(text))
 
 
-def _goal_met(record: dict[str, Any]) -> bool | None:
+def _goal_met(record: ConversationRecord) -> bool | None:
     """Whether the final database matched the goal: τ-bench's `r_actions`, τ²'s `db_check`, else from a reward of 1."""
     info = record.get("reward_info") or {}
     inner: dict[str, Any] = info["info"] if isinstance(info.get("info"), dict) else {}
@@ -122,7 +123,7 @@ def _authenticated(messages: Iterable[dict[str, Any]], identity_tools: Any) -> f
     )
 
 
-def fidelity(record: dict[str, Any]) -> Fidelity:
+def fidelity(record: ConversationRecord) -> Fidelity:
     messages = [m for m in record.get("messages") or [] if m.get("role") != "system"]
     facts = instruction_facts(str(record.get("instruction") or ""))
     instruction = str(record.get("instruction") or "")

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.measures import measure_columns
+from harness.episode.record import ConversationRecord
 from harness.episode.types import STOP_TOKEN
 from harness.errors import HarnessError
 from harness.job.metrics import agent_texts, is_success, user_texts, words_per_turn
@@ -52,18 +53,18 @@ def _text(message: dict[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[str, Any]:
-    messages = record.get("messages") or []
+def _conversation_row(record: ConversationRecord, job: str, run_seed: int) -> dict[str, Any]:
+    messages = record["messages"]
     said, replied = user_texts(messages), agent_texts(messages)
-    counts = record.get("counts") or {}
-    usage = record.get("usage") or {}
-    scored = bool(record.get("scored"))
+    counts = record["counts"]
+    usage = record["usage"]
+    scored = record["scored"]
     return {
         "job": job,
         "model": record.get("model", "?"),
         "backend": record.get("backend", "?"),
         "env": record["env"],
-        "split": record.get("split", "?"),
+        "split": record["split"],
         "variant": record["variant"],
         "variant_kind": record.get("variant_kind"),
         "persona_set": record.get("persona_set", "v1"),  # records before persona sets: the first set
@@ -73,7 +74,7 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         "run_seed": run_seed,
         "task_id": int(record["task_id"]),
         "trial": int(record["trial"]),
-        "seed": record.get("seed"),
+        "seed": record["seed"],
         "scored": scored,
         "success": float(is_success(record["reward"])) if scored else float("nan"),
         "reward": record["reward"],
@@ -81,24 +82,36 @@ def _conversation_row(record: dict[str, Any], job: str, run_seed: int) -> dict[s
         if scored and (at_cap := record.get("reward_at_cap")) is not None
         else (float(is_success(record["reward"])) if scored else float("nan")),
         "termination": record["termination"],
-        "error": record.get("error"),
-        "instruction_affect": ",".join(record.get("instruction_affect") or []),
+        "error": record["error"],
+        "instruction_affect": ",".join(record["instruction_affect"]),
         "noop_task": _optional_bool(record.get("noop_task")),
         "plumbing_check": bool(record.get("plumbing_check", False)),
-        "steps": counts.get("steps", 0),
-        "user_turns": counts.get("user_turns", len(said)),
-        "tool_calls": counts.get("tool_calls", 0),
-        "tool_errors": counts.get("tool_errors", 0),
-        "malformed_tool_calls": counts.get("malformed_tool_calls", 0),
+        "steps": counts["steps"],
+        "user_turns": counts["user_turns"],
+        "tool_calls": counts["tool_calls"],
+        "tool_errors": counts["tool_errors"],
+        "malformed_tool_calls": counts["malformed_tool_calls"],
         "user_words_per_turn": _or_nan(words_per_turn(said)),
         "agent_words_per_turn": _or_nan(words_per_turn(replied)),
-        "duration_s": record.get("duration_s", float("nan")),
-        "started_at": record.get("started_at", float("nan")),
+        "duration_s": record["duration_s"],
+        "started_at": record["started_at"],
         "agent_tokens": (usage.get("agent_prompt_tokens") or 0) + (usage.get("agent_completion_tokens") or 0),
         "user_tokens": (usage.get("user_prompt_tokens") or 0) + (usage.get("user_completion_tokens") or 0),
         "nl_assertion_scored": nl_assertion_scored(record),
+        **served_columns(record),
         **fidelity(record).as_row(),
         **measure_columns(record),
+    }
+
+
+def served_columns(record: ConversationRecord) -> dict[str, str]:
+    """The agent's served model versions and `system_fingerprint`s over its calls ("" where none were given)."""
+    calls = [c for c in record["calls"] if c.get("role") == "agent"]
+    return {
+        "served_models": ";".join(sorted({c["served_model"] for c in calls if c.get("served_model")})),
+        "system_fingerprints": ";".join(
+            sorted({c["system_fingerprint"] for c in calls if c.get("system_fingerprint")})
+        ),
     }
 
 
@@ -106,11 +119,9 @@ def _optional_bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
-def _user_turn_rows(record: dict[str, Any], row: dict[str, Any]) -> list[dict[str, Any]]:
-    active = {
-        c.get("turn"): c.get("affect_active") for c in record.get("calls") or [] if c.get("role") == "user"
-    }
-    turns = [m for m in record.get("messages") or [] if m.get("role") == "user" and not m.get("tool_calls")]
+def _user_turn_rows(record: ConversationRecord, row: dict[str, Any]) -> list[dict[str, Any]]:
+    active = {c.get("turn"): c.get("affect_active") for c in record["calls"] if c.get("role") == "user"}
+    turns = [m for m in record["messages"] if m.get("role") == "user" and not m.get("tool_calls")]
     rows = []
     for turn, message in enumerate(turns):
         text = _text(message).replace(STOP_TOKEN, "").strip()
@@ -153,7 +164,7 @@ def _condition(
 def load_sweep(sweep_dir: Path) -> Sweep:
     job_rows: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
-    records_by_row: list[dict[str, Any]] = []
+    records_by_row: list[ConversationRecord] = []
     settings: dict[str, dict[str, Any]] = {}
     for job_dir in find_job_dirs(sweep_dir):
         name = str(job_dir.relative_to(sweep_dir))

@@ -15,6 +15,7 @@ import base64
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,7 +193,7 @@ class AppendLog:
     def append(self, item: dict[str, Any]) -> None:
         self._write_lines([json_line(item)])
 
-    async def write(self, item: dict[str, Any]) -> None:
+    async def write(self, item: Mapping[str, Any]) -> None:
         """Append `item` and return once it is on disk, without blocking the event loop.
 
         The write and fsync run in a worker thread; items that finish while one is in progress
@@ -251,5 +252,5 @@ def _lock_file(file: IO[bytes], path: Path) -> None:
         ) from None
 
 
-def json_line(item: dict[str, Any]) -> bytes:
+def json_line(item: Mapping[str, Any]) -> bytes:
     return json.dumps(item, ensure_ascii=False).encode() + b"\n"

@@ -23,6 +23,9 @@ class JobFile(BaseModel):
     trials: int | None = None
     study: dict[str, Any] | None = None
     """The sweep's declared estimand (`harness.job.study.Study`); None: none declared."""
+    concurrency: dict[str, Any] | None = None
+    """The concurrency in force and why, once the engines started (`harness.job.capacity`); None: no
+    engine with a KV cache, or not started yet."""
 
     def wanted(self) -> set[Key] | None:
         if self.tasks is None or self.trials is None:

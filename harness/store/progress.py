@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, cast
 
-from harness.episode.record import RECORD_SCHEMA
+from harness.episode.record import RECORD_SCHEMA, ConversationRecord
 from harness.episode.types import Termination
 from harness.store.files import DamagedFile, read_model, read_model_or_none
 from harness.store.jsonl import BadLine, quarantined_count, read_jsonl_records
@@ -49,20 +49,20 @@ def read_summary(job_dir: Path) -> Summary | None:
     return read_model_or_none(JobDir(job_dir).summary, Summary)
 
 
-def read_conversations(path: Path) -> list[dict[str, Any]]:
+def read_conversations(path: Path) -> list[ConversationRecord]:
     """Every good record in the file; damaged lines and a half-written last line are left out."""
-    return read_jsonl_records(path, RECORD_SCHEMA).records
+    return cast(list[ConversationRecord], read_jsonl_records(path, RECORD_SCHEMA).records)
 
 
-def latest_by_key(records: Iterable[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+def latest_by_key(records: Iterable[ConversationRecord]) -> dict[Key, ConversationRecord]:
     """The last record of each (task, trial): a rerun's retry replaces an infrastructure error."""
-    latest: dict[Key, dict[str, Any]] = {}
+    latest: dict[Key, ConversationRecord] = {}
     for record in records:
         latest[(record["task_id"], record["trial"])] = record
     return latest
 
 
-def wanted_records(job_dir: Path) -> list[dict[str, Any]]:
+def wanted_records(job_dir: Path) -> list[ConversationRecord]:
     """The latest record of each (task, trial) the job's latest run asked for, in the order it ran
     them (trial by trial, tasks as job.json lists them): the order of its summary and results export."""
     job = read_job_file(job_dir)
@@ -78,7 +78,7 @@ class JobProgress:
 
     wanted: set[Key] | None
     """The (task, trial) pairs the job's latest run asked for; None when job.json does not say."""
-    records: dict[Key, dict[str, Any]]
+    records: dict[Key, ConversationRecord]
     """The latest good record of each (task, trial) on disk."""
     damaged: list[BadLine]
     """Damaged lines still in conversations.jsonl (the next run sets them aside and redoes them)."""
@@ -125,7 +125,7 @@ def job_progress(job_dir: Path, wanted: set[Key] | None = None) -> JobProgress:
     read = read_jsonl_records(path, RECORD_SCHEMA)
     return JobProgress(
         wanted=wanted,
-        records=latest_by_key(read.records),
+        records=latest_by_key(cast(list[ConversationRecord], read.records)),
         damaged=read.bad,
         set_aside=quarantined_count(path),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness.episode.record import ConversationRecord
 from harness.job.cost import conversation_cost
 from harness.job.metrics import is_success, user_texts, words_per_turn
 from harness.tracking.keys import Conversation, Running
@@ -13,7 +14,7 @@ TOOL_OUTPUT_SHOWN = 600
 """Characters of a tool result shown in the rendered transcript; the raw JSON keeps all of it."""
 
 
-def conversation_metrics(record: dict[str, Any]) -> dict[str, Any]:
+def conversation_metrics(record: ConversationRecord) -> dict[str, Any]:
     """The per-conversation numbers logged as one history row (prefix `conversation/`)."""
     counts, usage = record["counts"], record["usage"]
     c = Conversation
@@ -127,7 +128,7 @@ TRANSCRIPT_COLUMNS = [
 ]
 
 
-def transcript_row(record: dict[str, Any]) -> list[Any]:
+def transcript_row(record: ConversationRecord) -> list[Any]:
     return [
         record["task_id"],
         record["trial"],

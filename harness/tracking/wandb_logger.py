@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.analysis.measures import fault_counts
+from harness.episode.record import ConversationRecord
 from harness.episode.variants import variant_label
 from harness.errors import validated
 from harness.extras import install_hint
@@ -179,7 +180,7 @@ class WandbObserver:
         )
         self._backfill()
 
-    def on_conversation(self, record: dict[str, Any]) -> None:
+    def on_conversation(self, record: ConversationRecord) -> None:
         self._segment_conversations += 1
         usage = record["usage"]
         self._segment_agent_tokens += usage["agent_prompt_tokens"] + usage["agent_completion_tokens"]
@@ -256,7 +257,7 @@ class WandbObserver:
             ),
         )
 
-    def _log_conversation(self, record: dict[str, Any]) -> None:
+    def _log_conversation(self, record: ConversationRecord) -> None:
         if self._run is None:
             self._not_logged_conversation()
             return
@@ -319,7 +320,7 @@ class WandbObserver:
             }
         )
 
-    def _job_records(self) -> list[dict[str, Any]]:
+    def _job_records(self) -> list[ConversationRecord]:
         """The conversations the summary counts, in the order the job ran them."""
         return wanted_records(self.output_dir)
 

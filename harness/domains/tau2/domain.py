@@ -32,10 +32,11 @@ from tau2.evaluator.evaluator_nl_assertions import NLAssertionsEvaluator
 from tau2.user.user_simulator import UserSimulator as Tau2UserSimulator
 from tau2.user.user_simulator_base import OUT_OF_SCOPE, STOP, TRANSFER
 
-from harness.backends.base import ChatModel
+from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.base import Outcome, identity_tools_for
 from harness.domains.roles import roles_for
 from harness.domains.tau2.retrieval import retrieved_documents
+from harness.episode.record import ConversationRecord, ModelCall
 from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
 from harness.episode.user import AGENT_GREETING
 from harness.errors import BackendUnavailable
@@ -209,7 +210,7 @@ class Tau2Domain:
             domain_policy=environment.get_policy(), agent_instruction=AGENT_INSTRUCTION
         )
         self.tools_info: list[ToolSchema] = [tool.openai_schema for tool in environment.get_tools()]
-        self.identity_tools = identity_tools_for(name, self.tools_info)
+        self.identity_tools = identity_tools_for(self.tool_roles, self.tools_info)
         self._user_tools: dict[int, list[Any] | None] = {}
         self._prompts: dict[int, str] = {}
 
@@ -280,12 +281,23 @@ class Tau2Domain:
         judged = RewardType.NL_ASSERTION in criteria.reward_basis and bool(criteria.nl_assertions)
         return not (mutating or criteria.communicate_info or criteria.env_assertions or judged)
 
+    def nl_assertions(self, task_id: int) -> tuple[str, ...]:
+        criteria = self.tasks[task_id].evaluation_criteria
+        return tuple(criteria.nl_assertions or []) if criteria is not None else ()
+
+    def oracle(self, spec: ConversationSpec, role: Role, delay_s: float) -> ChatModel:
+        from harness.domains.tau2.oracle import Tau2OracleAgent, Tau2OracleUser
+
+        if role == "agent":
+            return Tau2OracleAgent(spec, self.tool_roles.confirm, delay_s)
+        return Tau2OracleUser(spec)
+
     def environment_info(self) -> Any:
         return self._environment.get_info()
 
     def export_results(
         self,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[ConversationRecord],
         output_dir: Path,
         info: dict[str, Any],
         trials: int,
@@ -319,7 +331,7 @@ class Tau2Domain:
         trajectory = self.trajectory(task_id, messages)
         criteria = task.evaluation_criteria
         verdicts: list[NLAssertionCheck] = []
-        call: dict[str, Any] | None = None
+        call: ModelCall | None = None
         if (
             criteria is not None
             and RewardType.NL_ASSERTION in criteria.reward_basis

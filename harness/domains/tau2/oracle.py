@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import ConversationSpec
-from harness.backends.oracle import ACKNOWLEDGE, DONE, confirmation_request
+from harness.domains.taubench.oracle import ACKNOWLEDGE, DONE, confirmation_request
 from harness.episode.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
 
 REQUEST = "Please run this on your device: "
@@ -33,6 +33,8 @@ def _ground_truth(task: Any) -> tuple[list[Any], list[str]]:
 @dataclass(frozen=True, slots=True)
 class Tau2OracleAgent:
     spec: ConversationSpec
+    confirm: frozenset[str] = frozenset()
+    """The writes the policy wants the user's yes for (`ToolRoles.confirm`): the oracle asks first."""
     delay_s: float = 0.0
 
     async def chat(
@@ -52,7 +54,7 @@ class Tau2OracleAgent:
                 call = {"name": action.name, "arguments": action.arguments}
                 return Reply(content=REQUEST + json.dumps(call))
             arguments = json.dumps(action.arguments)
-            ask = confirmation_request(self.spec, messages, action.name, arguments)
+            ask = confirmation_request(self.confirm, messages, action.name, arguments)
             if ask is not None:
                 return ask
             return Reply(content=None, tool_calls=[ToolCall(f"call_{done}", action.name, arguments)])

@@ -22,6 +22,7 @@ from tau2.data_model.simulation import (
 )
 
 from harness.domains.tau2.domain import Tau2Domain
+from harness.episode.record import ConversationRecord
 from harness.episode.types import Termination
 from harness.extras import TAU2_BENCH_COMMIT
 from harness.store import JobDir
@@ -46,7 +47,7 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
-def simulation(domain: Tau2Domain, record: dict[str, Any]) -> SimulationRun:
+def simulation(domain: Tau2Domain, record: ConversationRecord) -> SimulationRun:
     task = domain.tasks[record["task_id"]]
     reward_info = (
         RewardInfo.model_validate(record["reward_info"])
@@ -76,7 +77,11 @@ def simulation(domain: Tau2Domain, record: dict[str, Any]) -> SimulationRun:
 
 
 def tau2_results(
-    domain: Tau2Domain, records: Iterable[dict[str, Any]], info: dict[str, Any], trials: int, max_steps: int
+    domain: Tau2Domain,
+    records: Iterable[ConversationRecord],
+    info: dict[str, Any],
+    trials: int,
+    max_steps: int,
 ) -> Results:
     records = list(records)
     simulator = info.get("user_simulator") or {}
@@ -102,7 +107,7 @@ def tau2_results(
 
 def write_tau2_results(
     domain: Tau2Domain,
-    records: Iterable[dict[str, Any]],
+    records: Iterable[ConversationRecord],
     output_dir: Path,
     info: dict[str, Any],
     trials: int,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.base import Outcome, identity_tools_for
 from harness.domains.roles import ToolRoles, roles_for
 from harness.domains.taubench.cow import CowDict
@@ -23,6 +24,7 @@ from harness.domains.taubench.datahash import (
 )
 from harness.domains.taubench.datahash import to_hashable as to_hashable
 from harness.domains.taubench.prompt import taubench_user_prompt
+from harness.episode.record import ConversationRecord
 from harness.episode.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Role, ToolSchema
 
 
@@ -97,8 +99,8 @@ class TauBenchDomain:
             info["function"]["name"]: tool for info, tool in zip(self.tools_info, tools, strict=True)
         }
         self.terminate_tools = frozenset(terminate_tools)
-        self.identity_tools = identity_tools_for(name, self.tools_info)
         self.tool_roles = tool_roles if tool_roles is not None else roles_for(name)
+        self.identity_tools = identity_tools_for(self.tool_roles, self.tools_info)
         self.provenance: dict[str, str] = {}  # τ-bench is pinned to one commit: nothing varies
         self._data_load_func = data_load_func
         self._serialized_data: bytes | None = None
@@ -206,6 +208,16 @@ class TauBenchDomain:
             cached = self._noop[task_id] = untouched and not self.tasks[task_id].outputs
         return cached
 
+    def nl_assertions(self, task_id: int) -> tuple[str, ...]:
+        return ()
+
+    def oracle(self, spec: ConversationSpec, role: Role, delay_s: float) -> ChatModel:
+        from harness.domains.taubench.oracle import OracleAgent, ScriptedUser
+
+        if role == "agent":
+            return OracleAgent(spec, self.tool_roles.confirm, delay_s)
+        return ScriptedUser(spec)
+
     def score(self, task_id: int, data: dict[str, Any], agent_replies: Sequence[str]) -> Reward:
         """τ-bench's `Env.calculate_reward` on a finished conversation's database and replies."""
         task = self.tasks[task_id]
@@ -228,7 +240,7 @@ class TauBenchDomain:
 
     def export_results(
         self,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[ConversationRecord],
         output_dir: Any,
         info: dict[str, Any],
         trials: int,

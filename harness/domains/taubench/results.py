@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.episode.record import ConversationRecord
 from harness.store import JobDir, write_json
 
 
-def taubench_results(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def taubench_results(records: Iterable[ConversationRecord]) -> list[dict[str, Any]]:
     """τ-bench's `EnvRunResult` list: task_id, reward, info, traj, trial."""
     results = []
     for record in records:
@@ -42,5 +43,5 @@ def taubench_results(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
-def write_taubench_results(records: Iterable[dict[str, Any]], output_dir: Path) -> None:
+def write_taubench_results(records: Iterable[ConversationRecord], output_dir: Path) -> None:
     write_json(JobDir(output_dir).results, taubench_results(records))
