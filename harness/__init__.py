@@ -3,14 +3,17 @@
 Map of the package, by layer, from one conversation up to a sweep:
 
 - `episode/`: one conversation. `types` (messages, sampling, terminations), `record` (the
-  `ConversationRecord` every reader uses), `conversation` (the loop, `run_conversation`), `user`
+  `EpisodeRecord` `run_conversation` returns and the `ConversationRecord` every reader takes),
+  `conversation` (the loop, `run_conversation`), `user`
   (the simulated user: the environment's prompt plus the variant's block), `variants`
   (`conf/variant/*.yaml`; a new variant is one YAML file), `seeds`.
-- `domains/`: `base.Domain`, the protocol the loop, oracle and report speak to; `taubench/`
-  (τ-bench retail and airline: copy-on-write data, hashes, its user prompt, its `results.json`)
+- `domains/`: `base.Domain`, the protocol the loop, oracle and report speak to; `roles` (each
+  domain's tools that write, need a yes, concede, identify or transfer: the one table); `taubench/`
+  (τ-bench retail and airline: copy-on-write data, hashes, its oracle, its user prompt, its `results.json`)
   and `tau2/` (τ²-bench retail, airline, telecom: its oracle, its `tau2_results.json`). A new
   environment is a folder there plus a `conf/env/<name>.yaml` whose `domain._target_` names its loader.
-- `backends/`: `base` (`Backend`, `ChatModel`), `vllm`, `openai_compat`, `scripted`, `oracle`,
+- `backends/`: `base` (`Backend`, `ChatModel`), `vllm`, `openai_compat`, `scripted`, `oracle` (asks
+  the conversation's domain for its players: no backend imports a domain),
   `presets` (`conf/model/*.yaml`); a new backend is a module plus `conf/backend/<name>.yaml`.
   Hosted provider APIs share `hosted` (retries, first-request refusals) with one adapter each:
   `anthropic_messages`, `gemini`, `openai_responses`.
