@@ -19,8 +19,9 @@ from tests.judge_support import SCRIPTED_JUDGE
 from tests.wandb_support import isolate_wandb, table_of
 
 VALID_ONE_TURN = (
-    '{"turns": [{"turn": 0, "reason": "Sharp.", "emotion": "anger", "intensity": 2}], "fidelity": []}'
-)
+    '{"turns": [{"turn": 0, "reason": "Sharp.", "emotion": "anger", "intensity": 2}], "fidelity": [], '
+    '"agent": [{"message": 0, "apology": false, "empathy": false, "refusal": false}]}'
+)  # one customer turn and one agent message: every toy conversation but task 3
 
 
 def judge_config(sweep: Path, overrides: list[str]):  # type: ignore[no-untyped-def]
@@ -76,5 +77,5 @@ def test_judgments_go_into_the_jobs_own_offline_run(tmp_path: Path, monkeypatch:
     table = table_of(last, f"judgments/{judge}")
     assert [(row[0], row[1]) for row in table["data"]] == [(t, 0) for t in range(5)]
     assert last.summary[f"judge/{judge}/emotion_share/anger"] == 1.0
-    assert last.summary[f"judge/{judge}/errors"] == 1
+    assert last.summary[f"judge/{judge}/errors"] == 0  # the scripted judge answers every conversation
     assert last.summary[f"judge/{judge}/fidelity_rate/any"] == 0

@@ -278,8 +278,9 @@ def test_a_claude_agent_a_gpt_user_and_a_gemini_judge_in_one_job(tmp_path: Path)
 
 
 VALID_ONE_TURN = (
-    '{"turns": [{"turn": 0, "reason": "Sharp.", "emotion": "anger", "intensity": 2}], "fidelity": []}'
-)
+    '{"turns": [{"turn": 0, "reason": "Sharp.", "emotion": "anger", "intensity": 2}], "fidelity": [], '
+    '"agent": [{"message": 0, "apology": false, "empathy": false, "refusal": false}]}'
+)  # one customer turn and one agent message: every toy conversation but task 3
 
 
 @pytest.mark.parametrize("backend", list(PROVIDERS))

@@ -123,14 +123,20 @@ def test_two_raters_round_trip_into_agree(
 
     judge_alpha = _csv(tmp_path / "tables" / "judge_human_alpha.csv")
     assert len({r["judge"] for r in judge_alpha}) == 2
-    # the scripted judges answer validly for one-turn conversations only (control's and frustration's
-    # here); the raters agree on control's (none) and tie on frustration's, which leaves the majority out
+    # each scripted judge says one emotion on every turn (anger 2; frustration 1); the raters' majority
+    # is anger on anger's turns and none on control's (frustration's, where they disagree, is left out)
     f1 = _csv(tmp_path / "tables" / "judge_human_f1.csv")
-    says_anger = {r["judge"] for r in f1 if r["emotion"] == "anger" and r["judge_turns"] == "2"}
+    says_anger = {r["judge"] for r in f1 if r["emotion"] == "anger" and r["judge_turns"] != "0"}
     assert len(says_anger) == 1
     rows = {r["emotion"]: r for r in f1 if r["judge"] in says_anger}
-    assert rows["anger"]["human_turns"] == "0" and float(rows["anger"]["precision"]) == 0.0
-    assert rows["none"]["human_turns"] == "2" and float(rows["none"]["recall"]) == 0.0
+    majority_anger, majority_none = int(rows["anger"]["human_turns"]), int(rows["none"]["human_turns"])
+    assert majority_anger > 0 and majority_none > 0
+    assert rows["anger"]["judge_turns"] == str(majority_anger + majority_none)
+    assert float(rows["anger"]["recall"]) == 1.0
+    assert float(rows["anger"]["precision"]) == pytest.approx(
+        majority_anger / (majority_anger + majority_none)
+    )
+    assert float(rows["none"]["recall"]) == 0.0
 
 
 def nominal_alpha(pairs: list[tuple[object, object]]) -> float:
