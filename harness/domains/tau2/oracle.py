@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import ConversationSpec
-from harness.domains.taubench.oracle import ACKNOWLEDGE, DONE, confirmation_request
+from harness.domains.taubench.oracle import ACKNOWLEDGE, DONE, confirmation_request, statement
 from harness.episode.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
 
 REQUEST = "Please run this on your device: "
@@ -58,8 +58,7 @@ class Tau2OracleAgent:
             if ask is not None:
                 return ask
             return Reply(content=None, tool_calls=[ToolCall(f"call_{done}", action.name, arguments)])
-        statement = f"Here is what you asked for: {'; '.join(communicate)}." if communicate else ""
-        return Reply(content=f"{statement} {DONE}".strip())
+        return Reply(content=f"{statement(communicate)} {DONE}".strip())
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ class OracleAgent:
         if done < len(actions):
             action = actions[done]
             if action.name in TERMINATING and outputs and not stated:
-                return Reply(content=_statement(outputs), finish_reason="stop")
+                return Reply(content=statement(outputs), finish_reason="stop")
             arguments = json.dumps(dict(action.kwargs))
             ask = confirmation_request(self.confirm, messages, action.name, arguments)
             if ask is not None and self.asks_confirmation:
@@ -77,10 +77,11 @@ class OracleAgent:
                 tool_calls=[ToolCall(f"call_{done}", action.name, arguments)],
                 finish_reason="tool_calls",
             )
-        return Reply(content=f"{_statement(outputs)} {DONE}".strip(), finish_reason="stop")
+        return Reply(content=f"{statement(outputs)} {DONE}".strip(), finish_reason="stop")
 
 
-def _statement(outputs: list[str]) -> str:
+def statement(outputs: list[str]) -> str:
+    """The oracle's sentence stating what the task says must be told to the user ("" for nothing)."""
     return f"Here is what you asked for: {'; '.join(outputs)}." if outputs else ""
 
 
