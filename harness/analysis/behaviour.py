@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.analysis.anatomy import Anatomy
+from harness.job.metrics import agent_texts, words_per_turn
 
 APOLOGY = re.compile(
     r"\b(sorry|apologi[sz]e|apologies|i understand (how|your|that)|understand your frustration|"
@@ -75,8 +76,13 @@ class JudgedAgent:
     apologies: tuple[int, ...]
     empathy: tuple[int, ...]
     refusals: tuple[int, ...]
-    messages: int
-    """Agent messages judged."""
+    judged: tuple[int, ...]
+    """Every agent message the judge judged (the ones `lexicon_acts` reads too)."""
+
+    @property
+    def messages(self) -> int:
+        """Agent messages judged."""
+        return len(self.judged)
 
 
 def judged_agent(judgment: Mapping[str, Any] | None) -> JudgedAgent | None:
@@ -89,7 +95,8 @@ def judged_agent(judgment: Mapping[str, Any] | None) -> JudgedAgent | None:
     def where(act: str) -> tuple[int, ...]:
         return tuple(at[a["message"]] for a in acts if a.get(act) and a["message"] < len(at))
 
-    return JudgedAgent(where("apology"), where("empathy"), where("refusal"), len(acts))
+    judged = tuple(at[a["message"]] for a in acts if a["message"] < len(at))
+    return JudgedAgent(where("apology"), where("empathy"), where("refusal"), judged)
 
 
 def gave_in(refusals: Sequence[int], extra_writes: Sequence[int | None]) -> bool:
@@ -111,7 +118,7 @@ def behaviour(
     messages = list(record.get("messages") or [])
     counts = record.get("counts") or {}
     texts = _agent_texts(messages)
-    words = sum(len(t.split()) for _, t in texts)
+    words = words_per_turn(agent_texts(messages))
     refusals = [i for i, t in texts if REFUSAL.search(t)]
     extra_at = extra_write_messages(anatomy)
     nan = float("nan")
@@ -119,7 +126,7 @@ def behaviour(
         "user_turns": float(counts.get("user_turns", 0)),
         "tool_calls": float(counts.get("tool_calls", 0)),
         "tool_errors": float(counts.get("tool_errors", 0)),
-        "agent_words_per_turn": words / len(texts) if texts else nan,
+        "agent_words_per_turn": nan if words is None else words,
         "apologies_lexicon": float(sum(len(APOLOGY.findall(t)) > 0 for _, t in texts)),
         "refusals_lexicon": float(len(refusals)),
         "gave_in": float(gave_in(judged.refusals if judged else refusals, extra_at)),

@@ -15,7 +15,7 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from harness.backends.base import ChatModel, ConversationSpec
 from harness.domains.base import Domain
@@ -321,9 +321,14 @@ def _user_tool_observation(domain: Domain, state: Any, call: ToolCall) -> str:
     return domain.execute(state, Action(call.name, arguments), requestor="user")
 
 
+TokenCount = Literal[
+    "prompt_tokens", "completion_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens"
+]
+
+
 def _usage(agent_calls: list[ModelCall], user_calls: list[ModelCall]) -> Usage:
-    def total(calls: list[ModelCall], key: str) -> int:
-        return sum(call.get(key) or 0 for call in calls)  # type: ignore[misc]
+    def total(calls: list[ModelCall], key: TokenCount) -> int:
+        return sum(call.get(key) or 0 for call in calls)
 
     return {
         "agent_prompt_tokens": total(agent_calls, "prompt_tokens"),

@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.report.agent_acts import acts_by_arm, agreement_table, with_judged_acts
 from harness.report.anatomy_figures import anatomy_figure
-from harness.report.anatomy_tables import anatomy_by_arm, main_fault_shares, secondary_table
+from harness.report.anatomy_tables import JUDGED_MEASURES, anatomy_by_arm, main_fault_shares, secondary_table
 from harness.report.contrasts import Options
 from harness.report.design import Contrast
 from harness.report.heterogeneity import heterogeneity_tables
+from harness.report.judgments import Judgments
 from harness.report.mediation import DEFAULT_BIAS, mediation_table
 from harness.report.render import Section
 
@@ -23,7 +25,10 @@ SECONDARY_COLUMNS = [
 
 ANATOMY_TEXT = """Per conversation, from its record and the environment's ground truth (`harness/analysis/anatomy.py`; docs/report.md defines each): a missing write (a required state change never attempted), a wrong write (the required tool with other arguments), an extra write (a state change the task did not require), a concession (an extra write that gives the user something: refund, exchange, cancellation, compensation), a missing output, an unconfirmed write (no explicit yes from the user before a write the policy wants confirmed), authentication skipped, a premature transfer to a human, the step cap. Rates over scored conversations; a conversation may have several. The figure splits each arm's failures by their main fault: the first of concession, extra, wrong, missing write, missing output, transfer, step cap, unconfirmed write, skipped authentication that it has ("no fault found": a failure none of these explains, e.g. a write the scorer's database comparison rejects for a reason the anatomy does not see)."""
 
-SECONDARY_TEXT = """Secondary outcomes: each measure compared as success is in the headline (pairs scored in both arms, 95% task-bootstrap CI, sign-flip p, simultaneous intervals), Holm across the contrasts of one kind for each measure. Rates are shares of conversations with at least one such fault; means are per conversation. Apologies and refusals are counted with a lexicon, a cheap proxy (source says so); gave_in_after_refusal: an extra write after a message that refused."""
+SECONDARY_TEXT = """Secondary outcomes: each measure compared as success is in the headline (pairs scored in both arms, 95% task-bootstrap CI, sign-flip p, simultaneous intervals), Holm across the contrasts of one kind for each measure. Rates are shares of conversations with at least one such fault; means are per conversation. Apologies and refusals are counted with a lexicon, a cheap proxy (source says so; the judge's reading of them, where a judge judged the agent's messages, is in the next section); gave_in_after_refusal: an extra write after a message that refused (the judge's refusals where it judged the conversation, source says so)."""
+
+JUDGED_TEXT = """Secondary, judged by {judge}: the judge read every agent message with words for an apology, an empathy statement and a refusal, blind to the variant (judge prompt version 3 on). Per conversation, the number of messages with each act, compared as the lexicon's counts are (pairs scored in both arms and judged in both, task-bootstrap CI, sign-flip p), one Holm family per (measure, kind of contrast), named in holm_family, apart from the lexicon's. The per-arm table says how many conversations the judge judged, how many it could not (judge_errors: no valid answer; not_judged: no judgment; judged_without_agent_acts: judged under an earlier prompt), and the share with at least one act, beside the lexicon's share on the same conversations. The agreement table reads the same messages both ways: the lexicon does not tell an apology from empathy, so it is compared with the judge's either; κ with a 95% CI resampling conversations. A low κ says the lexicon rows above measure something else than the judge does."""
+
 
 MEDIATION_TEXT = f"""EXPLORATORY. The share of each contrast's success effect that runs through each mechanism: pair differences of success regressed on the pair differences of every mechanism (0/1) together, so total = direct + Σ effect_on_mechanism × mechanism_on_success is the headline delta. Intervals: bootstrap over tasks. It assumes no unmeasured confounding of mechanism and success (given the arm and the pair), mechanisms that do not cause each other, and additive linear effects. Sensitivity: bias_to_zero is how far an unmeasured confounder must move mechanism_on_success to explain the indirect effect away; share_if_bias_{DEFAULT_BIAS:g} is the share if it moves it {DEFAULT_BIAS:g} towards zero."""
 
@@ -67,10 +72,24 @@ def anatomy_results(
     rng: np.random.Generator,
     options: Options,
     tag: str,
+    judgments: Judgments | None = None,
 ) -> AnatomyResults:
+    judge = None
+    if judgments is not None:
+        conversations, judge = with_judged_acts(conversations, judgments)
     by_arm = anatomy_by_arm(conversations, rng, options.resamples)
     shares = main_fault_shares(conversations)
-    secondary = secondary_table(conversations, contrasts, refused, rng, options)
+    every = secondary_table(conversations, contrasts, refused, rng, options)
+    judged_names = {m.name for m in JUDGED_MEASURES}
+    is_judged = every["measure"].isin(judged_names) if not every.empty else pd.Series(dtype=bool)
+    secondary = every[~is_judged].reset_index(drop=True) if not every.empty else every
+    judged_deltas = every[is_judged].reset_index(drop=True) if not every.empty else every
+    if not judged_deltas.empty:
+        judged_deltas.insert(
+            len(judged_deltas.columns),
+            "holm_family",
+            "secondary, judged by " + str(judge) + ": " + judged_deltas["measure"] + " (within each kind)",
+        )
     mediation = mediation_table(conversations, contrasts, refused, rng, min(options.resamples, 1000))
     heterogeneity, worst = heterogeneity_tables(conversations, contrasts, refused, rng)
     tables = {
@@ -84,6 +103,32 @@ def anatomy_results(
     retrieval = retrieval_by_arm(conversations)
     if not retrieval.empty:
         tables["retrieval_by_arm"] = retrieval
+    judged_sections = []
+    if judge is not None and judgments is not None:
+        tables["agent_acts_by_arm"] = acts_by_arm(conversations, judgments, judge)
+        tables["agent_acts_deltas"] = judged_deltas
+        tables["agent_acts_agreement"] = agreement_table(conversations, rng, options.resamples)
+        judged_sections.append(
+            Section(
+                "Secondary, judged: the agent's apologies, empathy and refusals",
+                JUDGED_TEXT.format(judge=judge),
+                tables["agent_acts_by_arm"],
+                subsections=[
+                    Section(
+                        "Judged acts against the baseline",
+                        "",
+                        judged_deltas[[*SECONDARY_COLUMNS, "holm_family"]]
+                        if not judged_deltas.empty
+                        else None,
+                    ),
+                    Section(
+                        "The judge and the lexicon on the same messages",
+                        "",
+                        tables["agent_acts_agreement"] if not tables["agent_acts_agreement"].empty else None,
+                    ),
+                ],
+            )
+        )
     figures = []
     if not by_arm.empty:
         figures.append(anatomy_figure(shares, by_arm, out / "failure_anatomy.png", f"Failure anatomy{tag}"))
@@ -100,6 +145,7 @@ def anatomy_results(
                 else []
             ),
             Section("Secondary: anatomy and behaviour against the baseline", SECONDARY_TEXT, shown),
+            *judged_sections,
             Section("Mediation (exploratory)", MEDIATION_TEXT, mediation if not mediation.empty else None),
             Section(
                 "Per-task heterogeneity (exploratory)",

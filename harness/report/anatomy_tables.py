@@ -10,14 +10,13 @@ both arms.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from harness.analysis.anatomy import CATEGORIES
-from harness.report.contrasts import Options
+from harness.report.contrasts import Options, contrast_pairs
 from harness.report.design import FAMILY, PAIR, Contrast, condition_order
 from harness.report.stats import MIN_TASKS_TEST, NAN, holm, paired_delta, percentile_ci, task_bootstrap
 from harness.report.tables import CELL
@@ -49,35 +48,41 @@ MEASURES = [
 ]
 """Every secondary measure, in the order the report lists them."""
 
+JUDGED_MEASURES = [
+    Measure("apologies_judged", "apologies_judged", False, "judge"),
+    Measure("empathy_judged", "empathy_judged", False, "judge"),
+    Measure("refusals_judged", "refusals_judged", False, "judge"),
+]
+"""The agent's acts as the judge reads them (`harness.report.agent_acts`): listed when a judge judged them."""
 
-def values(frame: pd.DataFrame, measure: Measure) -> pd.Series:
-    column = frame[measure.column].astype(float)
-    if measure.solved_only:
-        column = column.where(frame["success"] == 1)
-    return column.gt(0).astype(float).where(column.notna()) if measure.rate else column
-
-
-def measure_pairs(family: pd.DataFrame, contrast: Contrast, measure: Measure) -> pd.DataFrame:
-    """Pairs scored on both sides with the measure known on both: `task_id`, `base`, `arm`."""
-    scored = family[family["scored"]]
-
-    def side(condition: str) -> pd.Series:
-        rows = scored[scored["condition"] == condition]
-        return pd.Series(values(rows, measure).to_numpy(), index=pd.MultiIndex.from_frame(rows[PAIR]))
-
-    pairs = pd.concat(
-        {"base": side(contrast.baseline), "arm": side(contrast.condition)}, axis=1, join="inner"
-    )
-    return pairs.dropna().reset_index()
+GAVE_IN_SOURCES = {
+    frozenset({"lexicon"}): "lexicon (proxy) + anatomy",
+    frozenset({"judge"}): "judge + anatomy",
+    frozenset({"judge", "lexicon"}): "judge where judged, else lexicon (proxy) + anatomy",
+}
 
 
-def _paired(
-    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
-) -> Iterator[tuple[Contrast, pd.DataFrame]]:
-    families = dict(tuple(conversations.groupby(FAMILY)))
-    for contrast in contrasts:
-        if contrast not in refused:
-            yield contrast, families[contrast.family]
+def measure_pairs(pairs: pd.DataFrame, measure: Measure) -> pd.DataFrame:
+    """Of a contrast's pairs (`paired_arms` with the measure's column), those scored on both sides with
+    the measure known on both: `task_id`, `base`, `arm`."""
+    scored = pairs[pairs["scored_base"] & pairs["scored_arm"]]
+
+    def side(suffix: str) -> pd.Series:
+        column = scored[f"{measure.column}_{suffix}"].astype(float)
+        if measure.solved_only:
+            column = column.where(scored[f"success_{suffix}"] == 1)
+        return column.gt(0).astype(float).where(column.notna()) if measure.rate else column
+
+    measured = scored[PAIR].assign(base=side("base"), arm=side("arm"))
+    return measured.dropna().reset_index(drop=True)
+
+
+def _source(measure: Measure, pairs: pd.DataFrame) -> str:
+    scored = pairs[pairs["scored_base"] & pairs["scored_arm"]]
+    if measure.column != "gave_in" or scored.empty:
+        return measure.source
+    used = frozenset(scored["gave_in_source_base"]) | frozenset(scored["gave_in_source_arm"])
+    return GAVE_IN_SOURCES.get(used, measure.source)
 
 
 def secondary_table(
@@ -87,17 +92,20 @@ def secondary_table(
     rng: np.random.Generator,
     options: Options,
 ) -> pd.DataFrame:
-    """One row per (contrast, measure): the paired difference with its intervals, Holm per (kind, measure)."""
+    """One row per (contrast, measure): the paired difference with its intervals, Holm per (kind, measure).
+    The judged measures are listed when the conversations carry the judge's counts."""
+    measures = [*MEASURES, *(JUDGED_MEASURES if "apologies_judged" in conversations else [])]
+    columns = sorted({m.column for m in measures} | {"gave_in_source"})
     prepared = []
-    for contrast, family in _paired(conversations, contrasts, refused):
-        for measure in MEASURES:
-            prepared.append((contrast, measure, measure_pairs(family, contrast, measure)))
+    for contrast, pairs in contrast_pairs(conversations, contrasts, refused, columns):
+        for measure in measures:
+            prepared.append((contrast, measure, measure_pairs(pairs, measure), _source(measure, pairs)))
     sizes: dict[tuple[str, str], int] = {}
-    for contrast, measure, pairs in prepared:
+    for contrast, measure, pairs, _ in prepared:
         key = (contrast.kind, measure.name)
         sizes[key] = sizes.get(key, 0) + int(pairs["task_id"].nunique() >= MIN_TASKS_TEST)
     rows = []
-    for contrast, measure, pairs in prepared:
+    for contrast, measure, pairs, source in prepared:
         result = paired_delta(
             pairs["task_id"].to_numpy(),
             pairs["base"].to_numpy(),
@@ -111,7 +119,7 @@ def secondary_table(
             **contrast.key(),
             "measure": measure.name,
             "scale": "rate" if measure.rate else "mean",
-            "source": measure.source,
+            "source": source,
             **result.as_dict(),
         }
         for column in ("variant_only", "baseline_only", "mcnemar_p") if not measure.rate else ():

@@ -44,6 +44,7 @@ from harness.report.fidelity import fidelity_bounds, fidelity_outcome_table, fid
 from harness.report.fidelity_section import fidelity_section
 from harness.report.independence import independence_lines, independence_table, job_infos, nl_assertion_tasks
 from harness.report.judge_sections import judge_results
+from harness.report.judgments import read_sweep_judgments
 from harness.report.lexicon import active_turns
 from harness.report.load import ReportError, Sweep, load_sweep
 from harness.report.render import Section, plumbing_banner, to_html, to_markdown
@@ -278,7 +279,8 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         )
 
     sections = _sections(sweep, tables, figure_paths, notes, noop_note, settings)
-    anatomy = anatomy_results(conversations, contrasts, refused, out, rng, options, tag)
+    judgments = read_sweep_judgments(sweep_dir, sorted(set(conversations["job"])))
+    anatomy = anatomy_results(conversations, contrasts, refused, out, rng, options, tag, judgments)
     sections[-3:-3] = anatomy.sections
     tables.update(anatomy.tables)
     for name, table in anatomy.tables.items():
@@ -290,7 +292,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         table.to_csv(out / f"{name}.csv", index=False)
     judged = judge_results(
         sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples,
-        min(settings.permutations, 2000),
+        min(settings.permutations, 2000), judgments,
     )  # fmt: skip
     sections[-1:-1] = judged.sections
     sections.insert(0, _declared_section(study, tables))

@@ -28,7 +28,8 @@ class Judgments:
     """One row per (judge, job, task, trial, turn): emotion, intensity."""
     agent: pd.DataFrame = field(default_factory=pd.DataFrame)
     """One row per (judge, job, task, trial) whose judgment judged the agent's messages (prompt
-    version 3 on, valid answers): `messages` judged and the `messages` indexes of each act."""
+    version 3 on, valid answers): `messages` judged, their `messages` indexes (`judged_at`) and those of
+    each act."""
 
 
 def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
@@ -86,6 +87,7 @@ def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
                             "task_id": judgment["task_id"],
                             "trial": judgment["trial"],
                             "messages": acts.messages,
+                            "judged_at": acts.judged,
                             "apology_at": acts.apologies,
                             "empathy_at": acts.empathy,
                             "refusal_at": acts.refusals,
