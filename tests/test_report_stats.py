@@ -9,7 +9,7 @@ from scipy.stats import binomtest
 
 from harness.report.clogit import conditional_logit
 from harness.report.dose import slope_sums, trend_p
-from harness.report.stats import holm, label_permutation_p, mde, paired_delta, sign_flip_p
+from harness.report.stats import holm, holm_within, label_permutation_p, mde, paired_delta, sign_flip_p
 from harness.report.tables import pass_k
 
 
@@ -48,6 +48,17 @@ def test_sign_flip_with_unit_differences_equals_the_exact_mcnemar_test() -> None
 def test_holm_matches_hand_computed_values() -> None:
     # sorted 0.01, 0.03, 0.04 -> 0.03, max(0.06, 0.03), max(0.04, 0.06)
     assert holm([0.01, 0.04, 0.03, float("nan")])[:3] == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_holm_within_adjusts_each_group_as_its_own_family() -> None:
+    table = pd.DataFrame(
+        {"kind": ["a", "b", "a", "a", "b"], "p_value": [0.01, 0.02, 0.04, 0.03, float("nan")]}
+    )
+    holm_within(table, "kind")
+    assert table["p_holm"].tolist()[:4] == pytest.approx([0.03, 0.02, 0.06, 0.06])
+    assert np.isnan(table.loc[4, "p_holm"])  # NaN is no test: b's 0.02 is alone in its family
+    holm_within(table, None, adjusted="p_all")
+    assert table["p_all"].tolist()[:4] == pytest.approx(holm([0.01, 0.02, 0.04, 0.03]))
 
 
 def test_a_known_delta_is_found() -> None:

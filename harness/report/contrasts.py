@@ -12,7 +12,7 @@ success) are kept as a sensitivity: they assume the two arms lose alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,7 @@ from harness.report.stats import (
     PairedDelta,
     bootstrap_sums,
     holm,
+    holm_within,
     label_permutation_p,
     paired_delta,
     percentile_ci,
@@ -50,6 +51,20 @@ class Options:
     resamples: int = 2000
     permutations: int = 20000
 
+    def delta(
+        self,
+        tasks: np.ndarray,
+        baseline: np.ndarray,
+        variant: np.ndarray,
+        rng: np.random.Generator,
+        comparisons: int = 1,
+        strata: np.ndarray | None = None,
+    ) -> PairedDelta:
+        """`paired_delta` with these resamples and permutations."""
+        return paired_delta(
+            tasks, baseline, variant, rng, self.resamples, self.permutations, comparisons, strata
+        )
+
 
 def paired_arms(family: pd.DataFrame, contrast: Contrast, extra: Sequence[str] = ()) -> pd.DataFrame:
     """One row per pair present in both arms: scored flag and success of each side (and of each `extra`
@@ -69,18 +84,70 @@ def _scored(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs[pairs["scored_base"] & pairs["scored_arm"]]
 
 
+def contrast_families(
+    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
+) -> Iterator[tuple[Contrast, pd.DataFrame]]:
+    """Each contrast not refused, with the conversations of its family (every arm of its model, env, split)."""
+    families = dict(tuple(conversations.groupby(FAMILY)))
+    for contrast in contrasts:
+        if contrast not in refused:
+            yield contrast, families[contrast.family]
+
+
 def contrast_pairs(
     conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast], extra: Sequence[str] = ()
 ) -> Iterator[tuple[Contrast, pd.DataFrame]]:
     """Each contrast not refused, with its pairs (`paired_arms`), unscored ones included."""
-    families = dict(tuple(conversations.groupby(FAMILY)))
-    for contrast in contrasts:
-        if contrast not in refused:
-            yield contrast, paired_arms(families[contrast.family], contrast, extra)
+    for contrast, family in contrast_families(conversations, contrasts, refused):
+        yield contrast, paired_arms(family, contrast, extra)
+
+
+Outcomes = Callable[[pd.DataFrame], Iterator[tuple[dict[str, object], np.ndarray, np.ndarray, np.ndarray]]]
+"""From one contrast's pairs, per outcome compared: its label columns, then tasks, baseline and variant values."""
+
+
+def outcome_deltas(
+    conversations: pd.DataFrame,
+    contrasts: list[Contrast],
+    refused: set[Contrast],
+    rng: np.random.Generator,
+    options: Options,
+    outcomes: Outcomes,
+    extra: Sequence[str] = (),
+    holm_by: str | list[str] | None = None,
+) -> pd.DataFrame:
+    """One row per contrast not refused and outcome `outcomes` yields from its pairs (`extra` columns carried):
+    the outcome's labels and its paired delta; Holm within each group of `holm_by`, when given."""
+    rows = []
+    for contrast, pairs in contrast_pairs(conversations, contrasts, refused, extra):
+        for labels, tasks, baseline, variant in outcomes(pairs):
+            result = options.delta(tasks, baseline, variant, rng)
+            rows.append({**contrast.key(), **labels, **result.as_dict()})
+    table = pd.DataFrame(rows)
+    if holm_by and not table.empty:
+        holm_within(table, holm_by)
+    return table
 
 
 def _imputed(pairs: pd.DataFrame, side: str, unscored_as: float) -> np.ndarray:
     return np.where(pairs[f"scored_{side}"], pairs[f"success_{side}"], unscored_as).astype(float)
+
+
+def _imputed_delta(
+    pairs: pd.DataFrame,
+    arm_as: float,
+    base_as: float,
+    scored: PairedDelta,
+    rng: np.random.Generator,
+    options: Options,
+    comparisons: int = 1,
+) -> PairedDelta:
+    """The delta over every pair, the arm's unscored conversations counted as `arm_as` and the baseline's as
+    `base_as`; when no conversation is unscored, `scored` (the result over the scored pairs) itself."""
+    if pairs["scored_base"].all() and pairs["scored_arm"].all():
+        return scored
+    base, arm = _imputed(pairs, "base", base_as), _imputed(pairs, "arm", arm_as)
+    return options.delta(pairs["task_id"].to_numpy(), base, arm, rng, comparisons)
 
 
 def _sign(value: float) -> int:
@@ -163,27 +230,22 @@ def contrast_table(
             rows.append(row)
             continue
         scored = _scored(pairs)
-        tasks = scored["task_id"].to_numpy()
-        result = paired_delta(
-            tasks,
+        comparisons = sizes[contrast.kind]
+        result = options.delta(
+            scored["task_id"].to_numpy(),
             scored["success_base"].to_numpy(),
             scored["success_arm"].to_numpy(),
             rng,
-            options.resamples,
-            options.permutations,
-            comparisons=sizes[contrast.kind],
+            comparisons,
         )
         row.update(result.as_dict())
         if scored.empty and not pairs.empty:
             row["note"] = "no pair is scored in both arms: see the bounds for unscored conversations"
-        all_tasks = pairs["task_id"].to_numpy()
-        unscored = paired_delta(
-            all_tasks,
+        unscored = options.delta(
+            pairs["task_id"].to_numpy(),
             (~pairs["scored_base"]).to_numpy(float),
             (~pairs["scored_arm"]).to_numpy(float),
             rng,
-            options.resamples,
-            options.permutations,
         )
         row.update(
             {
@@ -196,39 +258,16 @@ def contrast_table(
                 "unscored_p": unscored.p_value,
             }
         )
-        any_unscored = bool((~pairs["scored_base"]).any() or (~pairs["scored_arm"]).any())
-        row["any_unscored"] = any_unscored
+        row["any_unscored"] = bool((~pairs["scored_base"]).any() or (~pairs["scored_arm"]).any())
         for end, (arm_as, base_as) in WORST_CASE.items():
-            bound = (
-                paired_delta(
-                    all_tasks,
-                    _imputed(pairs, "base", base_as),
-                    _imputed(pairs, "arm", arm_as),
-                    rng,
-                    options.resamples,
-                    options.permutations,
-                    comparisons=sizes[contrast.kind],
-                )
-                if any_unscored
-                else result
-            )
+            bound = _imputed_delta(pairs, arm_as, base_as, result, rng, options, comparisons)
             row[f"worst_{end}"] = bound.delta
             row[f"worst_{end}_ci_low"] = bound.sim_ci_low
             row[f"worst_{end}_ci_high"] = bound.sim_ci_high
         row["worst_ci_low"], row["worst_ci_high"] = row["worst_low_ci_low"], row["worst_high_ci_high"]
         for name, value in (("failure", 0.0), ("success", 1.0)):
-            if any_unscored:
-                bound = paired_delta(
-                    all_tasks,
-                    _imputed(pairs, "base", value),
-                    _imputed(pairs, "arm", value),
-                    rng,
-                    options.resamples,
-                    options.permutations,
-                )
-                values = (bound.delta, bound.ci_low, bound.ci_high, bound.p_value)
-            else:
-                values = (result.delta, result.ci_low, result.ci_high, result.p_value)
+            bound = _imputed_delta(pairs, value, value, result, rng, options)
+            values = (bound.delta, bound.ci_low, bound.ci_high, bound.p_value)
             for column, value_ in zip(("delta", "ci_low", "ci_high", "p"), values, strict=True):
                 row[f"{column}_if_{name}"] = value_
         rows.append(row)
@@ -238,15 +277,12 @@ def contrast_table(
     table = table.reindex(
         columns=list(dict.fromkeys([*table.columns, *PairedDelta.__dataclass_fields__, *BOUND_COLUMNS]))
     )
-    for column in ("p_holm", "p_holm_if_failure", "p_holm_if_success"):
-        table[column] = NAN
-    for _, index in table.groupby("kind").groups.items():
-        for raw, adjusted in (
-            ("p_value", "p_holm"),
-            ("p_if_failure", "p_holm_if_failure"),
-            ("p_if_success", "p_holm_if_success"),
-        ):
-            table.loc[index, adjusted] = holm(table.loc[index, raw].tolist())
+    for raw, adjusted in (
+        ("p_value", "p_holm"),
+        ("p_if_failure", "p_holm_if_failure"),
+        ("p_if_success", "p_holm_if_success"),
+    ):
+        holm_within(table, "kind", raw, adjusted)
     records = table.to_dict("records")
     table["bounds_flag"] = [_bounds_flag(r) if not r["refused"] else "" for r in records]
     table["verdict"] = [
@@ -274,13 +310,11 @@ def pooled_table(
     for (model, split, condition, baseline), members in pooled.items():
         tasks = np.concatenate([f"{c.env}:" + p["task_id"].astype(str).to_numpy() for c, p in members])
         strata = np.concatenate([np.full(len(p), c.env) for c, p in members])
-        result = paired_delta(
+        result = options.delta(
             tasks,
             np.concatenate([p["success_base"].to_numpy() for _, p in members]),
             np.concatenate([p["success_arm"].to_numpy() for _, p in members]),
             rng,
-            options.resamples,
-            options.permutations,
             comparisons=len(pooled),
             strata=strata,
         )
@@ -305,12 +339,8 @@ def model_table(
     conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
 ) -> pd.DataFrame:
     """Conditional logit per contrast: log-odds of success in the arm against its baseline, within tasks."""
-    families = dict(tuple(conversations.groupby(FAMILY)))
     rows = []
-    for contrast in contrasts:
-        if contrast in refused:
-            continue
-        family = families[contrast.family]
+    for contrast, family in contrast_families(conversations, contrasts, refused):
         arm = family[family["condition"].isin([contrast.condition, contrast.baseline]) & family["scored"]]
         fit = conditional_logit(
             arm["task_id"].to_numpy(),
@@ -458,9 +488,7 @@ def mood_interaction_table(
         rows.append(row)
     table = pd.DataFrame(rows)
     if not table.empty:
-        table["p_holm"] = np.nan
-        for _, index in table.groupby("kind").groups.items():
-            table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].tolist())
+        holm_within(table, "kind")
     return table
 
 
@@ -473,28 +501,23 @@ def termination_table(
 ) -> pd.DataFrame:
     """Paired change in how often each arm ends one way, for every ending the sweep has, unscored ones included."""
     endings = sorted(conversations["termination"].unique())
-    rows = []
-    for contrast, pairs in contrast_pairs(conversations, contrasts, refused):
-        if pairs.empty:
-            continue
+
+    def each_ending(
+        pairs: pd.DataFrame,
+    ) -> Iterator[tuple[dict[str, object], np.ndarray, np.ndarray, np.ndarray]]:
         for ending in endings:
             base = (pairs["termination_base"] == ending).to_numpy(float)
             arm = (pairs["termination_arm"] == ending).to_numpy(float)
-            if not (base.any() or arm.any()):
-                continue
-            result = paired_delta(
-                pairs["task_id"].to_numpy(), base, arm, rng, options.resamples, options.permutations
-            )
-            rows.append({**contrast.key(), "termination": ending, **result.as_dict()})
-    return pd.DataFrame(rows)
+            if base.any() or arm.any():
+                yield {"termination": ending}, pairs["task_id"].to_numpy(), base, arm
+
+    return outcome_deltas(conversations, contrasts, refused, rng, options, each_ending)
 
 
 def failure_examples(conversations: pd.DataFrame, contrasts: list[Contrast]) -> pd.DataFrame:
     """Scored conversations an arm failed where its baseline succeeded on the same (run seed, task, trial)."""
-    families = dict(tuple(conversations.groupby(FAMILY)))
     frames = []
-    for contrast in contrasts:
-        family = families[contrast.family]
+    for contrast, family in contrast_families(conversations, contrasts, set()):
         scored = family[family["scored"]]
         base = scored[scored["condition"] == contrast.baseline][[*PAIR, "success", "job"]]
         arm = scored[scored["condition"] == contrast.condition][[*PAIR, "success", "job", "termination"]]

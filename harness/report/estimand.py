@@ -14,7 +14,7 @@ import pandas as pd
 from harness.job.study import Study, study_from
 from harness.report.load import ReportError
 from harness.report.render import Section
-from harness.report.stats import holm
+from harness.report.stats import holm, holm_within
 from harness.store import DamagedFile, find_job_dirs, read_job_file
 
 PRIMARY_LABEL = "Primary (the declared family)."
@@ -96,9 +96,6 @@ def named_holm(table: pd.DataFrame, family: str, by: list[str] | None = None) ->
     if table.empty or "p_value" not in table.columns:
         return table
     table = table.copy()
-    table["p_holm"] = float("nan")
-    groups = table.groupby(by).groups.items() if by else [("", table.index)]
-    for _, index in groups:
-        table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].tolist())
+    holm_within(table, by)
     table["holm_family"] = f"exploratory: {family}" + (f" (within each {', '.join(by)})" if by else "")
     return table

@@ -10,13 +10,14 @@ arm's as failures with the baseline's as successes, and the reverse.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 
-from harness.report.contrasts import Options, contrast_pairs
+from harness.report.contrasts import Options, contrast_pairs, outcome_deltas
 from harness.report.design import Contrast
-from harness.report.stats import NAN, holm, paired_delta
+from harness.report.stats import NAN
 from harness.report.tables import CELL, ordered
 
 OUTCOMES = {
@@ -75,38 +76,21 @@ def fidelity_outcome_table(
     options: Options,
 ) -> pd.DataFrame:
     """Per contrast and outcome: the paired delta over the pairs where both sides are known; Holm per outcome."""
-    rows = []
-    for contrast, pairs in contrast_pairs(conversations, contrasts, refused, FIDELITY_COLUMNS):
-        for outcome in OUTCOMES:
-            base, arm = pairs[f"fid_{outcome}_base"].astype(float), pairs[f"fid_{outcome}_arm"].astype(float)
-            known = base.notna() & arm.notna()
-            result = paired_delta(
-                pairs.loc[known, "task_id"].to_numpy(),
-                base[known].to_numpy(),
-                arm[known].to_numpy(),
-                rng,
-                options.resamples,
-                options.permutations,
-            )
-            note = result.note or (
-                "" if known.any() else "not recorded (no identity tools or no reward details)"
-            )
-            rows.append(
-                {
-                    **contrast.key(),
-                    "outcome": outcome,
-                    "family": f"fidelity: {outcome}",
-                    **result.as_dict(),
-                    "note": note,
-                }
-            )
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    table["p_holm"] = NAN
-    for _, index in table.groupby("outcome").groups.items():
-        table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].tolist())
-    return table[[c for c in [*OUTCOME_COLUMNS, "kind"] if c in table.columns]]
+    table = outcome_deltas(
+        conversations, contrasts, refused, rng, options, _known_outcomes, FIDELITY_COLUMNS, "outcome"
+    )
+    return table[[c for c in [*OUTCOME_COLUMNS, "kind"] if c in table.columns]] if not table.empty else table
+
+
+def _known_outcomes(
+    pairs: pd.DataFrame,
+) -> Iterator[tuple[dict[str, object], np.ndarray, np.ndarray, np.ndarray]]:
+    """Each fidelity outcome over the pairs where both sides are known (no pairs: `paired_delta`'s note says so)."""
+    for outcome in OUTCOMES:
+        base, arm = pairs[f"fid_{outcome}_base"].astype(float), pairs[f"fid_{outcome}_arm"].astype(float)
+        known = base.notna() & arm.notna()
+        labels: dict[str, object] = {"outcome": outcome, "family": f"fidelity: {outcome}"}
+        yield labels, pairs.loc[known, "task_id"].to_numpy(), base[known].to_numpy(), arm[known].to_numpy()
 
 
 def _filled(pairs: pd.DataFrame, side: str, unknown_as: float) -> np.ndarray:
@@ -164,14 +148,7 @@ def fidelity_bounds(
             else NAN,
         }
         for name, arm_as, base_as in (("worst_low", 0.0, 1.0), ("worst_high", 1.0, 0.0)):
-            result = paired_delta(
-                tasks,
-                _filled(pairs, "base", base_as),
-                _filled(pairs, "arm", arm_as),
-                rng,
-                options.resamples,
-                options.permutations,
-            )
+            result = options.delta(tasks, _filled(pairs, "base", base_as), _filled(pairs, "arm", arm_as), rng)
             row[f"delta_{name}"] = result.delta
             row[f"ci_low_{name}"] = result.ci_low
             row[f"ci_high_{name}"] = result.ci_high

@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.report.design import FAMILY, PAIR, PRIMARY, Contrast
+from harness.report.contrasts import contrast_families
+from harness.report.design import PAIR, PRIMARY, Contrast
 from harness.report.stats import MIN_TASKS_TEST, NAN, task_sums
 from harness.view.links import PAGE, side_by_side_link
 
@@ -38,12 +39,10 @@ def heterogeneity_tables(
     draws: int = 2000,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per primary contrast, the worst tasks of each)."""
-    families = dict(tuple(conversations.groupby(FAMILY)))
     rows, worst_rows = [], []
-    for contrast in contrasts:
-        if contrast.kind != PRIMARY or contrast in refused:
-            continue
-        pairs = _pairs(families[contrast.family], contrast)
+    primary = [contrast for contrast in contrasts if contrast.kind == PRIMARY]
+    for contrast, family in contrast_families(conversations, primary, refused):
+        pairs = _pairs(family, contrast)
         if pairs.empty:
             continue
         difference = (pairs["success_arm"] - pairs["success_base"]).to_numpy(float)

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.anatomy import CATEGORIES
-from harness.report.design import FAMILY, PAIR, Contrast
+from harness.report.contrasts import contrast_families
+from harness.report.design import PAIR, Contrast
 from harness.report.stats import MIN_TASKS_CI, NAN, percentile_ci
 
 MECHANISMS = [f"fault_{c}" for c in CATEGORIES]
@@ -68,12 +69,9 @@ def mediation_table(
     bias: float = DEFAULT_BIAS,
 ) -> pd.DataFrame:
     """One row per (contrast, mechanism that occurs in either arm), plus a `direct` row per contrast."""
-    families = dict(tuple(conversations.groupby(FAMILY)))
     rows = []
-    for contrast in contrasts:
-        if contrast in refused:
-            continue
-        diffs = _differences(families[contrast.family], contrast)
+    for contrast, family in contrast_families(conversations, contrasts, refused):
+        diffs = _differences(family, contrast)
         if diffs.empty:
             continue
         dy, dm = diffs["success"].to_numpy(), diffs[MECHANISMS].to_numpy()

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.stats import binomtest, norm
 
 ALPHA = 0.05
@@ -230,6 +231,15 @@ def holm(p_values: list[float]) -> list[float]:
     if finite.any():
         adjusted[finite] = multipletests(values[finite], method="holm")[1]
     return adjusted.tolist()
+
+
+def holm_within(
+    table: pd.DataFrame, by: str | list[str] | None, raw: str = "p_value", adjusted: str = "p_holm"
+) -> None:
+    """Holm over the `raw` p-values of each group of `by` (the whole table when None), written into `adjusted`."""
+    table[adjusted] = NAN
+    for index in table.groupby(by).groups.values() if by else [table.index]:
+        table.loc[index, adjusted] = holm(table.loc[index, raw].tolist())
 
 
 def label_permutation_p(
