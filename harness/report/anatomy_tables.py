@@ -18,7 +18,7 @@ import pandas as pd
 from harness.analysis.anatomy import CATEGORIES
 from harness.report.contrasts import Options, contrast_pairs
 from harness.report.design import FAMILY, PAIR, Contrast, condition_order
-from harness.report.stats import MIN_TASKS_TEST, NAN, holm, paired_delta, percentile_ci, task_bootstrap
+from harness.report.stats import MIN_TASKS_TEST, NAN, holm_within, percentile_ci, task_bootstrap
 from harness.report.tables import CELL
 
 
@@ -106,13 +106,11 @@ def secondary_table(
         sizes[key] = sizes.get(key, 0) + int(pairs["task_id"].nunique() >= MIN_TASKS_TEST)
     rows = []
     for contrast, measure, pairs, source in prepared:
-        result = paired_delta(
+        result = options.delta(
             pairs["task_id"].to_numpy(),
             pairs["base"].to_numpy(),
             pairs["arm"].to_numpy(),
             rng,
-            options.resamples,
-            options.permutations,
             comparisons=max(sizes[(contrast.kind, measure.name)], 1),
         )
         row: dict[str, object] = {
@@ -128,9 +126,7 @@ def secondary_table(
     table = pd.DataFrame(rows)
     if table.empty:
         return table
-    table["p_holm"] = NAN
-    for _, index in table.groupby(["kind", "measure"]).groups.items():
-        table.loc[index, "p_holm"] = holm(table.loc[index, "p_value"].tolist())
+    holm_within(table, ["kind", "measure"])
     table["detected"] = (table["ci_low"] > 0) | (table["ci_high"] < 0)
     return table
 
