@@ -20,10 +20,13 @@ from harness.backends.hosted import (
     HostedBackend,
     Refused,
     Retriable,
+    alternating,
+    call_arguments,
     describe,
     kept_call_ids,
     native_of,
     sampling_fix,
+    system_prompt,
 )
 from harness.episode.types import Message, Reply, Sampling, ToolCall, ToolSchema
 from harness.errors import BackendUnavailable, ConfigError, ContextWindowExceeded
@@ -52,12 +55,7 @@ class AnthropicBackend(HostedBackend):
 
     def _open(self) -> Any:
         anthropic = require("anthropic", "anthropic", "backend=anthropic")
-        return anthropic.AsyncAnthropic(
-            api_key=self.api_key, base_url=self.model.base_url, timeout=self.timeout_s, max_retries=0
-        )
-
-    async def _close(self) -> None:
-        await self.client.close()
+        return anthropic.AsyncAnthropic(**self.client_options)
 
     def _request(
         self,
@@ -71,9 +69,9 @@ class AnthropicBackend(HostedBackend):
             "model": self.api_model,
             "max_tokens": sampling.max_tokens + (budget or 0),
         }
-        system = [m["content"] for m in messages if m["role"] == "system" and m.get("content")]
-        if system:
-            block: dict[str, Any] = {"type": "text", "text": "\n\n".join(system)}
+        system = system_prompt(messages)
+        if system is not None:
+            block: dict[str, Any] = {"type": "text", "text": system}
             if self.cache != "off":
                 block["cache_control"] = EPHEMERAL
             request["system"] = [block]
@@ -169,32 +167,21 @@ def anthropic_tool(tool: ToolSchema) -> dict[str, Any]:
 
 def to_anthropic(messages: Sequence[Message], cache_last: bool) -> list[dict[str, Any]]:
     """OpenAI-style messages as Anthropic's alternating user/assistant turns of content blocks."""
-    turns: list[dict[str, Any]] = []
-
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-
-    for message in messages:
-        role = message["role"]
-        if role == "system":
-            continue
-        if role == "tool":
-            result = {"type": "tool_result", "tool_use_id": message["tool_call_id"]}
-            add("user", [{**result, "content": message.get("content") or "(no output)"}])
-        elif role == "assistant":
-            add("assistant", _assistant_blocks(message))
-        else:
-            text = message.get("content") or ""
-            add("user", [{"type": "text", "text": text}] if text else [])
+    turns = alternating((_turn(message) for message in messages if message["role"] != "system"), "content")
     if cache_last and turns:
         last = turns[-1]["content"]
         last[-1] = {**last[-1], "cache_control": EPHEMERAL}
     return turns
+
+
+def _turn(message: Message) -> tuple[str, list[dict[str, Any]]]:
+    if message["role"] == "tool":
+        result = {"type": "tool_result", "tool_use_id": message["tool_call_id"]}
+        return "user", [{**result, "content": message.get("content") or "(no output)"}]
+    if message["role"] == "assistant":
+        return "assistant", _assistant_blocks(message)
+    text = message.get("content") or ""
+    return "user", [{"type": "text", "text": text}] if text else []
 
 
 def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
@@ -208,12 +195,13 @@ def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
     if message.get("content"):
         blocks.append({"type": "text", "text": message["content"]})
     for call in message.get("tool_calls") or []:
-        try:
-            arguments = json.loads(call["function"]["arguments"] or "{}")
-        except json.JSONDecodeError:
-            arguments = {}
         blocks.append(
-            {"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": arguments}
+            {
+                "type": "tool_use",
+                "id": call["id"],
+                "name": call["function"]["name"],
+                "input": call_arguments(call),
+            }
         )
     return blocks
 

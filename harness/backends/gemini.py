@@ -21,11 +21,14 @@ from harness.backends.hosted import (
     HostedBackend,
     Refused,
     Retriable,
+    alternating,
+    call_arguments,
     describe,
     kept_call_ids,
     native_of,
     sampling_fix,
     sampling_values,
+    system_prompt,
 )
 from harness.episode.types import Message, Reply, Sampling, ToolCall, ToolSchema
 from harness.errors import BackendUnavailable, ContextWindowExceeded, RequestRejected
@@ -67,9 +70,9 @@ class GeminiBackend(HostedBackend):
             **sampling_values(self.model, sampling),
             "max_output_tokens": sampling.max_tokens + (self.model.thinking_budget or 0),
         }
-        system = [m["content"] for m in messages if m["role"] == "system" and m.get("content")]
-        if system:
-            config["system_instruction"] = "\n\n".join(system)
+        system = system_prompt(messages)
+        if system is not None:
+            config["system_instruction"] = system
         if tools:
             config["tools"] = [{"function_declarations": [declaration(tool) for tool in tools]}]
             config["automatic_function_calling"] = {"disable": True}
@@ -171,34 +174,22 @@ def declaration(tool: ToolSchema) -> dict[str, Any]:
 
 def to_gemini(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """OpenAI-style messages as Gemini contents (`user` / `model`), signatures as base64 text."""
-    contents: list[dict[str, Any]] = []
+    return alternating((_turn(message) for message in messages if message["role"] != "system"), "parts")
 
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
 
-    for message in messages:
-        role = message["role"]
-        if role == "system":
-            continue
-        if role == "tool":
-            response = {
-                "name": message.get("name") or "",
-                "response": {"result": message.get("content") or ""},
-            }
-            call_id = message.get("tool_call_id") or ""
-            if call_id and not call_id.startswith(OWN_ID):
-                response["id"] = call_id
-            add("user", [{"function_response": response}])
-        elif role == "assistant":
-            add("model", _model_parts(message))
-        else:
-            add("user", [{"text": message.get("content") or ""}] if message.get("content") else [])
-    return contents
+def _turn(message: Message) -> tuple[str, list[dict[str, Any]]]:
+    if message["role"] == "tool":
+        response = {
+            "name": message.get("name") or "",
+            "response": {"result": message.get("content") or ""},
+        }
+        call_id = message.get("tool_call_id") or ""
+        if call_id and not call_id.startswith(OWN_ID):
+            response["id"] = call_id
+        return "user", [{"function_response": response}]
+    if message["role"] == "assistant":
+        return "model", _model_parts(message)
+    return "user", [{"text": message.get("content") or ""}] if message.get("content") else []
 
 
 def _model_parts(message: Message) -> list[dict[str, Any]]:
@@ -211,11 +202,7 @@ def _model_parts(message: Message) -> list[dict[str, Any]]:
     if message.get("content"):
         parts.append({"text": message["content"]})
     for call in message.get("tool_calls") or []:
-        try:
-            args = json.loads(call["function"]["arguments"] or "{}")
-        except json.JSONDecodeError:
-            args = {}
-        function_call: dict[str, Any] = {"name": call["function"]["name"], "args": args}
+        function_call: dict[str, Any] = {"name": call["function"]["name"], "args": call_arguments(call)}
         if not call["id"].startswith(OWN_ID):
             function_call["id"] = call["id"]
         parts.append({"function_call": function_call})

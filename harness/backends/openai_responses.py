@@ -23,6 +23,7 @@ from harness.backends.hosted import (
     native_of,
     sampling_fix,
     sampling_values,
+    system_prompt,
 )
 from harness.episode.types import Message, Reply, Sampling, ToolCall, ToolSchema
 from harness.errors import BackendUnavailable, ContextWindowExceeded
@@ -38,12 +39,7 @@ class ResponsesBackend(HostedBackend):
 
     def _open(self) -> Any:
         AsyncOpenAI = require("openai", "openai", "backend=openai_responses").AsyncOpenAI
-        return AsyncOpenAI(
-            api_key=self.api_key, base_url=self.model.base_url, timeout=self.timeout_s, max_retries=0
-        )
-
-    async def _close(self) -> None:
-        await self.client.close()
+        return AsyncOpenAI(**self.client_options)
 
     def _request(
         self,
@@ -61,9 +57,9 @@ class ResponsesBackend(HostedBackend):
         }
         if self.model.reasoning_effort is not None:
             request["reasoning"] = {"effort": self.model.reasoning_effort}
-        system = [m["content"] for m in messages if m["role"] == "system" and m.get("content")]
-        if system:
-            request["instructions"] = "\n\n".join(system)
+        system = system_prompt(messages)
+        if system is not None:
+            request["instructions"] = system
         request["input"] = to_items(messages)
         if tools:
             request["tools"] = [function_tool(tool) for tool in tools]
