@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from harness.backends.hosted import (
     HostedBackend,
+    Query,
     Refused,
     Retriable,
     alternating,
@@ -29,9 +30,10 @@ from harness.backends.hosted import (
     sampling_fix,
     sampling_values,
     system_prompt,
+    tool_spec,
 )
-from harness.episode.types import Message, Reply, Sampling, ToolCall, ToolSchema
-from harness.errors import BackendUnavailable, ContextWindowExceeded, RequestRejected
+from harness.episode.types import Message, Reply, ToolCall, ToolSchema
+from harness.errors import BackendUnavailable, RequestRejected
 from harness.extras import require
 
 API = "gemini"
@@ -59,30 +61,24 @@ class GeminiBackend(HostedBackend):
     async def _close(self) -> None:
         await self.client.aio.aclose()
 
-    def _request(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSchema] | None,
-        sampling: Sampling,
-        response_format: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    def _request(self, query: Query) -> dict[str, Any]:
         config: dict[str, Any] = {
-            **sampling_values(self.model, sampling),
-            "max_output_tokens": sampling.max_tokens + (self.model.thinking_budget or 0),
+            **sampling_values(self.model, query.sampling),
+            "max_output_tokens": query.sampling.max_tokens + (self.model.thinking_budget or 0),
         }
-        system = system_prompt(messages)
+        system = system_prompt(query.messages)
         if system is not None:
             config["system_instruction"] = system
-        if tools:
-            config["tools"] = [{"function_declarations": [declaration(tool) for tool in tools]}]
+        if query.tools:
+            config["tools"] = [{"function_declarations": [declaration(tool) for tool in query.tools]}]
             config["automatic_function_calling"] = {"disable": True}
         if self.model.thinking_budget is not None:
             config["thinking_config"] = {"thinking_budget": self.model.thinking_budget}
-        if response_format is not None:
+        if query.response_format is not None:
             config["response_mime_type"] = "application/json"
-            config["response_json_schema"] = response_format.get("json_schema", {}).get("schema", {})
+            config["response_json_schema"] = query.response_format.get("json_schema", {}).get("schema", {})
         config.update(self.model.extra_body)
-        return {"model": self.api_model, "contents": to_gemini(messages), "config": config}
+        return {"model": self.api_model, "contents": to_gemini(query.messages), "config": config}
 
     async def _send(self, request: dict[str, Any]) -> Any:
         from google.genai import errors, types
@@ -101,14 +97,11 @@ class GeminiBackend(HostedBackend):
             )
         except errors.APIError as error:
             message = " ".join(str(error.message or error).split())[:300]
-            if error.code in (408, 409, 429) or error.code >= 500:
-                raise Retriable(f"HTTP {error.code}: {message}") from error
-            if error.code == 400 and "exceeds the maximum number of tokens" in message:
-                raise ContextWindowExceeded(message) from error
-            if error.code in (400, 404, 422):
-                raise Refused(error.code, message, _param(message)) from error
-            raise BackendUnavailable(
-                f"{self.api} refused the request: HTTP {error.code}: {message}"
+            raise self._status_error(
+                error.code,
+                message,
+                _param(message),
+                context_exceeded="exceeds the maximum number of tokens" in message,
             ) from error
         except (ValueError, OSError) as error:
             raise Retriable(describe(error)) from error
@@ -159,17 +152,12 @@ class GeminiBackend(HostedBackend):
         if (fix := sampling_fix(self.model, refusal.param)) is not None:
             return fix
         if refusal.status == 404 or "model" in said:
-            return f"{where} check `api_model` ({self.api_model!r}) and `base_url`"
+            return self._model_fix()
         return f"{where} check sampling_fields, thinking_budget, extra_body"
 
 
 def declaration(tool: ToolSchema) -> dict[str, Any]:
-    function = tool.get("function", tool)
-    return {
-        "name": function["name"],
-        "description": function.get("description", ""),
-        "parameters_json_schema": function.get("parameters") or {"type": "object", "properties": {}},
-    }
+    return tool_spec(tool, "parameters_json_schema")
 
 
 def to_gemini(messages: Sequence[Message]) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Self
 from harness.backends.base import BackendContext, ChatModel, ConversationSpec
 from harness.backends.presets import ModelPreset, model_preset
 from harness.episode.types import Message, Reply, Role, Sampling, ToolSchema
-from harness.errors import BackendUnavailable, ConfigError, RequestRejected
+from harness.errors import BackendUnavailable, ConfigError, ContextWindowExceeded, RequestRejected
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,17 @@ class Refused(Exception):
     @property
     def about_shape(self) -> bool:
         return self.status == 404 or any(word in self.message.lower() for word in SHAPE_WORDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What one call asks of the model: the conversation so far, the tools it may call, how to
+    sample, and the JSON schema its answer must follow (a judge's `response_format`), if any."""
+
+    messages: Sequence[Message]
+    tools: Sequence[ToolSchema] | None
+    sampling: Sampling
+    response_format: dict[str, Any] | None = None
 
 
 class RemoteBackend(BackendContext):
@@ -132,13 +143,7 @@ class RemoteBackend(BackendContext):
     async def _close(self) -> None:
         await self.client.close()
 
-    def _request(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSchema] | None,
-        sampling: Sampling,
-        response_format: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    def _request(self, query: Query) -> dict[str, Any]:
         raise NotImplementedError
 
     async def _complete(self, request: dict[str, Any], role: Role, first: bool) -> Reply:
@@ -169,7 +174,7 @@ class RemoteBackend(BackendContext):
     ) -> Reply:
         if self.client is None or self._slots is None:
             raise BackendUnavailable(f"backend={self.name} is not started")
-        request = self._request(messages, tools, sampling, response_format)
+        request = self._request(Query(messages, tools, sampling, response_format))
         first = await self._first_of(role)
         try:
             return await self._complete(request, role, first)
@@ -239,7 +244,7 @@ class HostedBackend(RemoteBackend):
 
     def request_shape(self, sampling: Sampling) -> dict[str, Any]:
         """What a role's requests carry besides the conversation and tools, for job.json."""
-        request = self._request([{"role": "user", "content": ""}], None, sampling, None)
+        request = self._request(Query([{"role": "user", "content": ""}], None, sampling))
         shape = {k: v for k, v in request.items() if k not in ("messages", "contents", "input", "system")}
         left_out = {
             name: getattr(sampling, name)
@@ -253,6 +258,29 @@ class HostedBackend(RemoteBackend):
         return {"api": self.api, **shape, "not_sent": left_out} if left_out else {"api": self.api, **shape}
 
     # -- retries and refusals ------------------------------------------------------------------
+    def _status_error(
+        self,
+        status: int,
+        message: str,
+        param: str | None,
+        context_exceeded: bool,
+        retriable: tuple[int, ...] = (408, 409, 429),
+    ) -> Exception:
+        """What `_send` raises for an HTTP error the API answered: `context_exceeded` when its 400
+        says the conversation is longer than the model's context window."""
+        if status in retriable or status >= 500:
+            return Retriable(f"HTTP {status}: {message}")
+        if status == 400 and context_exceeded:
+            return ContextWindowExceeded(message)
+        if status in (400, 404, 422):
+            return Refused(status, message, param)
+        return BackendUnavailable(f"{self.api} refused the request: HTTP {status}: {message}")
+
+    def _model_fix(self) -> str:
+        return (
+            f"in the model preset {self.model.name!r} check `api_model` ({self.api_model!r}) and `base_url`"
+        )
+
     def backoff(self, attempt: int) -> float:
         ceiling = min(self.backoff_max_s, self.backoff_s * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
@@ -285,6 +313,16 @@ class HostedBackend(RemoteBackend):
         raise BackendUnavailable(
             f"{self.api} ({self.api_model}) failed after {self.max_retries + 1} attempts: {last}"
         )
+
+
+def tool_spec(tool: ToolSchema, schema_key: str) -> dict[str, Any]:
+    """A tool's name, description and parameters' JSON schema, the schema under `schema_key`."""
+    function = tool.get("function", tool)
+    return {
+        "name": function["name"],
+        "description": function.get("description", ""),
+        schema_key: function.get("parameters") or {"type": "object", "properties": {}},
+    }
 
 
 def sampling_values(preset: ModelPreset, sampling: Sampling) -> dict[str, Any]:

@@ -22,12 +22,11 @@ import logging
 import random
 import re
 import time
-from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
-from harness.backends.hosted import RemoteBackend
+from harness.backends.hosted import Query, RemoteBackend
 from harness.backends.presets import ModelPreset, model_preset
-from harness.episode.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
+from harness.episode.types import Reply, Role, Sampling, ToolCall
 from harness.errors import (
     BackendUnavailable,
     ConfigError,
@@ -164,18 +163,15 @@ class OpenAIBackend(RemoteBackend):
         ceiling = min(max(self.backoff_max_s, first), first * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
 
-    def _request(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSchema] | None,
-        sampling: Sampling,
-        response_format: dict[str, Any] | None,
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {"messages": list(messages), **request_fields(self.model, sampling)}
-        if tools:
-            request["tools"] = list(tools)
-        if response_format is not None:
-            request["response_format"] = response_format
+    def _request(self, query: Query) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "messages": list(query.messages),
+            **request_fields(self.model, query.sampling),
+        }
+        if query.tools:
+            request["tools"] = list(query.tools)
+        if query.response_format is not None:
+            request["response_format"] = query.response_format
         return request
 
     async def _complete(self, request: dict[str, Any], role: Role, first: bool) -> Reply:
