@@ -74,7 +74,7 @@ class BackendContext:
         await self.release()
 
     async def release(self) -> None:
-        """Free what leaving the `async with` frees: nothing here."""
+        """Free what the backend holds while entered (nothing here)."""
         return None
 
 

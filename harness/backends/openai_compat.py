@@ -175,7 +175,8 @@ class OpenAIBackend(RemoteBackend):
         return request
 
     async def _complete(self, request: dict[str, Any], role: Role, first: bool) -> Reply:
-        """Before a role's first answer any 400/404/422 is the request shape's fault (`_create`)."""
+        """`first` goes unused: `_create` takes any 400/404/422 before the role's first answer as the
+        request shape's fault."""
         last: _Retriable | None = None
         for attempt in range(self.max_retries + 1):
             if last is not None:
