@@ -12,10 +12,11 @@ Map of the package, by layer, from one conversation up to a sweep:
   (τ-bench retail and airline: copy-on-write data, hashes, its oracle, its user prompt, its `results.json`)
   and `tau2/` (τ²-bench retail, airline, telecom: its oracle, its `tau2_results.json`). A new
   environment is a folder there plus a `conf/env/<name>.yaml` whose `domain._target_` names its loader.
-- `backends/`: `base` (`Backend`, `ChatModel`), `vllm`, `openai_compat`, `scripted`, `oracle` (asks
-  the conversation's domain for its players: no backend imports a domain),
+- `backends/`: `base` (`Backend`, `ChatModel`, `BackendContext`), `vllm`, `openai_compat`, `scripted`,
+  `oracle` (asks the conversation's domain for its players: no backend imports a domain),
   `presets` (`conf/model/*.yaml`); a new backend is a module plus `conf/backend/<name>.yaml`.
-  Hosted provider APIs share `hosted` (retries, first-request refusals) with one adapter each:
+  `hosted`: `RemoteBackend` (client, concurrency, first-request refusals) under `openai_compat` and
+  the hosted provider APIs, which share `HostedBackend` (retries) with one adapter each:
   `anthropic_messages`, `gemini`, `openai_responses`.
 - `store/`: the job directory, the contract between running and reading: `layout` (`JobDir`,
   `SweepDir`: every file name, the job's lock), `files` (whole JSON files), `jsonl` (the one

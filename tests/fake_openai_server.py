@@ -25,8 +25,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.helpers import local_http_server
 
 MODEL = "fake-model"
 SNAPSHOT = "fake-model-2026-01-15"
@@ -266,17 +268,12 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def fake_openai_server(script: list[Step], reasoning: bool = False, **outages: Any) -> Iterator[FakeServer]:
     """Serve `script` on a free port of 127.0.0.1 until the block ends; `outages`: FakeServer fields."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    httpd.daemon_threads = True
-    server = FakeServer(
-        url=f"http://127.0.0.1:{httpd.server_address[1]}/v1", script=script, reasoning=reasoning, **outages
-    )
-    httpd.RequestHandlerClass = _handler(server)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with local_http_server() as httpd:
+        server = FakeServer(
+            url=f"http://127.0.0.1:{httpd.server_address[1]}/v1",
+            script=script,
+            reasoning=reasoning,
+            **outages,
+        )
+        httpd.RequestHandlerClass = _handler(server)
         yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)

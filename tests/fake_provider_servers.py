@@ -34,10 +34,11 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from harness.episode.types import Message, Reply
+from tests.helpers import local_http_server
 
 Responder = Callable[[list[Message], list[Any] | None], Reply]
 SECRET = b"fake-provider-secret"
@@ -679,14 +680,6 @@ def _handler(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve(api: FakeAPI) -> Iterator[FakeAPI]:
     """Serve `api` on a free port of 127.0.0.1 until the block ends (`api.url` is its base URL)."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    httpd.daemon_threads = True
-    api.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with local_http_server(_handler(api)) as httpd:
+        api.url = f"http://127.0.0.1:{httpd.server_address[1]}"
         yield api
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)

@@ -6,7 +6,11 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +87,20 @@ def taubench_fields(reward: dict[str, Any]) -> dict[str, Any]:
     if "outputs" in info:
         info.pop("r_actions", None)
     return {**reward, "info": info}
+
+
+@contextmanager
+def local_http_server(
+    handler: type[BaseHTTPRequestHandler] = BaseHTTPRequestHandler,
+) -> Iterator[ThreadingHTTPServer]:
+    """An HTTP server on a free port of 127.0.0.1, serving on its own thread until the block ends."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

@@ -15,7 +15,7 @@ from harness.backends.vllm import VLLMBackend
 from harness.job.app import build_job
 from harness.job.runner import run_job
 from tests.helpers import compose_config, conversation_domain, read_jsonl
-from tests.tinymodel import tiny_model, tiny_vllm_overrides
+from tests.tinymodel import tiny_model, tiny_vllm_overrides, tiny_vllm_user_overrides
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,22 +27,6 @@ DOMAIN = conversation_domain()
 BYTES_PER_TOKEN = 2 * 2 * 1 * 64 * 4
 """The tiny model's KV cache per token: K and V × 2 layers × 1 KV head × head_dim 64 × float32."""
 SHORT = ["env.tasks=[0,1]", "env.max_steps=2", "agent.sampling.max_tokens=16", "user.sampling.max_tokens=16"]
-
-
-def user_engine_overrides(model_dir: Path, kv_bytes: int) -> list[str]:
-    """The simulated user on a second tiny engine, sized as `tiny_vllm_overrides` sizes the agent's."""
-    return [
-        "+user/backend=vllm",
-        f"user.backend.model.path={model_dir}",
-        "user.backend.model.name=tiny-user",
-        "user.backend.model.dtype=float32",
-        "user.backend.model.max_model_len=16384",
-        f"++user.backend.kv_cache_memory_bytes={kv_bytes}",
-        "++user.backend.enforce_eager=true",
-        "++user.backend.engine_kwargs={enable_chunked_prefill:false,max_num_batched_tokens:16384}",
-        "user.backend.gpu_memory_utilization=0.2",
-        "backend.gpu_memory_utilization=0.2",
-    ]
 
 
 @pytest.mark.parametrize("domain", [DOMAIN.param()])
@@ -85,7 +69,9 @@ def test_agent_and_user_on_two_engines_in_one_job_run_a_conversation(tmp_path: P
             *tiny_vllm_overrides(model_dir),
             *DOMAIN.overrides,
             *SHORT,
-            *user_engine_overrides(model_dir, kv_bytes=24 * 2**20),
+            *tiny_vllm_user_overrides(model_dir, kv_cache_bytes=24 * 2**20),
+            "user.backend.gpu_memory_utilization=0.2",
+            "backend.gpu_memory_utilization=0.2",
             "concurrency=8",
         ]
     )

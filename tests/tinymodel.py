@@ -9,6 +9,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+TINY_SIZES = {
+    "hidden_size": 128,
+    "intermediate_size": 256,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 32768,
+    "tie_word_embeddings": True,
+}
+"""The size of both tiny models (Qwen2 and Mistral): two layers, one KV head of 64 dimensions."""
+
 CHAT_TEMPLATE = """\
 {%- if tools %}
 {{- '<|im_start|>system\\n' }}
@@ -88,13 +99,7 @@ def build_tiny_model(directory: Path, vocab_size: int = 1024, extra_text: list[s
     torch.manual_seed(0)
     config = Qwen2Config(
         vocab_size=len(fast),
-        hidden_size=128,
-        intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=32768,
-        tie_word_embeddings=True,
+        **TINY_SIZES,
         bos_token_id=None,
         eos_token_id=fast.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=fast.pad_token_id,
@@ -151,15 +156,9 @@ def tiny_mistral_dir(base: Path | None = None) -> Path:
         torch.manual_seed(0)
         config = MistralConfig(
             vocab_size=32768,
-            hidden_size=128,
-            intermediate_size=256,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
+            **TINY_SIZES,
             head_dim=64,
-            max_position_embeddings=32768,
             sliding_window=None,
-            tie_word_embeddings=True,
             bos_token_id=1,
             eos_token_id=2,
             torch_dtype="float32",
@@ -183,11 +182,30 @@ def tiny_vllm_overrides(model_dir: Path, max_model_len: int = 16384) -> list[str
     return [
         "backend=vllm",
         "model=qwen2.5-7b",
-        f"model.path={model_dir}",
-        "model.name=tiny",
-        "model.dtype=float32",
-        f"model.max_model_len={max_model_len}",
-        "backend.kv_cache_memory_bytes=268435456",
-        "backend.enforce_eager=true",
-        f"++backend.engine_kwargs={{enable_chunked_prefill:false,max_num_batched_tokens:{max_model_len}}}",
+        *_tiny_engine("model", "backend", model_dir, "tiny", max_model_len, kv_cache_bytes=268435456),
+    ]
+
+
+def tiny_vllm_user_overrides(model_dir: Path, kv_cache_bytes: int, max_model_len: int = 16384) -> list[str]:
+    """The simulated user on a second tiny engine (`+user/backend=vllm`), set up as
+    `tiny_vllm_overrides` sets up the agent's."""
+    return [
+        "+user/backend=vllm",
+        *_tiny_engine(
+            "user.backend.model", "user.backend", model_dir, "tiny-user", max_model_len, kv_cache_bytes
+        ),
+    ]
+
+
+def _tiny_engine(
+    model_key: str, backend_key: str, model_dir: Path, name: str, max_model_len: int, kv_cache_bytes: int
+) -> list[str]:
+    return [
+        f"{model_key}.path={model_dir}",
+        f"{model_key}.name={name}",
+        f"{model_key}.dtype=float32",
+        f"{model_key}.max_model_len={max_model_len}",
+        f"++{backend_key}.kv_cache_memory_bytes={kv_cache_bytes}",
+        f"++{backend_key}.enforce_eager=true",
+        f"++{backend_key}.engine_kwargs={{enable_chunked_prefill:false,max_num_batched_tokens:{max_model_len}}}",
     ]

@@ -18,15 +18,20 @@ from typing import Any, ClassVar, Literal
 
 from harness.backends.hosted import (
     HostedBackend,
+    Query,
     Refused,
     Retriable,
+    alternating,
+    call_arguments,
     describe,
     kept_call_ids,
     native_of,
     sampling_fix,
+    system_prompt,
+    tool_spec,
 )
-from harness.episode.types import Message, Reply, Sampling, ToolCall, ToolSchema
-from harness.errors import BackendUnavailable, ConfigError, ContextWindowExceeded
+from harness.episode.types import Message, Reply, ToolCall, ToolSchema
+from harness.errors import ConfigError
 from harness.extras import require
 
 API = "anthropic"
@@ -52,35 +57,24 @@ class AnthropicBackend(HostedBackend):
 
     def _open(self) -> Any:
         anthropic = require("anthropic", "anthropic", "backend=anthropic")
-        return anthropic.AsyncAnthropic(
-            api_key=self.api_key, base_url=self.model.base_url, timeout=self.timeout_s, max_retries=0
-        )
+        return anthropic.AsyncAnthropic(**self.client_options)
 
-    async def _close(self) -> None:
-        await self.client.close()
-
-    def _request(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSchema] | None,
-        sampling: Sampling,
-        response_format: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    def _request(self, query: Query) -> dict[str, Any]:
         budget = self.model.thinking_budget
         request: dict[str, Any] = {
             "model": self.api_model,
-            "max_tokens": sampling.max_tokens + (budget or 0),
+            "max_tokens": query.sampling.max_tokens + (budget or 0),
         }
-        system = [m["content"] for m in messages if m["role"] == "system" and m.get("content")]
-        if system:
-            block: dict[str, Any] = {"type": "text", "text": "\n\n".join(system)}
+        system = system_prompt(query.messages)
+        if system is not None:
+            block: dict[str, Any] = {"type": "text", "text": system}
             if self.cache != "off":
                 block["cache_control"] = EPHEMERAL
             request["system"] = [block]
-        request["messages"] = to_anthropic(messages, cache_last=self.cache == "conversation")
-        anthropic_tools = [anthropic_tool(tool) for tool in tools or []]
-        if response_format is not None and not budget:
-            schema = response_format.get("json_schema", {}).get("schema", {})
+        request["messages"] = to_anthropic(query.messages, cache_last=self.cache == "conversation")
+        anthropic_tools = [anthropic_tool(tool) for tool in query.tools or []]
+        if query.response_format is not None and not budget:
+            schema = query.response_format.get("json_schema", {}).get("schema", {})
             anthropic_tools.append(
                 {"name": VERDICT_TOOL, "description": "Give the verdict.", "input_schema": schema}
             )
@@ -102,14 +96,12 @@ class AnthropicBackend(HostedBackend):
             return await self.client.messages.create(**request)
         except anthropic.APIStatusError as error:
             message = _message(error)
-            if error.status_code in (408, 409, 429, 529) or error.status_code >= 500:
-                raise Retriable(f"HTTP {error.status_code}: {message}") from error
-            if error.status_code == 400 and "prompt is too long" in message.lower():
-                raise ContextWindowExceeded(message) from error
-            if error.status_code in (400, 404, 422):
-                raise Refused(error.status_code, message, _param(message)) from error
-            raise BackendUnavailable(
-                f"{self.api} refused the request: HTTP {error.status_code}: {message}"
+            raise self._status_error(
+                error.status_code,
+                message,
+                _param(message),
+                context_exceeded="prompt is too long" in message.lower(),
+                retriable=(408, 409, 429, 529),
             ) from error
         except (anthropic.APIConnectionError, anthropic.APIResponseValidationError, ValueError) as error:
             raise Retriable(describe(error)) from error
@@ -154,47 +146,31 @@ class AnthropicBackend(HostedBackend):
         if (fix := sampling_fix(self.model, refusal.param)) is not None:
             return fix
         if "model" in said or refusal.status == 404:
-            return f"{where} check `api_model` ({self.api_model!r}) and `base_url`"
+            return self._model_fix()
         return f"{where} check sampling_fields, thinking_budget, extra_body"
 
 
 def anthropic_tool(tool: ToolSchema) -> dict[str, Any]:
-    function = tool.get("function", tool)
-    return {
-        "name": function["name"],
-        "description": function.get("description", ""),
-        "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
-    }
+    return tool_spec(tool, "input_schema")
 
 
 def to_anthropic(messages: Sequence[Message], cache_last: bool) -> list[dict[str, Any]]:
     """OpenAI-style messages as Anthropic's alternating user/assistant turns of content blocks."""
-    turns: list[dict[str, Any]] = []
-
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-
-    for message in messages:
-        role = message["role"]
-        if role == "system":
-            continue
-        if role == "tool":
-            result = {"type": "tool_result", "tool_use_id": message["tool_call_id"]}
-            add("user", [{**result, "content": message.get("content") or "(no output)"}])
-        elif role == "assistant":
-            add("assistant", _assistant_blocks(message))
-        else:
-            text = message.get("content") or ""
-            add("user", [{"type": "text", "text": text}] if text else [])
+    turns = alternating((_turn(message) for message in messages if message["role"] != "system"), "content")
     if cache_last and turns:
         last = turns[-1]["content"]
         last[-1] = {**last[-1], "cache_control": EPHEMERAL}
     return turns
+
+
+def _turn(message: Message) -> tuple[str, list[dict[str, Any]]]:
+    if message["role"] == "tool":
+        result = {"type": "tool_result", "tool_use_id": message["tool_call_id"]}
+        return "user", [{**result, "content": message.get("content") or "(no output)"}]
+    if message["role"] == "assistant":
+        return "assistant", _assistant_blocks(message)
+    text = message.get("content") or ""
+    return "user", [{"type": "text", "text": text}] if text else []
 
 
 def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
@@ -208,12 +184,13 @@ def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
     if message.get("content"):
         blocks.append({"type": "text", "text": message["content"]})
     for call in message.get("tool_calls") or []:
-        try:
-            arguments = json.loads(call["function"]["arguments"] or "{}")
-        except json.JSONDecodeError:
-            arguments = {}
         blocks.append(
-            {"type": "tool_use", "id": call["id"], "name": call["function"]["name"], "input": arguments}
+            {
+                "type": "tool_use",
+                "id": call["id"],
+                "name": call["function"]["name"],
+                "input": call_arguments(call),
+            }
         )
     return blocks
 

@@ -59,11 +59,8 @@ class Backend(Protocol):
         ...
 
 
-class SharedModelBackend:
-    """Base for backends where one model serves every conversation and role."""
-
-    name = "shared"
-    plumbing_check = False
+class BackendContext:
+    """`async with` for a backend: entering returns it, leaving calls `release()` however the block ended."""
 
     async def __aenter__(self) -> Self:
         return self
@@ -74,7 +71,18 @@ class SharedModelBackend:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.release()
+
+    async def release(self) -> None:
+        """Free what the backend holds while entered (nothing here)."""
         return None
+
+
+class SharedModelBackend(BackendContext):
+    """Base for backends where one model serves every conversation and role."""
+
+    name = "shared"
+    plumbing_check = False
 
     def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
         assert isinstance(self, ChatModel)

@@ -19,16 +19,21 @@ from typing import Any, ClassVar
 
 from harness.backends.hosted import (
     HostedBackend,
+    Query,
     Refused,
     Retriable,
+    alternating,
+    call_arguments,
     describe,
     kept_call_ids,
     native_of,
     sampling_fix,
     sampling_values,
+    system_prompt,
+    tool_spec,
 )
-from harness.episode.types import Message, Reply, Sampling, ToolCall, ToolSchema
-from harness.errors import BackendUnavailable, ContextWindowExceeded, RequestRejected
+from harness.episode.types import Message, Reply, ToolCall, ToolSchema
+from harness.errors import BackendUnavailable, RequestRejected
 from harness.extras import require
 
 API = "gemini"
@@ -56,30 +61,24 @@ class GeminiBackend(HostedBackend):
     async def _close(self) -> None:
         await self.client.aio.aclose()
 
-    def _request(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSchema] | None,
-        sampling: Sampling,
-        response_format: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    def _request(self, query: Query) -> dict[str, Any]:
         config: dict[str, Any] = {
-            **sampling_values(self.model, sampling),
-            "max_output_tokens": sampling.max_tokens + (self.model.thinking_budget or 0),
+            **sampling_values(self.model, query.sampling),
+            "max_output_tokens": query.sampling.max_tokens + (self.model.thinking_budget or 0),
         }
-        system = [m["content"] for m in messages if m["role"] == "system" and m.get("content")]
-        if system:
-            config["system_instruction"] = "\n\n".join(system)
-        if tools:
-            config["tools"] = [{"function_declarations": [declaration(tool) for tool in tools]}]
+        system = system_prompt(query.messages)
+        if system is not None:
+            config["system_instruction"] = system
+        if query.tools:
+            config["tools"] = [{"function_declarations": [declaration(tool) for tool in query.tools]}]
             config["automatic_function_calling"] = {"disable": True}
         if self.model.thinking_budget is not None:
             config["thinking_config"] = {"thinking_budget": self.model.thinking_budget}
-        if response_format is not None:
+        if query.response_format is not None:
             config["response_mime_type"] = "application/json"
-            config["response_json_schema"] = response_format.get("json_schema", {}).get("schema", {})
+            config["response_json_schema"] = query.response_format.get("json_schema", {}).get("schema", {})
         config.update(self.model.extra_body)
-        return {"model": self.api_model, "contents": to_gemini(messages), "config": config}
+        return {"model": self.api_model, "contents": to_gemini(query.messages), "config": config}
 
     async def _send(self, request: dict[str, Any]) -> Any:
         from google.genai import errors, types
@@ -98,14 +97,11 @@ class GeminiBackend(HostedBackend):
             )
         except errors.APIError as error:
             message = " ".join(str(error.message or error).split())[:300]
-            if error.code in (408, 409, 429) or error.code >= 500:
-                raise Retriable(f"HTTP {error.code}: {message}") from error
-            if error.code == 400 and "exceeds the maximum number of tokens" in message:
-                raise ContextWindowExceeded(message) from error
-            if error.code in (400, 404, 422):
-                raise Refused(error.code, message, _param(message)) from error
-            raise BackendUnavailable(
-                f"{self.api} refused the request: HTTP {error.code}: {message}"
+            raise self._status_error(
+                error.code,
+                message,
+                _param(message),
+                context_exceeded="exceeds the maximum number of tokens" in message,
             ) from error
         except (ValueError, OSError) as error:
             raise Retriable(describe(error)) from error
@@ -156,49 +152,32 @@ class GeminiBackend(HostedBackend):
         if (fix := sampling_fix(self.model, refusal.param)) is not None:
             return fix
         if refusal.status == 404 or "model" in said:
-            return f"{where} check `api_model` ({self.api_model!r}) and `base_url`"
+            return self._model_fix()
         return f"{where} check sampling_fields, thinking_budget, extra_body"
 
 
 def declaration(tool: ToolSchema) -> dict[str, Any]:
-    function = tool.get("function", tool)
-    return {
-        "name": function["name"],
-        "description": function.get("description", ""),
-        "parameters_json_schema": function.get("parameters") or {"type": "object", "properties": {}},
-    }
+    return tool_spec(tool, "parameters_json_schema")
 
 
 def to_gemini(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """OpenAI-style messages as Gemini contents (`user` / `model`), signatures as base64 text."""
-    contents: list[dict[str, Any]] = []
+    return alternating((_turn(message) for message in messages if message["role"] != "system"), "parts")
 
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
 
-    for message in messages:
-        role = message["role"]
-        if role == "system":
-            continue
-        if role == "tool":
-            response = {
-                "name": message.get("name") or "",
-                "response": {"result": message.get("content") or ""},
-            }
-            call_id = message.get("tool_call_id") or ""
-            if call_id and not call_id.startswith(OWN_ID):
-                response["id"] = call_id
-            add("user", [{"function_response": response}])
-        elif role == "assistant":
-            add("model", _model_parts(message))
-        else:
-            add("user", [{"text": message.get("content") or ""}] if message.get("content") else [])
-    return contents
+def _turn(message: Message) -> tuple[str, list[dict[str, Any]]]:
+    if message["role"] == "tool":
+        response = {
+            "name": message.get("name") or "",
+            "response": {"result": message.get("content") or ""},
+        }
+        call_id = message.get("tool_call_id") or ""
+        if call_id and not call_id.startswith(OWN_ID):
+            response["id"] = call_id
+        return "user", [{"function_response": response}]
+    if message["role"] == "assistant":
+        return "model", _model_parts(message)
+    return "user", [{"text": message.get("content") or ""}] if message.get("content") else []
 
 
 def _model_parts(message: Message) -> list[dict[str, Any]]:
@@ -211,11 +190,7 @@ def _model_parts(message: Message) -> list[dict[str, Any]]:
     if message.get("content"):
         parts.append({"text": message["content"]})
     for call in message.get("tool_calls") or []:
-        try:
-            args = json.loads(call["function"]["arguments"] or "{}")
-        except json.JSONDecodeError:
-            args = {}
-        function_call: dict[str, Any] = {"name": call["function"]["name"], "args": args}
+        function_call: dict[str, Any] = {"name": call["function"]["name"], "args": call_arguments(call)}
         if not call["id"].startswith(OWN_ID):
             function_call["id"] = call["id"]
         parts.append({"function_call": function_call})

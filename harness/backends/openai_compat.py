@@ -19,18 +19,14 @@ import copy
 import email.utils
 import json
 import logging
-import os
 import random
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
-from harness.backends.base import ChatModel, ConversationSpec
+from harness.backends.hosted import Query, RemoteBackend
 from harness.backends.presets import ModelPreset, model_preset
-from harness.episode.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
+from harness.episode.types import Reply, Role, Sampling, ToolCall
 from harness.errors import (
     BackendUnavailable,
     ConfigError,
@@ -41,9 +37,6 @@ from harness.errors import (
 from harness.extras import require
 
 log = logging.getLogger(__name__)
-
-NO_KEY = "EMPTY"
-"""Sent when `api_key_env` is null: local servers such as `vllm serve` accept any key."""
 
 PRESET_HINT = "; backend=openai needs an API model preset with base_url, e.g. model=gpt-4o"
 REQUEST_ERROR_CODES = frozenset(
@@ -92,92 +85,52 @@ class _Retriable(Exception):
         self.retry_after_s = retry_after_s
 
 
-class OpenAIBackend:
+class OpenAIBackend(RemoteBackend):
     """`backend=openai`: one `AsyncOpenAI` client, shared by every conversation of the job."""
 
     name = "openai"
-    RUNTIME_KEYS = frozenset(
-        {
-            "max_concurrency",
-            "timeout_s",
-            "max_retries",
-            "backoff_s",
-            "backoff_max_s",
-            "check_endpoint",
-            "rate_limit_backoff_s",
-            "retry_after_max_s",
-        }
-    )
+    RUNTIME_KEYS: ClassVar[frozenset[str]] = RemoteBackend.RUNTIME_KEYS | {
+        "check_endpoint",
+        "rate_limit_backoff_s",
+        "retry_after_max_s",
+    }
     """Config keys that change how requests are sent and retried, not what the model answers."""
-    plumbing_check = False
 
     def __init__(
         self,
         model: dict[str, Any],
-        max_concurrency: int = 16,
-        timeout_s: float = 120.0,
-        max_retries: int = 6,
-        backoff_s: float = 1.0,
-        backoff_max_s: float = 60.0,
         check_endpoint: bool = True,
         rate_limit_backoff_s: float = 10.0,
         retry_after_max_s: float = 300.0,
+        **settings: Any,
     ) -> None:
-        self.model = model_preset(model, hint=PRESET_HINT)
-        if not self.model.base_url:
-            raise ConfigError(f"config error at `model.base_url`: it is not set{PRESET_HINT}")
-        if (
-            max_concurrency < 1
-            or timeout_s <= 0
-            or max_retries < 0
-            or min(backoff_s, rate_limit_backoff_s) < 0
-        ):
-            raise ConfigError(
-                "backend: max_concurrency must be >= 1, timeout_s > 0, max_retries >= 0, "
-                "backoff_s and rate_limit_backoff_s >= 0"
-            )
-        env = self.model.api_key_env
-        if env and not os.environ.get(env):
-            raise ConfigError(
-                f"the API key for {self.model.name} is read from the environment variable {env}, which is not set"
-            )
-        self.api_model = self.model.api_model or self.model.name
-        self.max_concurrency = max_concurrency
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.backoff_max_s = backoff_max_s
+        super().__init__(model, **settings)
+        if rate_limit_backoff_s < 0:
+            raise ConfigError("backend: rate_limit_backoff_s must be >= 0")
         self.rate_limit_backoff_s = rate_limit_backoff_s
         self.retry_after_max_s = retry_after_max_s
         self.check_endpoint = check_endpoint
-        self.client: Any = None
-        self._slots: asyncio.Semaphore | None = None
-        self._accepted: set[Role] = set()
-        """Roles whose requests the endpoint has answered: their shape is known to be good."""
-        self._rejected: str | None = None
-        """Why the endpoint refused a request's shape: every later request of the job is refused too."""
-        self._first_answer: dict[Role, asyncio.Event] = {}
-        """Per role, set once its first request is answered: until then that request goes alone."""
+
+    def _preset(self, model: dict[str, Any]) -> ModelPreset:
+        preset = model_preset(model, hint=PRESET_HINT)
+        if not preset.base_url:
+            raise ConfigError(f"config error at `model.base_url`: it is not set{PRESET_HINT}")
+        return preset
 
     def request_shape(self, sampling: Sampling) -> dict[str, Any]:
         return request_shape(self.model, sampling)
 
-    async def __aenter__(self) -> Self:
+    def _open(self) -> Any:
         AsyncOpenAI = require("openai", "openai", "backend=openai").AsyncOpenAI
-        env = self.model.api_key_env
-        self.client = AsyncOpenAI(
-            api_key=os.environ.get(env, "") if env else NO_KEY,
-            base_url=self.model.base_url,
-            timeout=self.timeout_s,
-            max_retries=0,
-        )
-        self._slots = asyncio.Semaphore(self.max_concurrency)
+        return AsyncOpenAI(**self.client_options)
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
         if self.check_endpoint:
             try:
                 await self._check_endpoint()
             except BaseException:
-                await self.client.close()
-                self.client = None
+                await self.release()
                 raise
         return self
 
@@ -198,19 +151,6 @@ class OpenAIBackend:
         if served and self.api_model not in served:
             raise ConfigError(f"{where} does not serve {self.api_model!r}; it lists {served[:10]}")
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
-
-    def model_for(self, role: Role, conversation: ConversationSpec) -> ChatModel:
-        return OpenAIChat(self, role)
-
     def backoff(self, attempt: int, rate_limited: bool = False, retry_after_s: float | None = None) -> float:
         """Seconds to wait before retry `attempt` (1-based).
 
@@ -223,51 +163,25 @@ class OpenAIBackend:
         ceiling = min(max(self.backoff_max_s, first), first * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
 
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSchema] | None,
-        sampling: Sampling,
-        role: Role = "agent",
-        response_format: dict[str, Any] | None = None,
-    ) -> Reply:
-        if self.client is None or self._slots is None:
-            raise BackendUnavailable("the OpenAI-compatible backend is not started")
-        request: dict[str, Any] = {"messages": list(messages), **request_fields(self.model, sampling)}
-        if tools:
-            request["tools"] = list(tools)
-        if response_format is not None:
-            request["response_format"] = response_format
-        first = await self._first_of(role)
-        try:
-            return await self._complete(request, role)
-        finally:
-            if first:
-                self._first_answer[role].set()
+    def _request(self, query: Query) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "messages": list(query.messages),
+            **request_fields(self.model, query.sampling),
+        }
+        if query.tools:
+            request["tools"] = list(query.tools)
+        if query.response_format is not None:
+            request["response_format"] = query.response_format
+        return request
 
-    async def _first_of(self, role: Role) -> bool:
-        """Whether this is the role's first request; later ones wait until it is answered.
-
-        A refused request shape then costs one request, not one per conversation in flight.
-        """
-        if role in self._accepted:
-            return False
-        answered = self._first_answer.get(role)
-        if answered is None:
-            self._first_answer[role] = asyncio.Event()
-            return True
-        await answered.wait()
-        return False
-
-    async def _complete(self, request: dict[str, Any], role: Role) -> Reply:
-        assert self._slots is not None
+    async def _complete(self, request: dict[str, Any], role: Role, first: bool) -> Reply:
+        """`first` goes unused: `_create` takes any 400/404/422 before the role's first answer as the
+        request shape's fault."""
         last: _Retriable | None = None
         for attempt in range(self.max_retries + 1):
             if last is not None:
                 await asyncio.sleep(self.backoff(attempt, last.rate_limited, last.retry_after_s))
-            async with self._slots:
-                if self._rejected is not None:
-                    raise RequestRejected(self._rejected)
+            async with self._slot():
                 started = time.perf_counter()
                 try:
                     response = await self._create(request, role)
@@ -311,17 +225,6 @@ class OpenAIBackend:
             f"{self.model.base_url} refused {self.api_model}'s request as the {role} "
             f"(HTTP {error.status_code}): {said} -> {_fix(self.model, _parameter(error, said), error)}"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class OpenAIChat:
-    backend: OpenAIBackend
-    role: Role = "agent"
-
-    async def chat(
-        self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
-    ) -> Reply:
-        return await self.backend.complete(messages, tools, sampling, self.role)
 
 
 def retry_after(headers: Any) -> float | None:

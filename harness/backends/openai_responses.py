@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from harness.backends.hosted import (
     HostedBackend,
+    Query,
     Refused,
     Retriable,
     describe,
@@ -23,9 +24,10 @@ from harness.backends.hosted import (
     native_of,
     sampling_fix,
     sampling_values,
+    system_prompt,
+    tool_spec,
 )
-from harness.episode.types import Message, Reply, Sampling, ToolCall, ToolSchema
-from harness.errors import BackendUnavailable, ContextWindowExceeded
+from harness.episode.types import Message, Reply, ToolCall, ToolSchema
 from harness.extras import require
 
 API = "openai_responses"
@@ -38,37 +40,26 @@ class ResponsesBackend(HostedBackend):
 
     def _open(self) -> Any:
         AsyncOpenAI = require("openai", "openai", "backend=openai_responses").AsyncOpenAI
-        return AsyncOpenAI(
-            api_key=self.api_key, base_url=self.model.base_url, timeout=self.timeout_s, max_retries=0
-        )
+        return AsyncOpenAI(**self.client_options)
 
-    async def _close(self) -> None:
-        await self.client.close()
-
-    def _request(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSchema] | None,
-        sampling: Sampling,
-        response_format: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    def _request(self, query: Query) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": self.api_model,
-            **{k: v for k, v in sampling_values(self.model, sampling).items() if k != "seed"},
-            "max_output_tokens": sampling.max_tokens,
+            **{k: v for k, v in sampling_values(self.model, query.sampling).items() if k != "seed"},
+            "max_output_tokens": query.sampling.max_tokens,
             "store": False,
             "include": ["reasoning.encrypted_content"],
         }
         if self.model.reasoning_effort is not None:
             request["reasoning"] = {"effort": self.model.reasoning_effort}
-        system = [m["content"] for m in messages if m["role"] == "system" and m.get("content")]
-        if system:
-            request["instructions"] = "\n\n".join(system)
-        request["input"] = to_items(messages)
-        if tools:
-            request["tools"] = [function_tool(tool) for tool in tools]
-        if response_format is not None:
-            spec = response_format.get("json_schema", {})
+        system = system_prompt(query.messages)
+        if system is not None:
+            request["instructions"] = system
+        request["input"] = to_items(query.messages)
+        if query.tools:
+            request["tools"] = [function_tool(tool) for tool in query.tools]
+        if query.response_format is not None:
+            spec = query.response_format.get("json_schema", {})
             request["text"] = {
                 "format": {
                     "type": "json_schema",
@@ -88,16 +79,12 @@ class ResponsesBackend(HostedBackend):
             return await self.client.responses.create(**request)
         except openai.APIStatusError as error:
             message = _message(error)
-            if error.status_code in (408, 409, 429) or error.status_code >= 500:
-                raise Retriable(f"HTTP {error.status_code}: {message}") from error
-            if error.status_code == 400 and "context" in message.lower() and "window" in message.lower():
-                raise ContextWindowExceeded(message) from error
-            if error.status_code in (400, 404, 422):
-                body = error.body if isinstance(error.body, dict) else {}
-                param = body.get("param") if isinstance(body.get("param"), str) else None
-                raise Refused(error.status_code, message, param) from error
-            raise BackendUnavailable(
-                f"{self.api} refused the request: HTTP {error.status_code}: {message}"
+            body = error.body if isinstance(error.body, dict) else {}
+            raise self._status_error(
+                error.status_code,
+                message,
+                body.get("param") if isinstance(body.get("param"), str) else None,
+                context_exceeded="context" in message.lower() and "window" in message.lower(),
             ) from error
         except (openai.APIConnectionError, openai.APIResponseValidationError, ValueError) as error:
             raise Retriable(describe(error)) from error
@@ -150,19 +137,12 @@ class ResponsesBackend(HostedBackend):
         if root in self.model.extra_body:
             return f"{where} fix or remove `extra_body.{root}`"
         if root == "model" or refusal.status == 404:
-            return f"{where} check `api_model` ({self.api_model!r}) and `base_url`"
+            return self._model_fix()
         return f"{where} check sampling_fields, reasoning_effort, extra_body"
 
 
 def function_tool(tool: ToolSchema) -> dict[str, Any]:
-    function = tool.get("function", tool)
-    return {
-        "type": "function",
-        "name": function["name"],
-        "description": function.get("description", ""),
-        "parameters": function.get("parameters") or {"type": "object", "properties": {}},
-        "strict": False,
-    }
+    return {"type": "function", **tool_spec(tool, "parameters"), "strict": False}
 
 
 def to_items(messages: Sequence[Message]) -> list[dict[str, Any]]:

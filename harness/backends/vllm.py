@@ -23,12 +23,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from pydantic import ValidationError
 
-from harness.backends.base import Backend, ChatModel, ConversationSpec
+from harness.backends.base import Backend, BackendContext, ChatModel, ConversationSpec
 from harness.backends.presets import ModelPreset, model_preset
 from harness.episode.types import Message, Reply, Role, Sampling, ToolCall, ToolSchema
 from harness.errors import (
@@ -150,7 +149,7 @@ def _mistral_call_id(call_id: str | None) -> str:
     return letters[-9:].rjust(9, "0")
 
 
-class VLLMBackend:
+class VLLMBackend(BackendContext):
     """`backend=vllm`: builds `vllm.AsyncLLM` in `__aenter__` from the `model` preset."""
 
     name = "vllm"
@@ -402,12 +401,8 @@ class VLLMBackend:
                 f"(set model.chat_template): {_one_line(error)}"
             ) from None
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def release(self) -> None:
+        """Leave one `async with`; the last one shuts the engine down."""
         self._entered = max(0, self._entered - 1)
         if not self._entered and self.engine is not None:
             self.engine.shutdown()
