@@ -16,13 +16,17 @@ Targets: 95 % intervals cover 92-98 %; tests under the null reject 3-7 % at α =
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness.report.clogit import conditional_logit
 from harness.report.contrasts import Options, contrast_table
@@ -38,6 +42,7 @@ from harness.report.stats import (
     sign_flip_p,
     task_sums,
 )
+from tests.report_frames import arm_conversations
 
 MU, SD = 0.5, 1.5
 EFFECT = -0.5
@@ -164,29 +169,8 @@ def model_tests(tally: Tally, sweeps: int, tasks: int, trials: int, rng: np.rand
 def _conversations(
     base: np.ndarray, variant: np.ndarray, base_lost: np.ndarray, lost: np.ndarray
 ) -> pd.DataFrame:
-    frames = []
-    for condition, outcomes, unscored in (("neutral", base, base_lost), ("anger", variant, lost)):
-        tasks, trials = np.indices(outcomes.shape)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "model": "m",
-                    "env": "retail",
-                    "split": "test",
-                    "condition": condition,
-                    "job": condition,
-                    "run_seed": 0,
-                    "task_id": tasks.ravel(),
-                    "trial": trials.ravel(),
-                    "scored": ~unscored.ravel(),
-                    "success": np.where(unscored, np.nan, outcomes).ravel(),
-                    "termination": np.where(unscored, "user_error", "user_stop").ravel(),
-                    "noop_task": False,
-                    "instruction_affect": "",
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+    arms = [arm_conversations("neutral", base, base_lost), arm_conversations("anger", variant, lost)]
+    return pd.concat(arms, ignore_index=True)
 
 
 def bounds_tests(tally: Tally, sweeps: int, tasks: int, trials: int, rng: np.random.Generator) -> None:

@@ -6,7 +6,7 @@ import errno
 from enum import IntEnum
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.credentials import is_credential_name, looks_like_key
 
@@ -77,6 +77,12 @@ class ContextWindowExceeded(ModelInputRejected):
 class EngineDied(Exception):
     """The in-process model engine died (GPU OOM, NCCL timeout, Xid). Every later call would fail,
     so the job stops with `ExitCode.ENGINE_DIED` instead of recording conversations as failed."""
+
+
+class StrictModel(BaseModel):
+    """A config or file schema in which an unknown key is an error (`validated` names it)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def validated(schema: type[M], data: Any, prefix: str = "", hint: str = "") -> M:

@@ -169,13 +169,18 @@ def synthetic_report(
     return sweep, report_cli(sweep, "--resamples", "1000")
 
 
+def retail_by_condition(sweep: Path, table: str) -> pd.DataFrame:
+    """The retail rows of one of the report's tables, indexed by condition."""
+    rows = pd.read_csv(sweep / "report" / table)
+    return rows[rows["env"] == "retail"].set_index("condition")
+
+
 def test_synthetic_report_finds_the_known_delta(
     synthetic_report: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     sweep, result = synthetic_report
     assert result.returncode == 0, result.stderr[-2000:]
-    deltas = pd.read_csv(sweep / "report" / "deltas.csv")
-    retail = deltas[deltas["env"] == "retail"].set_index("condition")
+    retail = retail_by_condition(sweep, "deltas.csv")
     anger = retail.loc["anger"]
     assert anger["delta"] == pytest.approx(-16 * 3 / 120)
     assert anger["ci_high"] < 0 and anger["p_holm"] < 0.01
@@ -243,8 +248,7 @@ def test_synthetic_report_fits_the_conditional_logit(
     synthetic_report: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     sweep, _ = synthetic_report
-    mixed = pd.read_csv(sweep / "report" / "conditional_logit.csv")
-    retail = mixed[mixed["env"] == "retail"].set_index("condition")
+    retail = retail_by_condition(sweep, "conditional_logit.csv")
     assert retail.loc["anger", "ci_high"] < 0
     # identical arms: only the 5 noisy tasks with both outcomes inform it, too few to fit
     assert np.isnan(retail.loc["frustration", "log_odds"])
@@ -255,9 +259,8 @@ def test_synthetic_report_sentiment_tells_anger_from_control(
     synthetic_report: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     sweep, _ = synthetic_report
-    table = pd.read_csv(sweep / "report" / "manipulation_check.csv")
-    retail = table[table["env"] == "retail"].set_index("condition")
-    assert set(table.columns) >= {"vader_compound", "vader_negative", "vader_positive", "user_messages"}
+    retail = retail_by_condition(sweep, "manipulation_check.csv")
+    assert set(retail.columns) >= {"vader_compound", "vader_negative", "vader_positive", "user_messages"}
     assert retail.loc["anger", "vader_compound"] < retail.loc["control", "vader_compound"]
 
 

@@ -14,6 +14,7 @@ from harness.job.study import Study, study_from
 from harness.report.contrasts import Options, contrast_table
 from harness.report.design import PRIMARY, Contrast
 from harness.report.estimand import EXPLORATORY_LABEL, PRIMARY_LABEL
+from tests.report_frames import arm_conversations
 from tests.report_synthetic import write_job
 from tests.test_report import report_cli
 
@@ -107,26 +108,7 @@ def _opposite_losses(rng: np.random.Generator) -> pd.DataFrame:
     for condition, lost_when in (("neutral", 1.0), ("anger", 0.0)):
         outcomes = (rng.uniform(size=(tasks, 4)) < 1 / (1 + np.exp(-logits[:, None]))).astype(float)
         lost = (outcomes == lost_when) & (rng.uniform(size=outcomes.shape) < 0.3)
-        task, trial = np.indices(outcomes.shape)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "model": "m",
-                    "env": "retail",
-                    "split": "test",
-                    "condition": condition,
-                    "job": condition,
-                    "run_seed": 0,
-                    "task_id": task.ravel(),
-                    "trial": trial.ravel(),
-                    "scored": ~lost.ravel(),
-                    "success": np.where(lost, np.nan, outcomes).ravel(),
-                    "termination": np.where(lost, "user_error", "user_stop").ravel(),
-                    "noop_task": False,
-                    "instruction_affect": "",
-                }
-            )
-        )
+        frames.append(arm_conversations(condition, outcomes, lost))
     return pd.concat(frames, ignore_index=True)
 
 

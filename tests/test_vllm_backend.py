@@ -123,14 +123,26 @@ def run_conversations(
     return [json.loads(line) for line in (output_dir / "conversations.jsonl").read_text().splitlines()]
 
 
+def run_to_the_step_cap(
+    engine: tuple[EngineLoop, VLLMBackend],
+    model_dir: Path,
+    output_dir: Path,
+    domain: DomainCase,
+    constraint: str,
+) -> list[dict[str, Any]]:
+    """Both tasks' conversations of an agent held to `constraint`, which never lets it stop: each
+    ends at the step cap."""
+    records = run_conversations(engine, model_dir, output_dir, domain, constraint)
+    assert sorted(r["task_id"] for r in records) == [0, 1]
+    assert all(r["termination"] == "step_cap" for r in records)
+    return records
+
+
 @on_domain
 def test_conversations_record_parsed_tool_calls_and_tokens(
     engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, tmp_path: Path, domain: DomainCase
 ) -> None:
-    records = run_conversations(engine, model_dir, tmp_path, domain, EMAIL_CALL)
-    assert sorted(r["task_id"] for r in records) == [0, 1]
-    for record in records:
-        assert record["termination"] == "step_cap"
+    for record in run_to_the_step_cap(engine, model_dir, tmp_path, domain, EMAIL_CALL):
         assert record["counts"]["steps"] == 3
         assert record["counts"]["tool_calls"] == 3
         assert record["counts"]["malformed_tool_calls"] == 0
@@ -153,10 +165,7 @@ def test_conversations_record_parsed_tool_calls_and_tokens(
 def test_unparseable_tool_calls_are_text_with_parse_error(
     engine: tuple[EngineLoop, VLLMBackend], model_dir: Path, tmp_path: Path, domain: DomainCase
 ) -> None:
-    records = run_conversations(engine, model_dir, tmp_path, domain, UNQUOTED_CALL)
-    assert sorted(r["task_id"] for r in records) == [0, 1]
-    for record in records:
-        assert record["termination"] == "step_cap"
+    for record in run_to_the_step_cap(engine, model_dir, tmp_path, domain, UNQUOTED_CALL):
         assert record["counts"]["tool_calls"] == 0
         assert record["counts"]["malformed_tool_calls"] == 3
         assert record["counts"]["agent_replies"] == 3  # each unreadable call went to the user as text

@@ -13,8 +13,15 @@ from harness.backends.vllm import VLLMBackend
 from harness.episode.types import Sampling
 from harness.job.app import build, settings_from
 from tests.helpers import compose_config
-from tests.test_engine_death import EVERY_CONVERSATION_ONCE, ROOT, TASKS, TRIALS, job_overrides
-from tests.test_slurm import LAUNCHER, _why_not, count_lines, keys_on_disk, slurm_job_state, wait_for
+from tests.slurm_support import (
+    TASKS,
+    TRIALS,
+    assert_finished_on_the_second_attempt,
+    finish_requeued,
+    tiny_vllm_job_under_slurm,
+    wait_requeued,
+)
+from tests.test_slurm import _why_not, count_lines, wait_for
 from tests.tinymodel import tiny_model, tiny_vllm_overrides
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -77,62 +84,23 @@ def test_under_slurm_usr2_requeues_a_vllm_job_cleanly_without_spending_an_engine
     finishes every conversation once with `engine_death_requeues` still 0."""
     import json
     import subprocess
-    import sys
-    import time
 
-    import psutil
-
-    sweep_dir = tmp_path / "sweep"
-    job_dir = sweep_dir / "tiny" / "toy-test" / "control" / "seed0"
-    name = f"usr2-{os.getpid()}"
-    command = [
-        sys.executable,
-        "-m",
-        "harness",
-        "-m",
-        *[o for o in LAUNCHER if not o.startswith("hydra.launcher.mem_gb")],
-        "hydra.launcher.mem_gb=4",
-        f"name={name}",
-        f"hydra.sweep.dir={sweep_dir}",
-        *job_overrides(tiny_model()),
-    ]
-    sweep = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    try:
-
-        def started() -> bool:
-            path = job_dir / "job_state.json"
-            return path.exists() and "pid" in json.loads(path.read_text())
-
-        wait_for(started, "the job to start", timeout_s=300)
-        state = json.loads((job_dir / "job_state.json").read_text())
-        job_id, job_process = state["slurm_job_id"], psutil.Process(state["pid"])
-        wait_for(lambda: count_lines(job_dir / "conversations.jsonl") >= 1, "a conversation", timeout_s=400)
-        engine_processes = job_process.children(recursive=True)
+    with tiny_vllm_job_under_slurm(tmp_path, f"usr2-{os.getpid()}") as job:
+        wait_for(
+            lambda: count_lines(job.job_dir / "conversations.jsonl") >= 1, "a conversation", timeout_s=400
+        )
+        engine_processes = job.process.children(recursive=True)
         assert engine_processes, "the job's vLLM engine processes"
-        subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
-        wait_for(lambda: slurm_job_state(job_id) == "PENDING", "the job to be requeued")
-        before = count_lines(job_dir / "conversations.jsonl")
+        subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True)
+        wait_requeued(job)
+        before = count_lines(job.job_dir / "conversations.jsonl")
         assert before < TASKS * TRIALS, "the job finished before the signal"
-        time.sleep(2)  # not in the second the old credential was revoked (tests/test_slurm.py)
-        subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
-        output, _ = sweep.communicate(timeout=600)
-    finally:
-        if sweep.poll() is None:
-            os.killpg(sweep.pid, signal.SIGKILL)
-            sweep.wait()
-        subprocess.run(["scancel", f"--name=tau-emotion-{name}"], check=False, capture_output=True)
-    assert sweep.returncode == 0, output[-4000:]
-    assert keys_on_disk(job_dir) == EVERY_CONVERSATION_ONCE
-    records = [json.loads(line) for line in (job_dir / "conversations.jsonl").read_text().splitlines()]
-    assert all(r["termination"] not in ("infra_error", "harness_error") for r in records)
-    assert not (job_dir / "error.txt").exists()
-    entry = json.loads((sweep_dir / "manifest.json").read_text())["jobs"][0]
-    assert (entry["state"], entry["attempt"]) == ("complete", 2)
-    final = json.loads((job_dir / "job_state.json").read_text())
+        output = finish_requeued(job)
+    assert_finished_on_the_second_attempt(job, output)
+    assert not (job.job_dir / "error.txt").exists()
+    final = json.loads((job.job_dir / "job_state.json").read_text())
     assert final["engine_death_requeues"] == 0
     logs = "".join(
-        p.read_text() for p in (sweep_dir / ".submitit").glob(f"{job_id.split('_')[0]}*/*_log.err")
+        p.read_text() for p in (job.sweep_dir / ".submitit").glob(f"{job.job_id.split('_')[0]}*/*_log.err")
     )
     assert "the vLLM engine of tiny died" not in logs and "requeued SLURM job" not in logs  # no engine death

@@ -33,6 +33,28 @@ def fill_cache(hf_home: Path, shards: list[str]) -> None:
         (snapshot / shard).write_bytes(b"x")
 
 
+def refused_vllm_sweep(label: str, *overrides: str) -> str:
+    """The stderr of a `backend=vllm` sweep under SLURM that must be refused (exit 2) before
+    anything is submitted."""
+    name = f"{label}-{uuid.uuid4().hex[:8]}"
+    try:
+        result = harness_cli(
+            [
+                "-m",
+                "hydra/launcher=slurm",
+                "hydra.launcher.partition=debug",
+                "backend=vllm",
+                *overrides,
+                f"name={name}",
+            ]
+        )
+        assert result.returncode == 2, result.stderr
+        assert not (ROOT / "outputs" / "sweeps" / name / ".submitit").exists()  # nothing submitted
+    finally:
+        shutil.rmtree(ROOT / "outputs" / "sweeps" / name, ignore_errors=True)
+    return result.stderr
+
+
 def test_a_missing_shard_in_the_hub_cache_is_named_with_the_download_command(tmp_path: Path) -> None:
     fill_cache(tmp_path, SHARDS[:1])
     model = {"name": "tiny", "path": REPO, "revision": None, "gated": True}
@@ -67,28 +89,12 @@ def test_compute_nodes_run_offline_with_the_shared_cache_unless_asked_otherwise(
 def test_a_sweep_with_missing_weights_is_refused_in_one_line_before_anything_is_queued(
     tmp_path: Path,
 ) -> None:
-    name = f"weights-{uuid.uuid4().hex[:8]}"
-    try:
-        result = harness_cli(
-            [
-                "-m",
-                "hydra/launcher=slurm",
-                "hydra.launcher.partition=debug",
-                "backend=vllm",
-                "model=llama-3.1-8b,qwen2.5-7b",
-                f"weights.hf_home={tmp_path}",
-                f"name={name}",
-            ]
-        )
-        assert result.returncode == 2, result.stderr
-        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1, result.stderr
-        assert "meta-llama/Llama-3.1-8B-Instruct" in errors[0] and "gated" in errors[0]
-        assert "huggingface-cli download meta-llama/Llama-3.1-8B-Instruct --revision main" in errors[0]
-        assert "Traceback" not in result.stderr
-        assert not (ROOT / "outputs" / "sweeps" / name / ".submitit").exists()  # nothing submitted
-    finally:
-        shutil.rmtree(ROOT / "outputs" / "sweeps" / name, ignore_errors=True)
+    stderr = refused_vllm_sweep("weights", "model=llama-3.1-8b,qwen2.5-7b", f"weights.hf_home={tmp_path}")
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr
+    assert "meta-llama/Llama-3.1-8B-Instruct" in errors[0] and "gated" in errors[0]
+    assert "huggingface-cli download meta-llama/Llama-3.1-8B-Instruct --revision main" in errors[0]
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.vllm
@@ -114,26 +120,14 @@ def test_two_engines_that_cannot_share_the_gpus_are_refused_before_submission(tm
     model_dir.mkdir()
     (model_dir / "config.json").write_text("{}")
     (model_dir / "model.safetensors").write_bytes(b"x")
-    name = f"engines-{uuid.uuid4().hex[:8]}"
-    try:
-        result = harness_cli(
-            [
-                "-m",
-                "hydra/launcher=slurm",
-                "hydra.launcher.partition=debug",
-                "backend=vllm",
-                "model=qwen2.5-7b",
-                f"model.path={model_dir}",
-                "+user/backend=vllm",
-                f"user.backend.model.path={model_dir}",
-                "backend.gpu_memory_utilization=0.6",
-                "user.backend.gpu_memory_utilization=0.45",
-                f"name={name}",
-            ]
-        )
-        assert result.returncode == 2, result.stderr
-        [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-        assert "(0.6) + user.backend.gpu_memory_utilization (0.45) = 1.05" in line
-        assert not (ROOT / "outputs" / "sweeps" / name / ".submitit").exists()
-    finally:
-        shutil.rmtree(ROOT / "outputs" / "sweeps" / name, ignore_errors=True)
+    stderr = refused_vllm_sweep(
+        "engines",
+        "model=qwen2.5-7b",
+        f"model.path={model_dir}",
+        "+user/backend=vllm",
+        f"user.backend.model.path={model_dir}",
+        "backend.gpu_memory_utilization=0.6",
+        "user.backend.gpu_memory_utilization=0.45",
+    )
+    [line] = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert "(0.6) + user.backend.gpu_memory_utilization (0.45) = 1.05" in line

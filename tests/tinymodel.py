@@ -8,17 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-TINY_SIZES = {
-    "hidden_size": 128,
-    "intermediate_size": 256,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "max_position_embeddings": 32768,
-    "tie_word_embeddings": True,
-}
-"""The size of both tiny models (Qwen2 and Mistral): two layers, one KV head of 64 dimensions."""
+from typing import Any
 
 CHAT_TEMPLATE = """\
 {%- if tools %}
@@ -53,6 +43,17 @@ CHAT_TEMPLATE = """\
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 TOOL_TOKENS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>"]
 THINK_TOKENS = ["<think>", "</think>"]
+TINY_SHAPE: dict[str, Any] = {
+    "hidden_size": 128,
+    "intermediate_size": 256,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "max_position_embeddings": 32768,
+    "tie_word_embeddings": True,
+    "torch_dtype": "float32",
+}
+"""Both tiny models' shape: two layers 128 wide, float32, output weights tied to the embeddings."""
 
 _CORPUS = [
     "You are a customer service agent that helps the user according to the policy.",
@@ -99,11 +100,10 @@ def build_tiny_model(directory: Path, vocab_size: int = 1024, extra_text: list[s
     torch.manual_seed(0)
     config = Qwen2Config(
         vocab_size=len(fast),
-        **TINY_SIZES,
+        **TINY_SHAPE,
         bos_token_id=None,
         eos_token_id=fast.convert_tokens_to_ids("<|im_end|>"),
         pad_token_id=fast.pad_token_id,
-        torch_dtype="float32",
     )
     model = Qwen2ForCausalLM(config)
     model.save_pretrained(directory, safe_serialization=True)
@@ -156,12 +156,11 @@ def tiny_mistral_dir(base: Path | None = None) -> Path:
         torch.manual_seed(0)
         config = MistralConfig(
             vocab_size=32768,
-            **TINY_SIZES,
+            **TINY_SHAPE,
             head_dim=64,
             sliding_window=None,
             bos_token_id=1,
             eos_token_id=2,
-            torch_dtype="float32",
         )
         MistralForCausalLM(config).save_pretrained(directory, safe_serialization=True)
     return directory

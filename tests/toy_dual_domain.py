@@ -8,15 +8,14 @@ The user's phone is in airplane mode and its line is suspended: the agent reacti
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.base import ChatModel, ConversationSpec
-from harness.domains.base import Outcome
+from harness.domains.base import FinishedConversation, FinishedJob, Outcome
 from harness.domains.roles import ToolRoles
 from harness.domains.tau2.oracle import Tau2OracleAgent, Tau2OracleUser
-from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
+from harness.episode.types import Action, Role, Sampling, ToolSchema
 
 POLICY = "You are a phone support agent. Reactivate suspended lines; ask the user to fix device settings."
 
@@ -149,14 +148,8 @@ class ToyDualDomain:
             return Tau2OracleAgent(spec, self.tool_roles.confirm, delay_s)
         return Tau2OracleUser(spec)
 
-    async def evaluate(
-        self,
-        task_id: int,
-        state: Any,
-        messages: Sequence[Message],
-        replies: Sequence[str],
-        judge: ChatModel | None,
-    ) -> Outcome:
+    async def evaluate(self, conversation: FinishedConversation, judge: ChatModel | None) -> Outcome:
+        task_id, state, replies = conversation.task_id, conversation.state, conversation.replies
         criteria = self.tasks[task_id].evaluation_criteria
         if criteria.nl_assertions:
             assert judge is not None
@@ -178,7 +171,7 @@ class ToyDualDomain:
         reward = float(fixed and said and all(verdicts))
         return Outcome(reward, {"reward": reward, "fixed": fixed, "communicated": said, "nl": verdicts})
 
-    def export_results(self, records: Any, output_dir: Any, info: Any, trials: int, max_steps: int) -> None:
+    def export_results(self, job: FinishedJob) -> None:
         return None
 
 

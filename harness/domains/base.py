@@ -37,6 +37,29 @@ class Outcome:
     """The judge's model call (`role: judge`, tokens, latency), recorded with the conversation's calls."""
 
 
+@dataclass(frozen=True, slots=True)
+class FinishedConversation:
+    """What a domain scores: one conversation's task, its final state and its transcript."""
+
+    task_id: int
+    state: Any
+    messages: Sequence[Message]
+    replies: Sequence[str]
+    """The agent's text replies, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedJob:
+    """What a domain writes its own results format from: a job's latest records and its facts."""
+
+    records: Sequence[ConversationRecord]
+    output_dir: Path
+    info: dict[str, Any]
+    """The job's facts (`Job.info`: env, variant, model, backend, ...)."""
+    trials: int
+    max_steps: int
+
+
 @runtime_checkable
 class Domain(Protocol):
     """One environment and task split, shared read-only by every conversation of a job."""
@@ -107,24 +130,10 @@ class Domain(Protocol):
         task's ground truth replayed (`backend=oracle`); `delay_s` is the agent's simulated latency."""
         ...
 
-    def export_results(
-        self,
-        records: Sequence[ConversationRecord],
-        output_dir: Path,
-        info: dict[str, Any],
-        trials: int,
-        max_steps: int,
-    ) -> None:
+    def export_results(self, job: FinishedJob) -> None:
         """Write the job's results in the environment's own format too, where it has one."""
         ...
 
-    async def evaluate(
-        self,
-        task_id: int,
-        state: Any,
-        messages: Sequence[Message],
-        replies: Sequence[str],
-        judge: ChatModel | None,
-    ) -> Outcome:
+    async def evaluate(self, conversation: FinishedConversation, judge: ChatModel | None) -> Outcome:
         """Score a finished conversation from its final state and transcript."""
         ...

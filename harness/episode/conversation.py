@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.backends.base import ChatModel, ConversationSpec
-from harness.domains.base import Domain
+from harness.domains.base import Domain, FinishedConversation
 from harness.episode.record import Counts, EpisodeRecord, ModelCall, Usage
 from harness.episode.types import (
     RESPOND_ACTION_NAME,
@@ -216,13 +216,12 @@ async def run_conversation(
                 messages.append({"role": "user", "content": answer})
                 if any(token in answer for token in stops):
                     termination = Termination.USER_STOP
+        finished = FinishedConversation(spec.task_id, state, messages, replies)
         if termination is None:
             termination = Termination.STEP_CAP
-            reward_at_cap = await _score_at_cap(
-                domain, spec.task_id, state, messages, replies, judge, judge_calls
-            )
+            reward_at_cap = await _score_at_cap(domain, finished, judge, judge_calls)
         else:
-            outcome = await domain.evaluate(spec.task_id, state, messages, replies, judge)
+            outcome = await domain.evaluate(finished, judge)
             reward, reward_info = outcome.reward, outcome.info
             if outcome.judge_call is not None:
                 judge_calls.append(outcome.judge_call)
@@ -292,20 +291,17 @@ def _cut_off_message(role: str, sampling: Sampling, reply: Reply) -> str:
 
 async def _score_at_cap(
     domain: Domain,
-    task_id: int,
-    state: Any,
-    messages: list[Message],
-    replies: list[str],
+    finished: FinishedConversation,
     judge: ChatModel | None,
     judge_calls: list[ModelCall],
 ) -> float | None:
     """The reward the database would get had the conversation ended at the cap; None if scoring fails."""
     try:
-        outcome = await domain.evaluate(task_id, state, messages, replies, judge)
+        outcome = await domain.evaluate(finished, judge)
     except EngineDied:
         raise
     except Exception:  # a sensitivity only: the conversation's own ending and reward stand
-        log.warning("task %s: scoring at the step cap failed", task_id, exc_info=True)
+        log.warning("task %s: scoring at the step cap failed", finished.task_id, exc_info=True)
         return None
     if outcome.judge_call is not None:
         judge_calls.append(outcome.judge_call)

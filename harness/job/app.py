@@ -12,7 +12,7 @@ from typing import Any, Literal
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness import __version__
 from harness.backends.base import Backend, comparable_fingerprint, request_shapes
@@ -24,7 +24,7 @@ from harness.episode.conversation import LoopSettings
 from harness.episode.types import Sampling
 from harness.episode.user import simulator_identity
 from harness.episode.variants import Variant
-from harness.errors import ConfigError, HarnessError, validated
+from harness.errors import ConfigError, HarnessError, StrictModel, validated
 from harness.job.capacity import KVTokens
 from harness.job.cost import cost_line, preset_prices
 from harness.job.guards import refuse_bad_path_names, refuse_credentials, refuse_own_user
@@ -41,11 +41,7 @@ OPERATIONAL_KEYS = ("concurrency", "progress", "wandb", "name", "retry", "weight
 """Config keys that change how a job runs but not what its results mean."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SamplingSettings(_Strict):
+class SamplingSettings(StrictModel):
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(1024, ge=1)
@@ -54,7 +50,7 @@ class SamplingSettings(_Strict):
         return Sampling(self.temperature, self.top_p, self.max_tokens)
 
 
-class KVTokensSettings(_Strict):
+class KVTokensSettings(StrictModel):
     shared: int = Field(ge=0)
     agent: int = Field(ge=1)
     user: int = Field(ge=1)
@@ -63,7 +59,7 @@ class KVTokensSettings(_Strict):
         return KVTokens(self.shared, self.agent, self.user)
 
 
-class EnvSettings(_Strict):
+class EnvSettings(StrictModel):
     name: str
     split: str = "test"
     domain: dict[str, Any]
@@ -83,7 +79,7 @@ class EnvSettings(_Strict):
         return self
 
 
-class UserConfig(_Strict):
+class UserConfig(StrictModel):
     strategy: Literal["llm", "react"] = "llm"
     framing: dict[str, str] | str
     """Text around the variant's persona, per persona set (or one text for every set); `{persona}` is its
@@ -117,7 +113,7 @@ class UserConfig(_Strict):
         return self.framing[persona_set]
 
 
-class RetryConfig(_Strict):
+class RetryConfig(StrictModel):
     """The `retry:` block: see `harness.job.retry.RetryPolicy` for what each key does."""
 
     passes: int = Field(5, ge=0)
@@ -132,7 +128,7 @@ class RetryConfig(_Strict):
         return RetryPolicy(**self.model_dump())
 
 
-class Settings(_Strict):
+class Settings(StrictModel):
     """The typed view of the composed config: wrong types fail here, before any work."""
 
     name: str
@@ -147,8 +143,8 @@ class Settings(_Strict):
     backend: dict[str, Any]
     model: dict[str, Any]
     agent: dict[str, SamplingSettings]
-    wandb: dict[str, Any] = {}
-    weights: dict[str, Any] = {}
+    wandb: dict[str, Any] = Field(default_factory=dict)
+    weights: dict[str, Any] = Field(default_factory=dict)
     retry: RetryConfig = RetryConfig.model_validate({})
     study: Study = Study.default()
     """The declared estimand (`harness.job.study`); the report reads it from job.json."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from harness.backends.base import Backend, ConversationSpec, comparable_fingerprint
-from harness.domains.base import Domain
+from harness.domains.base import Domain, FinishedJob
 from harness.episode.conversation import LoopSettings, run_conversation
 from harness.episode.record import ConversationRecord
 from harness.episode.seeds import conversation_seed
@@ -142,7 +142,7 @@ async def _run_job(job: Job) -> dict[str, Any]:
     }
     Summary.model_validate(summary)  # what the readers of summary.json rely on
     write_json(directory.summary, summary)
-    job.domain.export_results(selected, job.output_dir, job.info, job.trials, job.loop.max_steps)
+    job.domain.export_results(FinishedJob(selected, job.output_dir, job.info, job.trials, job.loop.max_steps))
     for observer in job.observers:
         observer.on_end(summary)
     return summary

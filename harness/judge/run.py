@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from harness.backends.base import Backend, ConversationSpec, without_runtime_keys
 from harness.episode.record import ConversationRecord
 from harness.episode.types import Sampling, Termination
-from harness.errors import BackendUnavailable, ContextWindowExceeded, HarnessError
+from harness.errors import BackendUnavailable, ContextWindowExceeded, HarnessError, StrictModel
 from harness.judge.prompt import PROMPT_VERSION, RETRY, SYSTEM, judge_messages, render_transcript
 from harness.judge.schema import InvalidVerdict, Limits, Verdict, parse_verdict, verdict_schema
 from harness.judge.store import is_done
@@ -39,24 +39,20 @@ AGENT_ONLY_KEYS = frozenset({"agent_output_constraint"})
 (with the backend's own `RUNTIME_KEYS`, `harness.backends.base.runtime_keys`)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class JudgeSampling(_Strict):
+class JudgeSampling(StrictModel):
     temperature: float = Field(0.0, ge=0.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(2048, ge=16)
     seed: int = 0
 
 
-class LimitSettings(_Strict):
+class LimitSettings(StrictModel):
     reason_chars: int = Field(300, ge=10)
     quote_chars: int = Field(200, ge=10)
     flags: int = Field(8, ge=0)
 
 
-class JudgeSettings(_Strict):
+class JudgeSettings(StrictModel):
     """The typed view of `conf/judge.yaml`."""
 
     sweep_dir: Path
@@ -69,7 +65,7 @@ class JudgeSettings(_Strict):
     limits: LimitSettings = LimitSettings(reason_chars=300, quote_chars=200, flags=8)
     backend: dict[str, Any]
     model: dict[str, Any]
-    wandb: dict[str, Any] = {}
+    wandb: dict[str, Any] = Field(default_factory=dict)
 
     def identity(self) -> dict[str, Any]:
         """Everything that defines a judgment; its hash names the judgment set."""

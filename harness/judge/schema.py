@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from harness.errors import StrictModel
 
 Emotion = Literal[
     "none", "anger", "frustration", "anxiety", "confusion", "sadness", "disappointment", "gratitude", "other"
@@ -30,11 +32,7 @@ FlagKind = Literal["facts", "goal", "stopping", "refusal"]
 FLAG_KINDS: tuple[str, ...] = get_args(FlagKind)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TurnJudgment(_Strict):
+class TurnJudgment(StrictModel):
     """The emotion one customer message expresses."""
 
     turn: int = Field(ge=0, description="The customer turn's number, as shown in the transcript.")
@@ -43,7 +41,7 @@ class TurnJudgment(_Strict):
     intensity: int = Field(ge=0, le=3, description="0 none, 1 mild, 2 clear, 3 strong; 0 for none.")
 
 
-class FidelityFlag(_Strict):
+class FidelityFlag(StrictModel):
     """One place where the simulated customer did not play the part its instruction describes."""
 
     kind: FlagKind = Field(
@@ -55,7 +53,7 @@ class FidelityFlag(_Strict):
     quote: str = Field(description="The customer's words, quoted exactly.")
 
 
-class AgentJudgment(_Strict):
+class AgentJudgment(StrictModel):
     """What one agent message does: apologise, state empathy, refuse (each judged on its own)."""
 
     message: int = Field(ge=0, description="The agent message's number, as shown in the transcript.")
@@ -72,7 +70,7 @@ AGENT_ACTS: tuple[str, ...] = ("apology", "empathy", "refusal")
 """The judged acts of an agent message, in the order the report shows them."""
 
 
-class Verdict(_Strict):
+class Verdict(StrictModel):
     turns: list[TurnJudgment]
     fidelity: list[FidelityFlag] = Field(
         description="Every fidelity problem; empty when the customer played its part."

@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, distribution
-from pathlib import Path
 from typing import Any
 
 from tau2.agent.llm_agent import AGENT_INSTRUCTION, SYSTEM_PROMPT
@@ -33,10 +32,10 @@ from tau2.user.user_simulator import UserSimulator as Tau2UserSimulator
 from tau2.user.user_simulator_base import OUT_OF_SCOPE, STOP, TRANSFER
 
 from harness.backends.base import ChatModel, ConversationSpec
-from harness.domains.base import Outcome, identity_tools_for
+from harness.domains.base import FinishedConversation, FinishedJob, Outcome, identity_tools_for
 from harness.domains.roles import roles_for
 from harness.domains.tau2.retrieval import retrieved_documents
-from harness.episode.record import ConversationRecord, ModelCall
+from harness.episode.record import ModelCall
 from harness.episode.types import Action, Message, Role, Sampling, ToolSchema
 from harness.episode.user import AGENT_GREETING
 from harness.errors import BackendUnavailable
@@ -295,23 +294,16 @@ class Tau2Domain:
     def environment_info(self) -> Any:
         return self._environment.get_info()
 
-    def export_results(
-        self,
-        records: Sequence[ConversationRecord],
-        output_dir: Path,
-        info: dict[str, Any],
-        trials: int,
-        max_steps: int,
-    ) -> None:
+    def export_results(self, job: FinishedJob) -> None:
         """Also write the job in τ²'s own results format (`tau2_results.json`)."""
         from harness.domains.tau2.results import write_tau2_results
         from harness.store import JobDir
 
         try:
-            write_tau2_results(self, records, output_dir, info, trials, max_steps)
+            write_tau2_results(self, job.records, job.output_dir, job.info, job.trials, job.max_steps)
         except Exception as error:  # the harness's own outputs are written; this copy is extra
             log.error(
-                "could not write %s: %s: %s", JobDir(output_dir).tau2_results, type(error).__name__, error
+                "could not write %s: %s: %s", JobDir(job.output_dir).tau2_results, type(error).__name__, error
             )
 
     def trajectory(self, task_id: int, messages: Sequence[Message]) -> list[Any]:
@@ -319,14 +311,8 @@ class Tau2Domain:
         history = list(initial.message_history or []) if initial is not None else []
         return history + to_tau2_messages(messages)
 
-    async def evaluate(
-        self,
-        task_id: int,
-        state: Any,
-        messages: Sequence[Message],
-        replies: Sequence[str],
-        judge: ChatModel | None,
-    ) -> Outcome:
+    async def evaluate(self, conversation: FinishedConversation, judge: ChatModel | None) -> Outcome:
+        task_id, messages = conversation.task_id, conversation.messages
         task = self._tasks[task_id]
         trajectory = self.trajectory(task_id, messages)
         criteria = task.evaluation_criteria

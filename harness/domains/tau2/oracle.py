@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import ConversationSpec
-from harness.domains.taubench.oracle import ACKNOWLEDGE, DONE, confirmation_request, statement
-from harness.episode.types import STOP_TOKEN, Message, Reply, Sampling, ToolCall, ToolSchema
+from harness.domains.taubench.oracle import DONE, confirmation_request, scripted_answer, statement
+from harness.episode.types import Message, Reply, Sampling, ToolCall, ToolSchema
 
 REQUEST = "Please run this on your device: "
 USER_DONE = "I did that on my device."
@@ -72,13 +72,10 @@ class Tau2OracleUser:
         last = messages[-1]
         if last["role"] == "tool":
             return Reply(content=USER_DONE)
-        agent_turns = [m for m in messages if m["role"] == "user"]
-        if len(agent_turns) <= 1:
-            return Reply(content=self.spec.scripted_opening)
         said = last.get("content") or ""
         if said.startswith(REQUEST):
             call = json.loads(said[len(REQUEST) :])
             index = sum(1 for m in messages if m["role"] == "tool")
             arguments = json.dumps(call["arguments"])
             return Reply(content=None, tool_calls=[ToolCall(f"user_call_{index}", call["name"], arguments)])
-        return Reply(content=STOP_TOKEN if DONE in said else ACKNOWLEDGE)
+        return Reply(content=scripted_answer(self.spec, messages))

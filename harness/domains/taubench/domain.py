@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.backends.base import ChatModel, ConversationSpec
-from harness.domains.base import Outcome, identity_tools_for
+from harness.domains.base import FinishedConversation, FinishedJob, Outcome, identity_tools_for
 from harness.domains.roles import ToolRoles, roles_for
 from harness.domains.taubench.cow import CowDict
 from harness.domains.taubench.datahash import DataHasher
@@ -24,8 +24,7 @@ from harness.domains.taubench.datahash import (
 )
 from harness.domains.taubench.datahash import to_hashable as to_hashable
 from harness.domains.taubench.prompt import taubench_user_prompt
-from harness.episode.record import ConversationRecord
-from harness.episode.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Message, Role, ToolSchema
+from harness.episode.types import RESPOND_ACTION_NAME, STOP_TOKEN, Action, Role, ToolSchema
 
 
 class TaskLike(Protocol):
@@ -238,26 +237,12 @@ class TauBenchDomain:
             ground_truth_actions=self.ground_truth_actions(task_id),
         )
 
-    def export_results(
-        self,
-        records: Sequence[ConversationRecord],
-        output_dir: Any,
-        info: dict[str, Any],
-        trials: int,
-        max_steps: int,
-    ) -> None:
+    def export_results(self, job: FinishedJob) -> None:
         """τ-bench's own `results.json` (`EnvRunResult` list)."""
         from harness.domains.taubench.results import write_taubench_results
 
-        write_taubench_results(records, Path(output_dir))
+        write_taubench_results(job.records, Path(job.output_dir))
 
-    async def evaluate(
-        self,
-        task_id: int,
-        state: Any,
-        messages: Sequence[Message],
-        replies: Sequence[str],
-        judge: Any = None,
-    ) -> Outcome:
-        scored = self.score(task_id, state, replies)
+    async def evaluate(self, conversation: FinishedConversation, judge: ChatModel | None = None) -> Outcome:
+        scored = self.score(conversation.task_id, conversation.state, conversation.replies)
         return Outcome(scored.reward, scored.as_taubench())

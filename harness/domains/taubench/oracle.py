@@ -85,6 +85,15 @@ def statement(outputs: list[str]) -> str:
     return f"Here is what you asked for: {'; '.join(outputs)}." if outputs else ""
 
 
+def scripted_answer(spec: ConversationSpec, messages: Sequence[Message]) -> str:
+    """The oracle user's words in its own view of the chat, where the agent speaks as "user": the
+    variant's scripted opening to the greeting, then a yes until the agent says it is done, then stop."""
+    agent_turns = [m for m in messages if m["role"] == "user"]
+    if len(agent_turns) <= 1:
+        return spec.scripted_opening
+    return STOP_TOKEN if DONE in (agent_turns[-1].get("content") or "") else ACKNOWLEDGE
+
+
 @dataclass(frozen=True, slots=True)
 class ScriptedUser:
     spec: ConversationSpec
@@ -92,11 +101,4 @@ class ScriptedUser:
     async def chat(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema] | None, sampling: Sampling
     ) -> Reply:
-        # The simulator's view has the roles swapped: the agent speaks as "user".
-        agent_turns = [m for m in messages if m["role"] == "user"]
-        if len(agent_turns) <= 1:
-            return Reply(content=self.spec.scripted_opening, finish_reason="stop")
-        return Reply(
-            content=STOP_TOKEN if DONE in (agent_turns[-1]["content"] or "") else ACKNOWLEDGE,
-            finish_reason="stop",
-        )
+        return Reply(content=scripted_answer(self.spec, messages), finish_reason="stop")
