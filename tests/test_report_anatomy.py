@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from harness.analysis.anatomy import CATEGORIES
+from harness.report.contrasts import Comparisons, Options
 from harness.report.design import PRIMARY, Contrast
 from harness.report.heterogeneity import heterogeneity_tables
 from harness.report.mediation import mediation_table
@@ -39,7 +40,8 @@ def test_mediation_gives_the_whole_drop_to_the_mechanism_that_causes_it() -> Non
     frame.loc[(frame["condition"] == "anger") & (frame["trial"] == 2), "fault_unconfirmed_write"] = (
         1.0  # harmless
     )
-    table = mediation_table(frame, [CONTRAST], set(), np.random.default_rng(0), 300).set_index("mechanism")
+    compared = Comparisons(frame, [CONTRAST], np.random.default_rng(0), Options(resamples=300))
+    table = mediation_table(compared).set_index("mechanism")
     assert table.loc["concession", "total"] == pytest.approx(-1 / 3)
     assert table.loc["concession", "share"] == pytest.approx(1.0)
     assert table.loc["concession", "ci_high"] < 0 and table.loc["concession", "share_ci_low"] > 0.9
@@ -51,7 +53,7 @@ def test_mediation_gives_the_whole_drop_to_the_mechanism_that_causes_it() -> Non
 
 def test_a_drop_no_mechanism_explains_is_direct() -> None:
     frame = conversations({t: [0] for t in range(10)}, mechanism="none")
-    table = mediation_table(frame, [CONTRAST], set(), np.random.default_rng(0), 200)
+    table = mediation_table(Comparisons(frame, [CONTRAST], np.random.default_rng(0), Options(resamples=200)))
     assert list(table["mechanism"]) == ["direct (none of the above)"]
     assert table.iloc[0]["share"] == pytest.approx(1.0)
 
@@ -59,13 +61,15 @@ def test_a_drop_no_mechanism_explains_is_direct() -> None:
 def test_heterogeneity_is_found_where_some_tasks_are_hurt_and_not_where_all_are_alike() -> None:
     rng = np.random.default_rng(1)
     uneven, worst = heterogeneity_tables(
-        conversations({t: [0, 1, 2] for t in range(5)}), [CONTRAST], set(), rng
+        Comparisons(conversations({t: [0, 1, 2] for t in range(5)}), [CONTRAST], rng)
     )
     row = uneven.iloc[0]
     assert row["tasks_hurt"] == 5 and row["heterogeneity_p"] < 0.01
     assert row["loo_same_sign"] and row["loo_min"] == pytest.approx(-5 / 19)
     assert list(worst["task_id"]) == [0, 1, 2] and worst["side_by_side"].str.contains("#/s/").all()
-    even, _ = heterogeneity_tables(conversations({t: [t % 3] for t in range(20)}), [CONTRAST], set(), rng)
+    even, _ = heterogeneity_tables(
+        Comparisons(conversations({t: [t % 3] for t in range(20)}), [CONTRAST], rng)
+    )
     assert even.iloc[0]["heterogeneity_p"] > 0.5
-    one_trial, _ = heterogeneity_tables(conversations({0: [0]}, trials=1), [CONTRAST], set(), rng)
+    one_trial, _ = heterogeneity_tables(Comparisons(conversations({0: [0]}, trials=1), [CONTRAST], rng))
     assert np.isnan(one_trial.iloc[0]["heterogeneity_p"]) and "one pair per task" in one_trial.iloc[0]["note"]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.report.contrasts import Options
+from harness.report.contrasts import Comparisons, Options
 from harness.report.design import Contrast
 from harness.report.fidelity import fidelity_bounds, fidelity_outcome_table
 from harness.report.fidelity_facts import fidelity, instruction_facts
@@ -135,15 +135,13 @@ def _conversations(tasks: int = 20, trials: int = 2) -> pd.DataFrame:
 def test_fidelity_outcomes_and_worst_case_bounds() -> None:
     conversations = _conversations()
     contrast = Contrast("primary", "m", "retail", "test", "anger", "neutral")
-    rng = np.random.default_rng(0)
-    deltas = fidelity_outcome_table(conversations, [contrast], set(), rng, Options(500, 2000)).set_index(
-        "outcome"
-    )
+    compared = Comparisons(conversations, [contrast], np.random.default_rng(0), Options(500, 2000))
+    deltas = fidelity_outcome_table(compared).set_index("outcome")
     assert deltas.loc["fact_wrong", "delta"] == 0.5
     assert deltas.loc["fact_wrong", "ci_low"] > 0 and deltas.loc["fact_wrong", "p_holm"] < 0.05
     assert deltas.loc["invented", "delta"] == 0.5
     assert deltas.loc["fact_withheld", "delta"] == 0
-    bounds = fidelity_bounds(conversations, [contrast], set(), rng, Options(500, 2000)).iloc[0]
+    bounds = fidelity_bounds(compared).iloc[0]
     assert bounds["delta_scored"] == -0.5
     assert bounds["variant_unfaithful"] == 0.5
     # the unfaithful half filled as failures (worst low) and as successes (worst high)

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from harness.report.agent_acts import acts_by_arm, agreement_table, with_judged_acts
 from harness.report.anatomy_figures import anatomy_figure
 from harness.report.anatomy_tables import JUDGED_MEASURES, anatomy_by_arm, main_fault_shares, secondary_table
-from harness.report.contrasts import Options
-from harness.report.design import Contrast
+from harness.report.contrasts import Comparisons
 from harness.report.heterogeneity import heterogeneity_tables
 from harness.report.judgments import Judgments
 from harness.report.mediation import DEFAULT_BIAS, mediation_table
@@ -65,21 +63,16 @@ class AnatomyResults:
 
 
 def anatomy_results(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    out: Path,
-    rng: np.random.Generator,
-    options: Options,
-    tag: str,
-    judgments: Judgments | None = None,
+    comparisons: Comparisons, out: Path, tag: str, judgments: Judgments | None = None
 ) -> AnatomyResults:
     judge = None
     if judgments is not None:
-        conversations, judge = with_judged_acts(conversations, judgments)
+        conversations, judge = with_judged_acts(comparisons.conversations, judgments)
+        comparisons = comparisons.with_conversations(conversations)
+    conversations, rng, options = comparisons.conversations, comparisons.rng, comparisons.options
     by_arm = anatomy_by_arm(conversations, rng, options.resamples)
     shares = main_fault_shares(conversations)
-    every = secondary_table(conversations, contrasts, refused, rng, options)
+    every = secondary_table(comparisons)
     judged_names = {m.name for m in JUDGED_MEASURES}
     is_judged = every["measure"].isin(judged_names) if not every.empty else pd.Series(dtype=bool)
     secondary = every[~is_judged].reset_index(drop=True) if not every.empty else every
@@ -90,8 +83,8 @@ def anatomy_results(
             "holm_family",
             "secondary, judged by " + str(judge) + ": " + judged_deltas["measure"] + " (within each kind)",
         )
-    mediation = mediation_table(conversations, contrasts, refused, rng, min(options.resamples, 1000))
-    heterogeneity, worst = heterogeneity_tables(conversations, contrasts, refused, rng)
+    mediation = mediation_table(comparisons)
+    heterogeneity, worst = heterogeneity_tables(comparisons)
     tables = {
         "anatomy_by_arm": by_arm,
         "anatomy_main_fault": shares,

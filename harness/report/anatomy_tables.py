@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.anatomy import CATEGORIES
-from harness.report.contrasts import Options, contrast_pairs
-from harness.report.design import FAMILY, PAIR, Contrast, condition_order
+from harness.report.contrasts import Comparisons
+from harness.report.design import FAMILY, PAIR, condition_order
 from harness.report.stats import MIN_TASKS_TEST, NAN, holm_within, percentile_ci, task_bootstrap
 from harness.report.tables import CELL
 
@@ -85,19 +85,13 @@ def _source(measure: Measure, pairs: pd.DataFrame) -> str:
     return GAVE_IN_SOURCES.get(used, measure.source)
 
 
-def secondary_table(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    options: Options,
-) -> pd.DataFrame:
+def secondary_table(comparisons: Comparisons) -> pd.DataFrame:
     """One row per (contrast, measure): the paired difference with its intervals, Holm per (kind, measure).
     The judged measures are listed when the conversations carry the judge's counts."""
-    measures = [*MEASURES, *(JUDGED_MEASURES if "apologies_judged" in conversations else [])]
+    measures = [*MEASURES, *(JUDGED_MEASURES if "apologies_judged" in comparisons.conversations else [])]
     columns = sorted({m.column for m in measures} | {"gave_in_source"})
     prepared = []
-    for contrast, pairs in contrast_pairs(conversations, contrasts, refused, columns):
+    for contrast, pairs in comparisons.pairs(columns):
         for measure in measures:
             prepared.append((contrast, measure, measure_pairs(pairs, measure), _source(measure, pairs)))
     sizes: dict[tuple[str, str], int] = {}
@@ -106,11 +100,11 @@ def secondary_table(
         sizes[key] = sizes.get(key, 0) + int(pairs["task_id"].nunique() >= MIN_TASKS_TEST)
     rows = []
     for contrast, measure, pairs, source in prepared:
-        result = options.delta(
+        result = comparisons.options.delta(
             pairs["task_id"].to_numpy(),
             pairs["base"].to_numpy(),
             pairs["arm"].to_numpy(),
-            rng,
+            comparisons.rng,
             comparisons=max(sizes[(contrast.kind, measure.name)], 1),
         )
         row: dict[str, object] = {

@@ -13,6 +13,7 @@ from harness.report import figures
 from harness.report.affect import manipulation_check, score_user_turns
 from harness.report.anatomy_section import anatomy_results
 from harness.report.contrasts import (
+    Comparisons,
     Options,
     contrast_table,
     failure_examples,
@@ -186,7 +187,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     study = study_of(sweep_dir)
     contrasts, missing = plan(conversations)
     deltas = contrast_table(conversations, contrasts, sweep.settings, rng, options, settings.allow_differing)
-    refused = _refused(contrasts, deltas)
+    compared = Comparisons(conversations, contrasts, rng, options, _refused(contrasts, deltas))
     noop_conversations, noop_note = without_noop(conversations)
     deltas_without_noop = (
         contrast_table(noop_conversations, contrasts, sweep.settings, rng, options, settings.allow_differing)
@@ -200,14 +201,14 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     manipulation = manipulation_check(
         score_user_turns(active_turns(sweep.user_turns, conversations)), rng, settings.resamples
     )
-    model = model_table(conversations, contrasts, refused) if settings.model else pd.DataFrame()
-    pooled = pooled_table(conversations, contrasts, refused, rng, options)
+    model = model_table(compared) if settings.model else pd.DataFrame()
+    pooled = pooled_table(compared)
     primary = primary_rows(deltas if study.scope == "per_env" else pooled, study, verdict)
     at_cap = conversations.assign(success=conversations["success_at_cap"])
     primary_at_cap = primary_rows(
         contrast_table(at_cap, contrasts, sweep.settings, rng, options, settings.allow_differing)
         if study.scope == "per_env"
-        else pooled_table(at_cap, contrasts, refused, rng, options),
+        else pooled_table(compared.with_conversations(at_cap)),
         study,
         verdict,
     )
@@ -223,23 +224,23 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
         "deltas_without_noop": deltas_without_noop,
         "dose_response": dose_points,
         "dose_trend": dose_trends,
-        "instruction_mood": mood_interaction_table(conversations, contrasts, refused, rng, options),
-        "pass_k_deltas": pass_k_table(conversations, contrasts, refused, rng, options),
+        "instruction_mood": mood_interaction_table(compared),
+        "pass_k_deltas": pass_k_table(compared),
         "terminations": termination_rates(conversations),
         "termination_deltas": named_holm(
-            termination_table(conversations, contrasts, refused, rng, options),
+            termination_table(compared),
             "termination changes",
             ["model", "kind"],
         ),
         "manipulation_check": manipulation,
-        "failure_examples": failure_examples(conversations, [c for c in contrasts if c not in refused]),
+        "failure_examples": failure_examples(compared),
         "conditional_logit": named_holm(model, "conditional logit", ["model", "kind"]),
         "cost": cost_table(sweep_dir),
         "independence": independence_table(conversations, contrasts, job_infos(sweep_dir)),
         "nl_assertion_tasks": nl_assertion_tasks(conversations),
         "fidelity_rates": fidelity_rates(conversations),
-        "fidelity_deltas": fidelity_outcome_table(conversations, contrasts, refused, rng, options),
-        "fidelity_bounds": fidelity_bounds(conversations, contrasts, refused, rng, options),
+        "fidelity_deltas": fidelity_outcome_table(compared),
+        "fidelity_bounds": fidelity_bounds(compared),
     }
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
@@ -280,7 +281,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
 
     sections = _sections(sweep, tables, figure_paths, notes, noop_note, settings)
     judgments = read_sweep_judgments(sweep_dir, sorted(set(conversations["job"])))
-    anatomy = anatomy_results(conversations, contrasts, refused, out, rng, options, tag, judgments)
+    anatomy = anatomy_results(compared, out, tag, judgments)
     sections[-3:-3] = anatomy.sections
     tables.update(anatomy.tables)
     for name, table in anatomy.tables.items():
@@ -366,11 +367,11 @@ def _declared_section(study: Study, tables: dict[str, pd.DataFrame]) -> Section:
     )
 
 
-def _refused(contrasts: list[Contrast], deltas: pd.DataFrame) -> set[Contrast]:
+def _refused(contrasts: list[Contrast], deltas: pd.DataFrame) -> frozenset[Contrast]:
     """The contrasts whose jobs may not be compared (`contrast_table` keeps the order of `contrasts`)."""
     if deltas.empty:
-        return set()
-    return {c for c, refused in zip(contrasts, deltas["refused"], strict=True) if refused}
+        return frozenset()
+    return frozenset(c for c, refused in zip(contrasts, deltas["refused"], strict=True) if refused)
 
 
 def _refusal_lines(deltas: pd.DataFrame) -> list[str]:

@@ -12,8 +12,8 @@ success) are kept as a sensitivity: they assume the two arms lose alike.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -85,7 +85,7 @@ def _scored(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def contrast_families(
-    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
+    conversations: pd.DataFrame, contrasts: list[Contrast], refused: Collection[Contrast]
 ) -> Iterator[tuple[Contrast, pd.DataFrame]]:
     """Each contrast not refused, with the conversations of its family (every arm of its model, env, split)."""
     families = dict(tuple(conversations.groupby(FAMILY)))
@@ -95,11 +95,51 @@ def contrast_families(
 
 
 def contrast_pairs(
-    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast], extra: Sequence[str] = ()
+    conversations: pd.DataFrame,
+    contrasts: list[Contrast],
+    refused: Collection[Contrast],
+    extra: Sequence[str] = (),
 ) -> Iterator[tuple[Contrast, pd.DataFrame]]:
     """Each contrast not refused, with its pairs (`paired_arms`), unscored ones included."""
     for contrast, family in contrast_families(conversations, contrasts, refused):
         yield contrast, paired_arms(family, contrast, extra)
+
+
+@dataclass(frozen=True, eq=False)
+class Comparisons:
+    """What every paired table of the report reads: the conversations, the contrasts to draw on them, the
+    ones refused, and the shared random state with its resampling settings."""
+
+    conversations: pd.DataFrame
+    """Every conversation the tables compare (`load.Sweep.conversations`, or a variant of it such as success
+    scored at the step cap)."""
+    contrasts: list[Contrast]
+    """The planned contrasts (`design.plan`), in the order every table lists them."""
+    rng: np.random.Generator
+    """One generator shared by every table and consumed in the order they are built: building them in another
+    order changes their intervals and p-values."""
+    options: Options = Options()
+    """Bootstrap resamples and sign-flip permutations."""
+    refused: frozenset[Contrast] = frozenset()
+    """The contrasts whose jobs may not be compared (`design.refusal`): no table draws them."""
+
+    def with_conversations(self, conversations: pd.DataFrame) -> Comparisons:
+        """The same contrasts, refusals, generator and options on other conversations."""
+        return replace(self, conversations=conversations)
+
+    def families(self, kind: str | None = None) -> Iterator[tuple[Contrast, pd.DataFrame]]:
+        """Each contrast not refused (of `kind`, when given), with the conversations of its family."""
+        return contrast_families(self.conversations, self._of_kind(kind), self.refused)
+
+    def pairs(
+        self, extra: Sequence[str] = (), kind: str | None = None
+    ) -> Iterator[tuple[Contrast, pd.DataFrame]]:
+        """Each contrast not refused (of `kind`, when given), with its pairs (`paired_arms`, carrying the
+        `extra` columns), unscored ones included."""
+        return contrast_pairs(self.conversations, self._of_kind(kind), self.refused, extra)
+
+    def _of_kind(self, kind: str | None) -> list[Contrast]:
+        return self.contrasts if kind is None else [c for c in self.contrasts if c.kind == kind]
 
 
 Outcomes = Callable[[pd.DataFrame], Iterator[tuple[dict[str, object], np.ndarray, np.ndarray, np.ndarray]]]
@@ -107,11 +147,7 @@ Outcomes = Callable[[pd.DataFrame], Iterator[tuple[dict[str, object], np.ndarray
 
 
 def outcome_deltas(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    options: Options,
+    comparisons: Comparisons,
     outcomes: Outcomes,
     extra: Sequence[str] = (),
     holm_by: str | list[str] | None = None,
@@ -119,9 +155,9 @@ def outcome_deltas(
     """One row per contrast not refused and outcome `outcomes` yields from its pairs (`extra` columns carried):
     the outcome's labels and its paired delta; Holm within each group of `holm_by`, when given."""
     rows = []
-    for contrast, pairs in contrast_pairs(conversations, contrasts, refused, extra):
+    for contrast, pairs in comparisons.pairs(extra):
         for labels, tasks, baseline, variant in outcomes(pairs):
-            result = options.delta(tasks, baseline, variant, rng)
+            result = comparisons.options.delta(tasks, baseline, variant, comparisons.rng)
             rows.append({**contrast.key(), **labels, **result.as_dict()})
     table = pd.DataFrame(rows)
     if holm_by and not table.empty:
@@ -291,17 +327,10 @@ def contrast_table(
     return table
 
 
-def pooled_table(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    options: Options,
-) -> pd.DataFrame:
+def pooled_table(comparisons: Comparisons) -> pd.DataFrame:
     """Each primary contrast pooled over the envs that have it: tasks of every env together, resampled within env."""
     groups: dict[tuple[str, str, str, str], list[tuple[Contrast, pd.DataFrame]]] = {}
-    primary = [contrast for contrast in contrasts if contrast.kind == PRIMARY]
-    for contrast, pairs in contrast_pairs(conversations, primary, refused):
+    for contrast, pairs in comparisons.pairs(kind=PRIMARY):
         groups.setdefault((contrast.model, contrast.split, contrast.condition, contrast.baseline), []).append(
             (contrast, _scored(pairs))
         )
@@ -310,11 +339,11 @@ def pooled_table(
     for (model, split, condition, baseline), members in pooled.items():
         tasks = np.concatenate([f"{c.env}:" + p["task_id"].astype(str).to_numpy() for c, p in members])
         strata = np.concatenate([np.full(len(p), c.env) for c, p in members])
-        result = options.delta(
+        result = comparisons.options.delta(
             tasks,
             np.concatenate([p["success_base"].to_numpy() for _, p in members]),
             np.concatenate([p["success_arm"].to_numpy() for _, p in members]),
-            rng,
+            comparisons.rng,
             comparisons=len(pooled),
             strata=strata,
         )
@@ -335,12 +364,10 @@ def pooled_table(
     return table
 
 
-def model_table(
-    conversations: pd.DataFrame, contrasts: list[Contrast], refused: set[Contrast]
-) -> pd.DataFrame:
+def model_table(comparisons: Comparisons) -> pd.DataFrame:
     """Conditional logit per contrast: log-odds of success in the arm against its baseline, within tasks."""
     rows = []
-    for contrast, family in contrast_families(conversations, contrasts, refused):
+    for contrast, family in comparisons.families():
         arm = family[family["condition"].isin([contrast.condition, contrast.baseline]) & family["scored"]]
         fit = conditional_logit(
             arm["task_id"].to_numpy(),
@@ -355,13 +382,7 @@ def _pass_hat(successes: np.ndarray, trials: int, k: int) -> np.ndarray:
     return np.array([math.comb(int(c), k) / math.comb(trials, k) for c in successes])
 
 
-def pass_k_table(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    options: Options,
-) -> pd.DataFrame:
+def pass_k_table(comparisons: Comparisons) -> pd.DataFrame:
     """pass^k of both arms over the tasks whose every trial is scored in both, and its paired difference.
 
     Keeping only complete tasks still selects: an arm that loses its would-be failures to unscored
@@ -370,8 +391,9 @@ def pass_k_table(
     successes, then the reverse), each end with its bootstrap interval, and the same-direction
     imputations (all unscored as failures, as successes) as a sensitivity.
     """
+    rng, options = comparisons.rng, comparisons.options
     rows = []
-    for contrast, pairs in contrast_pairs(conversations, contrasts, refused):
+    for contrast, pairs in comparisons.pairs():
         if pairs.empty:
             continue
         imputed = pairs.assign(
@@ -446,16 +468,11 @@ def pass_k_table(
     return pd.DataFrame(rows)
 
 
-def mood_interaction_table(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    options: Options,
-) -> pd.DataFrame:
+def mood_interaction_table(comparisons: Comparisons) -> pd.DataFrame:
     """Does the contrast differ between instructions that state a mood and those that do not?"""
+    rng, options = comparisons.rng, comparisons.options
     rows = []
-    for contrast, all_pairs in contrast_pairs(conversations, contrasts, refused):
+    for contrast, all_pairs in comparisons.pairs():
         pairs = _scored(all_pairs)
         if pairs.empty:
             continue
@@ -492,15 +509,9 @@ def mood_interaction_table(
     return table
 
 
-def termination_table(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    options: Options,
-) -> pd.DataFrame:
+def termination_table(comparisons: Comparisons) -> pd.DataFrame:
     """Paired change in how often each arm ends one way, for every ending the sweep has, unscored ones included."""
-    endings = sorted(conversations["termination"].unique())
+    endings = sorted(comparisons.conversations["termination"].unique())
 
     def each_ending(
         pairs: pd.DataFrame,
@@ -511,13 +522,13 @@ def termination_table(
             if base.any() or arm.any():
                 yield {"termination": ending}, pairs["task_id"].to_numpy(), base, arm
 
-    return outcome_deltas(conversations, contrasts, refused, rng, options, each_ending)
+    return outcome_deltas(comparisons, each_ending)
 
 
-def failure_examples(conversations: pd.DataFrame, contrasts: list[Contrast]) -> pd.DataFrame:
+def failure_examples(comparisons: Comparisons) -> pd.DataFrame:
     """Scored conversations an arm failed where its baseline succeeded on the same (run seed, task, trial)."""
     frames = []
-    for contrast, family in contrast_families(conversations, contrasts, set()):
+    for contrast, family in comparisons.families():
         scored = family[family["scored"]]
         base = scored[scored["condition"] == contrast.baseline][[*PAIR, "success", "job"]]
         arm = scored[scored["condition"] == contrast.condition][[*PAIR, "success", "job", "termination"]]

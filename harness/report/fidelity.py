@@ -15,8 +15,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from harness.report.contrasts import Options, contrast_pairs, outcome_deltas
-from harness.report.design import Contrast
+from harness.report.contrasts import Comparisons, outcome_deltas
 from harness.report.stats import NAN
 from harness.report.tables import CELL, ordered
 
@@ -68,17 +67,9 @@ FIDELITY_COLUMNS = (*(f"fid_{o}" for o in OUTCOMES), "fid_failure")
 """The per-conversation fidelity columns each contrast's pairs carry for both sides."""
 
 
-def fidelity_outcome_table(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    options: Options,
-) -> pd.DataFrame:
+def fidelity_outcome_table(comparisons: Comparisons) -> pd.DataFrame:
     """Per contrast and outcome: the paired delta over the pairs where both sides are known; Holm per outcome."""
-    table = outcome_deltas(
-        conversations, contrasts, refused, rng, options, _known_outcomes, FIDELITY_COLUMNS, "outcome"
-    )
+    table = outcome_deltas(comparisons, _known_outcomes, FIDELITY_COLUMNS, "outcome")
     return table[[c for c in [*OUTCOME_COLUMNS, "kind"] if c in table.columns]] if not table.empty else table
 
 
@@ -118,16 +109,10 @@ def reading(row: dict[str, float]) -> str:
     return f"not robust to fidelity failures ({span})"
 
 
-def fidelity_bounds(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    options: Options,
-) -> pd.DataFrame:
+def fidelity_bounds(comparisons: Comparisons) -> pd.DataFrame:
     """Success delta with unfaithful and unscored conversations filled in the worst case for each direction."""
     rows = []
-    for contrast, pairs in contrast_pairs(conversations, contrasts, refused, FIDELITY_COLUMNS):
+    for contrast, pairs in comparisons.pairs(FIDELITY_COLUMNS):
         if pairs.empty:
             continue
         tasks = pairs["task_id"].to_numpy()
@@ -148,7 +133,8 @@ def fidelity_bounds(
             else NAN,
         }
         for name, arm_as, base_as in (("worst_low", 0.0, 1.0), ("worst_high", 1.0, 0.0)):
-            result = options.delta(tasks, _filled(pairs, "base", base_as), _filled(pairs, "arm", arm_as), rng)
+            base, arm = _filled(pairs, "base", base_as), _filled(pairs, "arm", arm_as)
+            result = comparisons.options.delta(tasks, base, arm, comparisons.rng)
             row[f"delta_{name}"] = result.delta
             row[f"ci_low_{name}"] = result.ci_low
             row[f"ci_high_{name}"] = result.ci_high

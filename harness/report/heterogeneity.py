@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.report.contrasts import contrast_families
+from harness.report.contrasts import Comparisons
 from harness.report.design import PAIR, PRIMARY, Contrast
 from harness.report.stats import MIN_TASKS_TEST, NAN, task_sums
 from harness.view.links import PAGE, side_by_side_link
@@ -31,17 +31,11 @@ def _pairs(family: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
     return arm.merge(base, on=PAIR, suffixes=("_arm", "_base"))
 
 
-def heterogeneity_tables(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    draws: int = 2000,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(one row per primary contrast, the worst tasks of each)."""
+def heterogeneity_tables(comparisons: Comparisons, draws: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per primary contrast, the worst tasks of each); `draws` redraws for the test."""
+    rng = comparisons.rng
     rows, worst_rows = [], []
-    primary = [contrast for contrast in contrasts if contrast.kind == PRIMARY]
-    for contrast, family in contrast_families(conversations, primary, refused):
+    for contrast, family in comparisons.families(PRIMARY):
         pairs = _pairs(family, contrast)
         if pairs.empty:
             continue

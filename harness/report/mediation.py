@@ -20,12 +20,14 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.anatomy import CATEGORIES
-from harness.report.contrasts import contrast_families
+from harness.report.contrasts import Comparisons
 from harness.report.design import PAIR, Contrast
 from harness.report.stats import MIN_TASKS_CI, NAN, percentile_ci
 
 MECHANISMS = [f"fault_{c}" for c in CATEGORIES]
 DEFAULT_BIAS = 0.1
+MAX_RESAMPLES = 1000
+"""Each bootstrap resample refits the model: at most this many, whatever `Options.resamples` says."""
 
 
 def _differences(family: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
@@ -60,17 +62,11 @@ def _fit(dy: np.ndarray, dm: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]
     return (0.0 if abs(direct) < 1e-9 else direct), b, a
 
 
-def mediation_table(
-    conversations: pd.DataFrame,
-    contrasts: list[Contrast],
-    refused: set[Contrast],
-    rng: np.random.Generator,
-    resamples: int,
-    bias: float = DEFAULT_BIAS,
-) -> pd.DataFrame:
+def mediation_table(comparisons: Comparisons, bias: float = DEFAULT_BIAS) -> pd.DataFrame:
     """One row per (contrast, mechanism that occurs in either arm), plus a `direct` row per contrast."""
+    rng, resamples = comparisons.rng, min(comparisons.options.resamples, MAX_RESAMPLES)
     rows = []
-    for contrast, family in contrast_families(conversations, contrasts, refused):
+    for contrast, family in comparisons.families():
         diffs = _differences(family, contrast)
         if diffs.empty:
             continue
