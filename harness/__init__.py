@@ -31,11 +31,13 @@ Map of the package, by layer, from one conversation up to a sweep:
   `manifest` and `sweep_callback` keep `manifest.json` (`python -m harness.sweep`), `requeue`.
 - `analysis/`: per conversation, from its record: `anatomy` (failure anatomy: missing, wrong and
   extra writes, concessions, unconfirmed writes, ... against the ground truth, with the env's tool
-  roles from `domains.roles`), `behaviour` (effort, words, lexicon apologies and refusals, giving
-  in), `measures` (both as flat columns, for the report, viewer and W&B).
+  roles from `domains.roles`), `behaviour` (effort, words, lexicon apologies and refusals, the
+  judge's reading of them, giving in), `measures` (both as flat columns, for the report, viewer and
+  W&B).
 - Downstream of a sweep directory, reading it only through `store/`: `judge/` rates every
-  simulated user (`python -m harness.judge`; `judge.sample` and `judge.agree` are the human
-  validation loop), `report/` makes tables, figures and a report,
+  simulated user turn and agent message (`python -m harness.judge`; `judge.sample` and `judge.agree` are the human
+  validation loop), `report/` makes tables, figures and a report (`contrasts.Comparisons` is
+  what every paired table reads; `agent_acts` joins the judge's reading of the agent's messages),
   `view/` an HTML viewer, `tracking/` mirrors jobs to W&B (`python -m harness.sync_wandb`).
 - Commands and plain helpers: `__main__` (`python -m harness` and the `tau-emotion` script: the
   command-line guard, then Hydra on `conf_dir.CONF_DIR`), `errors` (error types, exit codes),
