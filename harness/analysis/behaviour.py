@@ -2,11 +2,11 @@
 
 Apologies/empathy and refusals are counted here with a lexicon: a cheap proxy, labelled as
 such wherever it is shown. The measure is the judge's `agent` field (`harness.judge`: per agent
-message apology, empathy, refusal, blind to the variant), read here as `JudgedAgent`. A
-conversation *gave in* when an agent message refused and a later write of the agent was an
-extra one (`anatomy`: a write the task did not require), i.e. the refused request was granted
-after all; the refusals are the judge's when the conversation has a valid judgment of its agent
-messages, else the lexicon's (`gave_in_source` says which).
+message apology, empathy, refusal, blind to the variant), read here as `JudgedAgent` and joined
+to the conversations by the report (`harness.report.agent_acts`). A conversation *gave in* when
+an agent message refused and a later write of the agent was an extra one (`anatomy`: a write the
+task did not require), i.e. the refused request was granted after all (`gave_in`: with the
+lexicon's refusals here, with the judge's where the report has them).
 """
 
 from __future__ import annotations
@@ -79,11 +79,6 @@ class JudgedAgent:
     judged: tuple[int, ...]
     """Every agent message the judge judged (the ones `lexicon_acts` reads too)."""
 
-    @property
-    def messages(self) -> int:
-        """Agent messages judged."""
-        return len(self.judged)
-
 
 def judged_agent(judgment: Mapping[str, Any] | None) -> JudgedAgent | None:
     """The judgment's agent acts, or None when it has none (a judge error, or a prompt before version 3)."""
@@ -110,29 +105,19 @@ def extra_write_messages(anatomy: Anatomy | None) -> list[int | None]:
     ]
 
 
-def behaviour(
-    record: Mapping[str, Any], anatomy: Anatomy | None, judged: JudgedAgent | None = None
-) -> dict[str, Any]:
-    """The measures of `MEASURES`; with `judged`, also the judge's counts (`*_judged`, NaN without) and
-    `gave_in` from the judged refusals; `gave_in_source` says which refusals it used."""
+def behaviour(record: Mapping[str, Any], anatomy: Anatomy | None) -> dict[str, float]:
+    """The measures of `MEASURES`, apologies, refusals and giving in read with the lexicon."""
     messages = list(record.get("messages") or [])
     counts = record.get("counts") or {}
     texts = _agent_texts(messages)
     words = words_per_turn(agent_texts(messages))
     refusals = [i for i, t in texts if REFUSAL.search(t)]
-    extra_at = extra_write_messages(anatomy)
-    nan = float("nan")
     return {
         "user_turns": float(counts.get("user_turns", 0)),
         "tool_calls": float(counts.get("tool_calls", 0)),
         "tool_errors": float(counts.get("tool_errors", 0)),
-        "agent_words_per_turn": nan if words is None else words,
+        "agent_words_per_turn": float("nan") if words is None else words,
         "apologies_lexicon": float(sum(len(APOLOGY.findall(t)) > 0 for _, t in texts)),
         "refusals_lexicon": float(len(refusals)),
-        "gave_in": float(gave_in(judged.refusals if judged else refusals, extra_at)),
-        "gave_in_lexicon": float(gave_in(refusals, extra_at)),
-        "gave_in_source": "judge" if judged else "lexicon",
-        "apologies_judged": float(len(judged.apologies)) if judged else nan,
-        "empathy_judged": float(len(judged.empathy)) if judged else nan,
-        "refusals_judged": float(len(judged.refusals)) if judged else nan,
+        "gave_in": float(gave_in(refusals, extra_write_messages(anatomy))),
     }

@@ -17,8 +17,8 @@ LEXICON_COLUMNS = ["apologies_lexicon", "refusals_lexicon", "gave_in"]
 def measure_columns(record: Mapping[str, Any]) -> dict[str, Any]:
     """`fault_<category>` counts (NaN when unscored), `main_fault` ("" when none), the first write fault's
     message index (-1 when none), the last extra write's (-1 when none: `gave_in` from judged refusals
-    needs it), the lexicon measures, and the `messages` indexes of the agent messages with words and of
-    those the lexicon reads as an apology and as a refusal (the judge's agreement with it needs them)."""
+    needs it), the lexicon measures (`gave_in_source` "lexicon"), and the `messages` indexes of the agent
+    messages the lexicon reads as an apology and as a refusal (the judge's agreement with it needs them)."""
     found = anatomy(record)
     measured = behaviour(record, found)
     first = found.first_write_fault if found else None
@@ -32,9 +32,8 @@ def measure_columns(record: Mapping[str, Any]) -> dict[str, Any]:
     extra = [m for m in extra_write_messages(found) if m is not None]
     columns["last_extra_write_message"] = max(extra) if extra else -1
     columns.update({k: measured[k] for k in LEXICON_COLUMNS})
-    columns["gave_in_source"] = measured["gave_in_source"]
+    columns["gave_in_source"] = "lexicon"
     acts = lexicon_acts(record)
-    columns["agent_text_at"] = tuple(a.message for a in acts)
     columns["apology_lexicon_at"] = tuple(a.message for a in acts if a.apology)
     columns["refusal_lexicon_at"] = tuple(a.message for a in acts if a.refusal)
     info = record.get("reward_info") or {}

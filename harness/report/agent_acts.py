@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from harness.analysis.behaviour import gave_in
 from harness.report.judgments import KEY, Judgments, agent_judge
 from harness.report.reliability import weighted_kappa, with_ci
 from harness.report.tables import CELL
@@ -36,14 +37,18 @@ def with_judged_acts(conversations: pd.DataFrame, judgments: Judgments) -> tuple
     judge = agent_judge(judgments)
     if judge is None:
         return conversations, None
-    acts = judgments.agent[judgments.agent["judge"] == judge].drop(columns=["judge", "messages"])
+    acts = judgments.agent[judgments.agent["judge"] == judge].drop(columns="judge")
     frame = conversations.merge(acts, on=KEY, how="left", validate="one_to_one")
     judged = frame["judged_at"].notna()
     for column, at in JUDGED_COUNTS.items():
         frame[column] = frame[at].map(len, na_action="ignore").astype(float)
-    first_refusal = frame["refusal_at"].map(lambda at: min(at) if at else np.inf, na_action="ignore")
-    judged_gave_in = (frame["last_extra_write_message"] > first_refusal).astype(float)
-    frame["gave_in"] = frame["gave_in"].where(~judged, judged_gave_in)
+    judged_gave_in = [
+        float(gave_in(refusals, [last_extra])) if known else NAN
+        for refusals, last_extra, known in zip(
+            frame["refusal_at"], frame["last_extra_write_message"], judged, strict=True
+        )
+    ]
+    frame["gave_in"] = frame["gave_in"].where(~judged, pd.Series(judged_gave_in, index=frame.index))
     frame["gave_in_source"] = frame["gave_in_source"].where(~judged, "judge")
     return frame, judge
 

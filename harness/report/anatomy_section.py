@@ -55,6 +55,14 @@ def retrieval_by_arm(conversations: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _apart(table: pd.DataFrame, measures: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of other measures, then those of `measures`."""
+    if table.empty:
+        return table, table
+    chosen = table["measure"].isin(measures)
+    return table[~chosen].reset_index(drop=True), table[chosen].reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class AnatomyResults:
     tables: dict[str, pd.DataFrame]
@@ -72,16 +80,10 @@ def anatomy_results(
     conversations, rng, options = comparisons.conversations, comparisons.rng, comparisons.options
     by_arm = anatomy_by_arm(conversations, rng, options.resamples)
     shares = main_fault_shares(conversations)
-    every = secondary_table(comparisons)
-    judged_names = {m.name for m in JUDGED_MEASURES}
-    is_judged = every["measure"].isin(judged_names) if not every.empty else pd.Series(dtype=bool)
-    secondary = every[~is_judged].reset_index(drop=True) if not every.empty else every
-    judged_deltas = every[is_judged].reset_index(drop=True) if not every.empty else every
+    secondary, judged_deltas = _apart(secondary_table(comparisons), {m.name for m in JUDGED_MEASURES})
     if not judged_deltas.empty:
-        judged_deltas.insert(
-            len(judged_deltas.columns),
-            "holm_family",
-            "secondary, judged by " + str(judge) + ": " + judged_deltas["measure"] + " (within each kind)",
+        judged_deltas["holm_family"] = (
+            f"secondary, judged by {judge}: " + judged_deltas["measure"] + " (within each kind)"
         )
     mediation = mediation_table(comparisons)
     heterogeneity, worst = heterogeneity_tables(comparisons)

@@ -62,10 +62,9 @@ GAVE_IN_SOURCES = {
 }
 
 
-def measure_pairs(pairs: pd.DataFrame, measure: Measure) -> pd.DataFrame:
-    """Of a contrast's pairs (`paired_arms` with the measure's column), those scored on both sides with
+def measure_pairs(scored: pd.DataFrame, measure: Measure) -> pd.DataFrame:
+    """Of a contrast's pairs scored on both sides (`paired_arms` with the measure's column), those with
     the measure known on both: `task_id`, `base`, `arm`."""
-    scored = pairs[pairs["scored_base"] & pairs["scored_arm"]]
 
     def side(suffix: str) -> pd.Series:
         column = scored[f"{measure.column}_{suffix}"].astype(float)
@@ -77,8 +76,7 @@ def measure_pairs(pairs: pd.DataFrame, measure: Measure) -> pd.DataFrame:
     return measured.dropna().reset_index(drop=True)
 
 
-def _source(measure: Measure, pairs: pd.DataFrame) -> str:
-    scored = pairs[pairs["scored_base"] & pairs["scored_arm"]]
+def _source(measure: Measure, scored: pd.DataFrame) -> str:
     if measure.column != "gave_in" or scored.empty:
         return measure.source
     used = frozenset(scored["gave_in_source_base"]) | frozenset(scored["gave_in_source_arm"])
@@ -92,8 +90,9 @@ def secondary_table(comparisons: Comparisons) -> pd.DataFrame:
     columns = sorted({m.column for m in measures} | {"gave_in_source"})
     prepared = []
     for contrast, pairs in comparisons.pairs(columns):
+        scored = pairs[pairs["scored_base"] & pairs["scored_arm"]]
         for measure in measures:
-            prepared.append((contrast, measure, measure_pairs(pairs, measure), _source(measure, pairs)))
+            prepared.append((contrast, measure, measure_pairs(scored, measure), _source(measure, scored)))
     sizes: dict[tuple[str, str], int] = {}
     for contrast, measure, pairs, _ in prepared:
         key = (contrast.kind, measure.name)

@@ -292,8 +292,8 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, settings: Setting
     for name, table in reactive.items():
         table.to_csv(out / f"{name}.csv", index=False)
     judged = judge_results(
-        sweep_dir, conversations, sweep.user_turns, out, rng, settings.resamples,
-        min(settings.permutations, 2000), judgments,
+        sweep_dir, conversations, sweep.user_turns, judgments, out, rng, settings.resamples,
+        min(settings.permutations, 2000),
     )  # fmt: skip
     sections[-1:-1] = judged.sections
     sections.insert(0, _declared_section(study, tables))

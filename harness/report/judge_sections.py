@@ -31,7 +31,7 @@ from harness.report.judge_validity import (
     judge_error_table,
     recall_precision_table,
 )
-from harness.report.judgments import KEY, Judgments, primary_judge, read_sweep_judgments
+from harness.report.judgments import KEY, Judgments, primary_judge
 from harness.report.lexicon import active_turns, lexicon_rates, sweep_markers
 from harness.report.render import Section
 
@@ -86,19 +86,16 @@ def judge_results(
     sweep_dir: Path,
     conversations: pd.DataFrame,
     user_turns: pd.DataFrame,
+    judgments: Judgments,
     out: Path,
     rng: np.random.Generator,
     resamples: int = 2000,
     permutations: int = 2000,
-    judgments: Judgments | None = None,
 ) -> JudgeResults:
-    """The judge's tables, sections and figures (empty where no judge has run), and the lexicon check;
-    `judgments`: the sweep's, when already read."""
+    """The judge's tables, sections and figures (empty where no judge has run), and the lexicon check."""
     results = JudgeResults()
     jobs = sorted(set(conversations["job"]))
     _lexicon(results, sweep_dir, jobs, conversations, user_turns, rng, resamples)
-    if judgments is None:
-        judgments = read_sweep_judgments(sweep_dir, jobs)
     if judgments.sets.empty:
         return results
     primary = primary_judge(judgments.sets)

@@ -28,8 +28,8 @@ class Judgments:
     """One row per (judge, job, task, trial, turn): emotion, intensity."""
     agent: pd.DataFrame = field(default_factory=pd.DataFrame)
     """One row per (judge, job, task, trial) whose judgment judged the agent's messages (prompt
-    version 3 on, valid answers): `messages` judged, their `messages` indexes (`judged_at`) and those of
-    each act."""
+    version 3 on, valid answers): the record's `messages` indexes of the agent messages judged
+    (`judged_at`) and of each act."""
 
 
 def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
@@ -86,7 +86,6 @@ def read_sweep_judgments(sweep_dir: Path, jobs: list[str]) -> Judgments:
                             "job": job,
                             "task_id": judgment["task_id"],
                             "trial": judgment["trial"],
-                            "messages": acts.messages,
                             "judged_at": acts.judged,
                             "apology_at": acts.apologies,
                             "empathy_at": acts.empathy,
